@@ -1,0 +1,337 @@
+package nn
+
+import "fmt"
+
+// Model evaluates one network on batches: the energy, its input gradient dE/dx and the
+// MDSM weight gradient. It keeps every intermediate buffer between calls, sized for the
+// largest batch seen, so a training or sampling loop allocates nothing per step.
+//
+// A Model reads its Params live and is not safe for concurrent use: give each goroutine
+// its own Model over its own snapshot (Params.Clone).
+type Model[T Float] struct {
+	cfg    Config
+	p      *Params[T]
+	stem   conv[T]
+	blocks []*block[T]
+	head   head[T]
+
+	n, cap int // current batch, allocated batch
+	plane  int // pixels per input channel
+
+	x, xd    []T // input and its tangent, channel-major
+	h0, h0d  []T // stem output and its tangent
+	col      []T // im2col scratch
+	bufP     [4][]T
+	bufT     [4][]T
+	gx       []T // dE/dx channel-major
+	ready     bool
+	tangents  bool // tangent buffers allocated
+	lastIndex int  // which scratch pair holds the stem-output adjoint after backward
+}
+
+// block is one pre-activation residual block and its stored activations.
+type block[T Float] struct {
+	spec         blockSpec
+	c1, c2, skip conv[T]
+	in, ind      []T // the block input and its tangent (owned by the previous layer)
+	a1, a2       []T // elu(in), elu(c1(a1))
+	s            []T // pooled input (down blocks); nil otherwise
+	out          []T
+	a1d, a2d, sd []T // tangents
+	outd         []T
+}
+
+// head is the generalised quadratic head E = (a.h+b1)(c.h+b2) + d.(h*h) + b3.
+type head[T Float] struct {
+	a, b1, c, b2, d, b3 []T
+	ga, gb1, gc, gb2, gd []T
+	u, w, ud, wd         []T // per sample a.h+b1, c.h+b2 and their tangents
+}
+
+// NewModel builds the layer structure over p. The model reads p's tensors at every call,
+// so updating p in place (the optimiser step) is seen by the next call.
+func NewModel[T Float](p *Params[T]) *Model[T] {
+	c := p.Config
+	m := &Model[T]{cfg: c, p: p, plane: c.ImageSize * c.ImageSize}
+	d := func(name string) []T { return p.T[name].Data }
+	m.stem = conv[T]{w: d("stem.weight"), b: d("stem.bias"), cin: c.InChannels, cout: c.Filters, k: 3}
+	for k, bs := range c.blocks() {
+		pre := fmt.Sprintf("blocks.%d.", k)
+		m.blocks = append(m.blocks, &block[T]{
+			spec: bs,
+			c1:   conv[T]{w: d(pre + "c1.weight"), cin: bs.cin, cout: bs.cin, k: 3},
+			c2:   conv[T]{w: d(pre + "c2.weight"), b: d(pre + "c2.bias"), cin: bs.cin, cout: bs.cout, k: 3},
+			skip: conv[T]{w: d(pre + "skip.weight"), b: d(pre + "skip.bias"), cin: bs.cin, cout: bs.cout, k: 1},
+		})
+	}
+	m.head = head[T]{a: d("head.l1.weight"), b1: d("head.l1.bias"), c: d("head.l2.weight"), b2: d("head.l2.bias"), d: d("head.lq.weight"), b3: d("head.lq.bias")}
+	return m
+}
+
+// Config is the network configuration.
+func (m *Model[T]) Config() Config { return m.cfg }
+
+// Params is the parameter set the model reads.
+func (m *Model[T]) Params() *Params[T] { return m.p }
+
+// alloc sizes every buffer for batch n (tangent buffers only when asked).
+func (m *Model[T]) alloc(n int, tangents bool) {
+	if n <= m.cap && (!tangents || m.tangents) {
+		m.n = n
+		return
+	}
+	if n < m.cap {
+		n = m.cap
+	}
+	c := m.cfg
+	mk := func(k int) []T { return make([]T, k) }
+	s0 := c.ImageSize * c.ImageSize
+	maxAct, maxCol := c.Filters*s0, c.InChannels*9*s0
+	if m.cap < n {
+		m.x = mk(n * c.InChannels * s0)
+		m.gx = mk(n * c.InChannels * s0)
+		m.h0 = mk(n * c.Filters * s0)
+		for _, b := range m.blocks {
+			bs := b.spec
+			sz := bs.size * bs.size
+			osz := sz
+			if bs.down {
+				osz = sz / 4
+				b.s = mk(n * bs.cin * osz)
+			}
+			b.a1, b.a2 = mk(n*bs.cin*sz), mk(n*bs.cin*sz)
+			b.out = mk(n * bs.cout * osz)
+			maxAct = max(maxAct, bs.cin*sz, bs.cout*sz)
+			maxCol = max(maxCol, bs.cin*9*sz)
+		}
+		m.col = mk(n * maxCol)
+		for i := range m.bufP {
+			m.bufP[i] = mk(n * maxAct)
+		}
+		m.head.u, m.head.w = mk(n), mk(n)
+		m.tangents = false
+	}
+	if tangents {
+		m.xd = mk(len(m.x))
+		m.h0d = mk(len(m.h0))
+		for _, b := range m.blocks {
+			b.a1d, b.a2d = mk(len(b.a1)), mk(len(b.a2))
+			if b.s != nil {
+				b.sd = mk(len(b.s))
+			}
+			b.outd = mk(len(b.out))
+		}
+		for i := range m.bufT {
+			m.bufT[i] = mk(len(m.bufP[i]))
+		}
+		m.head.ud, m.head.wd = mk(n), mk(n)
+		m.tangents = true
+	}
+	m.cap, m.n = n, n
+}
+
+// checkBatch panics on a programming error: buffers whose length disagrees with n.
+func (m *Model[T]) checkBatch(x []T, n int, outs ...[]T) {
+	if n < 1 || len(x) < n*m.cfg.Dim() {
+		panic(fmt.Sprintf("nn: %d images need %d values, got %d", n, n*m.cfg.Dim(), len(x)))
+	}
+	for _, o := range outs {
+		if o != nil && len(o) < n {
+			panic("nn: output buffer shorter than the batch")
+		}
+	}
+}
+
+// Energy writes E(x_i) for n images (NCHW) into e.
+func (m *Model[T]) Energy(x []T, n int, e []T) {
+	m.checkBatch(x, n, e)
+	m.forward(x, n)
+	m.headEnergy(e)
+}
+
+// EnergyGrad writes E(x_i) into e and dE/dx into g (NCHW, like x). It also leaves the
+// activations in place for DirectionalGrad on the same x.
+func (m *Model[T]) EnergyGrad(x []T, n int, e, g []T) {
+	m.checkBatch(x, n, e)
+	if len(g) < n*m.cfg.Dim() {
+		panic("nn: gradient buffer shorter than the batch")
+	}
+	m.forward(x, n)
+	m.headEnergy(e)
+	// Adjoint of every sample's energy, 1 each: dE/dh from the head, then down the blocks.
+	last := m.lastOut()
+	gOut := m.bufP[0][:len(last)]
+	m.headInputGrad(last, gOut)
+	gOut = m.backward(0, gOut, nil, nil)
+	m.stem.backwardData(gOut, n, m.cfg.ImageSize, m.gx, m.col)
+	fromChannelMajor(m.gx, n, m.cfg.InChannels, m.plane, g)
+	m.ready = true
+}
+
+// DirectionalGrad accumulates into grads the weight gradient of
+//
+//	S(theta) = sum_i v_i . dE/dx(x_i; theta)
+//
+// at the x of the preceding EnergyGrad call, with v held constant. With
+// v = dL/d(dE/dx) this is the exact MDSM weight gradient (the tangent formulation of
+// GORGONIA.md): a forward-mode tangent pass along v, then reverse mode through both the
+// primal and the tangent activations. grads must have the model's configuration; the
+// energy offset's gradient is zero and left untouched.
+func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
+	if !m.ready {
+		panic("nn: DirectionalGrad needs a preceding EnergyGrad on the same batch")
+	}
+	n := m.n
+	m.alloc(n, true)
+	m.bindGrads(grads)
+	toChannelMajor(v, n, m.cfg.InChannels, m.plane, m.xd)
+	m.tangentForward()
+	last, lastd := m.lastOut(), m.lastOutTangent()
+	gP, gT := m.bufP[0][:len(last)], m.bufT[0][:len(last)]
+	m.headTangentBackward(last, lastd, gP, gT)
+	gP = m.backward(0, gP, gT, grads)
+	gT = m.bufT[m.lastIndex][:len(gP)]
+	s := m.cfg.ImageSize
+	m.stem.backwardWeights(m.x, gP, n, s, m.col, true)
+	m.stem.backwardWeights(m.xd, gT, n, s, m.col, false)
+	m.bindGrads(nil)
+}
+
+// bindGrads points every layer's gradient accumulators at grads (nil unbinds).
+func (m *Model[T]) bindGrads(grads *Params[T]) {
+	get := func(name string) []T {
+		if grads == nil {
+			return nil
+		}
+		return grads.T[name].Data
+	}
+	m.stem.gw, m.stem.gb = get("stem.weight"), get("stem.bias")
+	for k, b := range m.blocks {
+		pre := fmt.Sprintf("blocks.%d.", k)
+		b.c1.gw = get(pre + "c1.weight")
+		b.c2.gw, b.c2.gb = get(pre+"c2.weight"), get(pre+"c2.bias")
+		b.skip.gw, b.skip.gb = get(pre+"skip.weight"), get(pre+"skip.bias")
+	}
+	h := &m.head
+	h.ga, h.gb1 = get("head.l1.weight"), get("head.l1.bias")
+	h.gc, h.gb2 = get("head.l2.weight"), get("head.l2.bias")
+	h.gd = get("head.lq.weight")
+}
+
+func (m *Model[T]) lastOut() []T {
+	if len(m.blocks) == 0 {
+		return m.h0
+	}
+	return m.blocks[len(m.blocks)-1].out
+}
+
+func (m *Model[T]) lastOutTangent() []T {
+	if len(m.blocks) == 0 {
+		return m.h0d
+	}
+	return m.blocks[len(m.blocks)-1].outd
+}
+
+// forward runs the primal pass and stores the activations backward passes need.
+func (m *Model[T]) forward(x []T, n int) {
+	m.alloc(n, false)
+	m.ready = false
+	c := m.cfg
+	toChannelMajor(x, n, c.InChannels, m.plane, m.x)
+	m.stem.forward(m.x, n, c.ImageSize, m.h0, m.col, true)
+	in := m.h0[:n*c.Filters*m.plane]
+	for _, b := range m.blocks {
+		b.forward(in, n, m.col, m.bufP[0], m.bufP[1])
+		in = b.out[:n*b.spec.cout*b.outPlane()]
+	}
+}
+
+func (b *block[T]) outPlane() int {
+	s := b.spec.size
+	if b.spec.down {
+		s /= 2
+	}
+	return s * s
+}
+
+// forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in).
+func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
+	bs := b.spec
+	s, sz := bs.size, bs.size*bs.size
+	b.in = in
+	a1, a2 := b.a1[:n*bs.cin*sz], b.a2[:n*bs.cin*sz]
+	elu(in, a1)
+	z1 := t0[:n*bs.cin*sz]
+	b.c1.forward(a1, n, s, z1, col, false)
+	elu(z1, a2)
+	out := b.out[:n*bs.cout*b.outPlane()]
+	skipIn, os := in, s
+	if bs.down {
+		z2 := t0[:n*bs.cout*sz]
+		b.c2.forward(a2, n, s, z2, col, true)
+		meanPool(z2, bs.cout*n, s, out)
+		skipIn, os = b.s[:n*bs.cin*sz/4], s/2
+		meanPool(in, bs.cin*n, s, skipIn)
+	} else {
+		b.c2.forward(a2, n, s, out, col, true)
+	}
+	sk := t1[:len(out)]
+	b.skip.forward(skipIn, n, os, sk, nil, true)
+	addInto(out, sk)
+}
+
+// tangentForward propagates the input tangent m.xd through the network (no biases: a
+// tangent is a difference of activations).
+func (m *Model[T]) tangentForward() {
+	n, c := m.n, m.cfg
+	m.stem.forward(m.xd, n, c.ImageSize, m.h0d, m.col, false)
+	in, ind := m.h0[:n*c.Filters*m.plane], m.h0d[:n*c.Filters*m.plane]
+	for _, b := range m.blocks {
+		b.ind = ind
+		b.tangentForward(in, ind, n, m.col, m.bufT[0], m.bufT[1])
+		in, ind = b.out[:n*b.spec.cout*b.outPlane()], b.outd[:n*b.spec.cout*b.outPlane()]
+	}
+}
+
+func (b *block[T]) tangentForward(in, ind []T, n int, col, t0, t1 []T) {
+	bs := b.spec
+	s, sz := bs.size, bs.size*bs.size
+	a1d, a2d := b.a1d[:n*bs.cin*sz], b.a2d[:n*bs.cin*sz]
+	eluTangent(b.a1[:len(a1d)], ind, a1d)
+	z1d := t0[:n*bs.cin*sz]
+	b.c1.forward(a1d, n, s, z1d, col, false)
+	eluTangent(b.a2[:len(a2d)], z1d, a2d)
+	outd := b.outd[:n*bs.cout*b.outPlane()]
+	skipIn, os := ind, s
+	if bs.down {
+		z2d := t0[:n*bs.cout*sz]
+		b.c2.forward(a2d, n, s, z2d, col, false)
+		meanPool(z2d, bs.cout*n, s, outd)
+		skipIn, os = b.sd[:n*bs.cin*sz/4], s/2
+		meanPool(ind, bs.cin*n, s, skipIn)
+	} else {
+		b.c2.forward(a2d, n, s, outd, col, false)
+	}
+	sk := t1[:len(outd)]
+	b.skip.forward(skipIn, n, os, sk, nil, false)
+	addInto(outd, sk)
+}
+
+// backward propagates adjoints from the last block's output (in buffer index o) to the
+// stem output and returns the stem-output adjoint. With gT != nil (a training pass) it also
+// propagates tangent adjoints and accumulates weight gradients. m.lastIndex records which
+// buffer holds the result.
+func (m *Model[T]) backward(o int, gP, gT []T, grads *Params[T]) []T {
+	n := m.n
+	for k := len(m.blocks) - 1; k >= 0; k-- {
+		b := m.blocks[k]
+		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
+		gP = b.backward(n, m.col, gP, gT, m.bufP[i], m.bufP[z], m.bufP[a], m.bufT[i], m.bufT[z], m.bufT[a], gT != nil)
+		if gT != nil {
+			gT = m.bufT[i][:len(gP)]
+		}
+		o = i
+	}
+	m.lastIndex = o
+	return gP
+}
