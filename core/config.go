@@ -1,0 +1,187 @@
+// Package core trains energy networks with multiscale denoising score matching (MDSM): the
+// objective, the optimiser, the background trainer with its event stream and weight
+// snapshots, and the run directory that makes every run resumable.
+package core
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"mdsm/nn"
+)
+
+// RunConfig is everything that defines a training run. It is saved as config.json in the
+// run directory; the Configure pane of the workbench edits it.
+type RunConfig struct {
+	Model   nn.Config `json:"model"`
+	Data    string    `json:"data"`     // embedded, mnist, fashion-mnist, cifar10 or an image folder
+	DataDir string    `json:"data_dir"` // where downloaded datasets live ("" = default)
+	Seed    uint64    `json:"seed"`
+
+	Steps      int `json:"steps"`
+	BatchSize  int `json:"batch_size"`
+	MicroBatch int `json:"micro_batch"` // images per forward/backward; 0 = the whole batch
+
+	LR         float64 `json:"lr"`
+	LRSchedule string  `json:"lr_schedule"` // cosine or constant
+	LRMin      float64 `json:"lr_min"`      // cosine decays to this
+	Warmup     int     `json:"warmup_steps"`
+	Beta1      float64 `json:"beta1"`
+	Beta2      float64 `json:"beta2"`
+
+	Sigma0       float64 `json:"sigma0"`
+	SigmaMin     float64 `json:"sigma_min"`
+	SigmaMax     float64 `json:"sigma_max"`
+	NoiseSpacing string  `json:"noise_spacing"` // geometric or linear
+	NoiseMode    string  `json:"noise_mode"`    // multiscale (MDSM) or single (Appendix B DSM baseline)
+	SingleSigma  float64 `json:"single_sigma"`  // the one sigma of single-noise DSM
+
+	LogEvery        int `json:"log_every"`
+	CheckpointEvery int `json:"checkpoint_every"`
+	KeepCheckpoints int `json:"keep_checkpoints"`
+	SampleEvery     int `json:"sample_every"` // 0 = no periodic sample grids
+}
+
+// DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
+// embedded MNIST subset. The noise range and learning rate of the small presets were
+// chosen by measurement (README "Presets"); the paper's values are in PaperRunConfig.
+func DefaultRunConfig() RunConfig {
+	m, _ := nn.PresetConfig(nn.DefaultPreset)
+	return RunConfig{
+		Model: m, Data: "embedded", Seed: 1,
+		Steps: 4000, BatchSize: 64,
+		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
+		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
+		SingleSigma: 0.3,
+		LogEvery: 5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500,
+	}
+}
+
+// PaperRunConfig returns the authors' settings for a dataset (REFERENCE.md "Training").
+func PaperRunConfig(dataset string) RunConfig {
+	c := DefaultRunConfig()
+	c.Data = dataset
+	c.BatchSize, c.Steps, c.Warmup = 128, 100000, 0
+	if dataset == "cifar10" {
+		c.Model, _ = nn.PresetConfig("paper-cifar")
+		c.LR, c.Steps = 5e-5, 300000
+		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.05, 1.2, "linear"
+	} else {
+		c.Model, _ = nn.PresetConfig("paper-mnist")
+		c.LR = 1e-4
+		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.1, 3, "geometric"
+	}
+	return c
+}
+
+// Validate reports every invalid field, each with the field name and what would be valid.
+func (c RunConfig) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if err := c.Model.Validate(); err != nil {
+		bad("model: %w", err)
+	}
+	if c.Data == "" {
+		bad("data is empty: use embedded, mnist, fashion-mnist, cifar10 or an image folder")
+	}
+	if c.Steps < 1 {
+		bad("steps = %d: must be at least 1", c.Steps)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 4096 {
+		bad("batch_size = %d: must be in 1..4096", c.BatchSize)
+	}
+	if c.MicroBatch < 0 || c.MicroBatch > c.BatchSize {
+		bad("micro_batch = %d: must be 0 (whole batch) or 1..batch_size (%d)", c.MicroBatch, c.BatchSize)
+	}
+	if !(c.LR > 0 && c.LR < 1) {
+		bad("lr = %g: must be in (0, 1)", c.LR)
+	}
+	switch c.LRSchedule {
+	case "cosine", "constant":
+	default:
+		bad("lr_schedule = %q: must be cosine or constant", c.LRSchedule)
+	}
+	if c.LRMin < 0 || c.LRMin > c.LR {
+		bad("lr_min = %g: must be in [0, lr]", c.LRMin)
+	}
+	if c.Warmup < 0 {
+		bad("warmup_steps = %d: must be >= 0", c.Warmup)
+	}
+	if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
+		bad("beta1 = %g, beta2 = %g: both must be in [0, 1)", c.Beta1, c.Beta2)
+	}
+	if !(c.Sigma0 > 0) {
+		bad("sigma0 = %g: must be > 0", c.Sigma0)
+	}
+	switch c.NoiseMode {
+	case "multiscale":
+		if !(c.SigmaMin > 0 && c.SigmaMax >= c.SigmaMin) {
+			bad("sigma_min = %g, sigma_max = %g: need 0 < sigma_min <= sigma_max", c.SigmaMin, c.SigmaMax)
+		}
+		if c.NoiseSpacing != "geometric" && c.NoiseSpacing != "linear" {
+			bad("noise_spacing = %q: must be geometric or linear", c.NoiseSpacing)
+		}
+	case "single":
+		if !(c.SingleSigma > 0) {
+			bad("single_sigma = %g: must be > 0", c.SingleSigma)
+		}
+	default:
+		bad("noise_mode = %q: must be multiscale or single", c.NoiseMode)
+	}
+	if c.LogEvery < 1 {
+		bad("log_every = %d: must be at least 1", c.LogEvery)
+	}
+	if c.CheckpointEvery < 1 {
+		bad("checkpoint_every = %d: must be at least 1", c.CheckpointEvery)
+	}
+	if c.KeepCheckpoints < 1 {
+		bad("keep_checkpoints = %d: must be at least 1", c.KeepCheckpoints)
+	}
+	if c.SampleEvery < 0 {
+		bad("sample_every = %d: must be >= 0", c.SampleEvery)
+	}
+	return errors.Join(errs...)
+}
+
+// microBatch is the effective micro-batch size.
+func (c RunConfig) microBatch() int {
+	if c.MicroBatch == 0 {
+		return c.BatchSize
+	}
+	return c.MicroBatch
+}
+
+// LoadRunConfig reads a config JSON file over the defaults; unknown fields are an error so
+// that a typo is not silently ignored.
+func LoadRunConfig(path string) (RunConfig, error) {
+	c := DefaultRunConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
+	}
+	if err := DecodeRunConfig(b, &c); err != nil {
+		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// DecodeRunConfig decodes JSON into c (fields absent from the JSON keep c's values) and
+// validates the result.
+func DecodeRunConfig(b []byte, c *RunConfig) error {
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("decode JSON: %w", err)
+	}
+	if c.Model.Preset != "" && c.Model.Filters == 0 {
+		m, err := nn.PresetConfig(c.Model.Preset)
+		if err != nil {
+			return err
+		}
+		c.Model = m
+	}
+	return c.Validate()
+}

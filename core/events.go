@@ -1,0 +1,77 @@
+package core
+
+import "time"
+
+// State is where a Trainer is in its life.
+type State int
+
+// The trainer states.
+const (
+	Idle     State = iota // created, not started
+	Running               // stepping
+	Paused                // waiting for Resume
+	Stopping              // finishing the current step and checkpointing
+	Stopped               // finished or stopped; the last checkpoint is on disk
+	Failed                // stopped by an error (NaN, disk); the last good checkpoint is kept
+)
+
+func (s State) String() string {
+	return [...]string{"idle", "running", "paused", "stopping", "stopped", "failed"}[s]
+}
+
+// Event is something that happened in a trainer. Events flow one way, trainer to readers
+// (the TUI, the headless progress line), through Trainer.Events.
+type Event interface{ When() time.Time }
+
+// StepEvent reports a finished optimisation step.
+type StepEvent struct {
+	At           time.Time
+	Step, Total  int
+	Loss         float64 // the MDSM loss of REFERENCE.md
+	NormLoss     float64 // loss * sigma0^4, as the authors' code logs it
+	LR           float64
+	ImagesPerSec float64
+	Elapsed, ETA time.Duration
+}
+
+// CheckpointEvent reports a checkpoint written (or a failed attempt, Err set).
+type CheckpointEvent struct {
+	At   time.Time
+	Step int
+	Path string
+	Err  error
+}
+
+// SampleEvent reports a periodic sample grid written to the run directory.
+type SampleEvent struct {
+	At   time.Time
+	Step int
+	Path string
+	Err  error
+}
+
+// LogEvent is a message for the event log (Level: info, warn or error).
+type LogEvent struct {
+	At         time.Time
+	Level, Msg string
+}
+
+// StateEvent reports a state change.
+type StateEvent struct {
+	At    time.Time
+	State State
+}
+
+// DoneEvent is the last event of a trainer: Err is nil after a normal stop.
+type DoneEvent struct {
+	At   time.Time
+	Step int
+	Err  error
+}
+
+func (e StepEvent) When() time.Time       { return e.At }
+func (e CheckpointEvent) When() time.Time { return e.At }
+func (e SampleEvent) When() time.Time     { return e.At }
+func (e LogEvent) When() time.Time        { return e.At }
+func (e StateEvent) When() time.Time      { return e.At }
+func (e DoneEvent) When() time.Time       { return e.At }

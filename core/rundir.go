@@ -1,0 +1,403 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"mdsm/data"
+	"mdsm/nn"
+)
+
+// A run directory holds everything of one training run:
+//
+//	RUN/config.json         the RunConfig
+//	RUN/metrics.jsonl       one MetricRecord per logged step, appended and flushed
+//	RUN/checkpoints/step-NNNNNNNN.safetensors       weights (PyTorch-loadable)
+//	RUN/checkpoints/step-NNNNNNNN.adam.safetensors  Adam moments m.NAME, v.NAME
+//	RUN/checkpoints/step-NNNNNNNN.json              TrainState; written last, so its presence
+//	                                                 marks a complete checkpoint
+//	RUN/samples/step-NNNNNNNN.png                   periodic sample grids
+//	RUN/.lock                                       held (flock) by the process training it
+
+// MetricRecord is one line of metrics.jsonl.
+type MetricRecord struct {
+	Step         int     `json:"step"`
+	Loss         float64 `json:"loss"`
+	NormLoss     float64 `json:"norm_loss"`
+	LR           float64 `json:"lr"`
+	ImagesPerSec float64 `json:"images_per_s"`
+	Elapsed      float64 `json:"elapsed_s"`
+	Time         string  `json:"time"`
+}
+
+// TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to
+// continue exactly as if it had never stopped.
+type TrainState struct {
+	Format    string            `json:"format"`
+	Step      int               `json:"step"` // steps completed
+	Config    RunConfig         `json:"config"`
+	AdamT     int               `json:"adam_t"`
+	NoiseRNG  []byte            `json:"noise_rng"` // PCG state of the noise generator
+	Batcher   data.BatcherState `json:"batcher"`
+	Loss      float64           `json:"loss"`
+	Elapsed   float64           `json:"elapsed_s"`
+	Time      string            `json:"time"`
+	Weights   string            `json:"weights"`
+	Optimizer string            `json:"optimizer"`
+}
+
+const stateFormat = "mdsm-train-state-v1"
+
+// RunDir is an open run directory, locked against a second trainer.
+type RunDir struct {
+	Path    string
+	lock    *os.File
+	metrics *os.File
+}
+
+// ErrLocked says another process is training in the run directory.
+var ErrLocked = errors.New("run directory is in use by another mdsm process")
+
+// CreateRunDir makes a new run directory and writes config.json. It refuses a directory
+// that already holds a run (resume it instead).
+func CreateRunDir(path string, cfg RunConfig) (*RunDir, error) {
+	if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
+		return nil, fmt.Errorf("run directory %s already holds a run: resume it with --resume %s, or choose another --run-dir", path, path)
+	}
+	for _, d := range []string{path, filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create run directory: %w", err)
+		}
+	}
+	r, err := lockRunDir(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeJSONAtomic(filepath.Join(path, "config.json"), cfg); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := r.openMetrics(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenRunDir locks an existing run directory for resuming and returns its config.
+func OpenRunDir(path string) (*RunDir, RunConfig, error) {
+	cfg, err := ReadRunConfig(path)
+	if err != nil {
+		return nil, cfg, err
+	}
+	for _, d := range []string{filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, cfg, fmt.Errorf("open run directory: %w", err)
+		}
+	}
+	r, err := lockRunDir(path)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return r, cfg, nil
+}
+
+// ReadRunConfig reads RUN/config.json without locking (for readers such as `mdsm watch`).
+func ReadRunConfig(path string) (RunConfig, error) {
+	c := DefaultRunConfig()
+	b, err := os.ReadFile(filepath.Join(path, "config.json"))
+	if err != nil {
+		return c, fmt.Errorf("%s is not a run directory (no readable config.json): %w", path, err)
+	}
+	if err := DecodeRunConfig(b, &c); err != nil {
+		return c, fmt.Errorf("run config %s: %w", filepath.Join(path, "config.json"), err)
+	}
+	return c, nil
+}
+
+func lockRunDir(path string) (*RunDir, error) {
+	f, err := os.OpenFile(filepath.Join(path, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock run directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w (stop that process first, or use `mdsm watch %s` to follow it)", path, ErrLocked, path)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return &RunDir{Path: path, lock: f}, nil
+}
+
+func (r *RunDir) openMetrics() error {
+	f, err := os.OpenFile(filepath.Join(r.Path, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open metrics: %w", err)
+	}
+	r.metrics = f
+	return nil
+}
+
+// Close releases the lock and the metrics file.
+func (r *RunDir) Close() error {
+	if r.metrics != nil {
+		r.metrics.Close()
+		r.metrics = nil
+	}
+	if r.lock != nil {
+		syscall.Flock(int(r.lock.Fd()), syscall.LOCK_UN)
+		r.lock.Close()
+		r.lock = nil
+	}
+	return nil
+}
+
+// AppendMetrics writes one record as a line of metrics.jsonl. A line is written with a
+// single write call, so a crash leaves at most one partial last line, which readers skip.
+func (r *RunDir) AppendMetrics(rec MetricRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := r.metrics.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("append %s: %w", filepath.Join(r.Path, "metrics.jsonl"), err)
+	}
+	return nil
+}
+
+// TruncateMetrics rewrites metrics.jsonl without records after step (they belong to steps
+// a resumed run will redo) and without a partial last line.
+func (r *RunDir) TruncateMetrics(step int) error {
+	path := filepath.Join(r.Path, "metrics.jsonl")
+	recs, err := ReadMetrics(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if r.metrics != nil {
+		r.metrics.Close()
+		r.metrics = nil
+	}
+	err = nn.WriteFileAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		for _, rec := range recs {
+			if rec.Step > step {
+				continue
+			}
+			b, _ := json.Marshal(rec)
+			bw.Write(append(b, '\n'))
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return err
+	}
+	return r.openMetrics()
+}
+
+// ReadMetrics reads every complete, parseable line of a metrics.jsonl file. A partial last
+// line (a crash mid-write) is skipped; a damaged line in the middle is an error naming it.
+func ReadMetrics(path string) ([]MetricRecord, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return ParseMetrics(b, path)
+}
+
+// ParseMetrics parses metrics.jsonl content; name is used in errors.
+func ParseMetrics(b []byte, name string) ([]MetricRecord, error) {
+	var out []MetricRecord
+	lines := bytes.Split(b, []byte{'\n'})
+	for i, line := range lines {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var rec MetricRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			if i == len(lines)-1 { // no newline after it: an interrupted write
+				break
+			}
+			return out, fmt.Errorf("%s line %d: %w", name, i+1, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func writeJSONAtomic(path string, v any) error {
+	return nn.WriteFileAtomic(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
+
+func checkpointBase(dir string, step int) string {
+	return filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%08d", step))
+}
+
+// SaveCheckpoint writes weights, optimizer moments and the state sidecar (in that order,
+// each atomically), then deletes checkpoints beyond the newest keep.
+func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam, keep int) (string, error) {
+	if err := p.CheckFinite(); err != nil {
+		return "", fmt.Errorf("refusing to checkpoint non-finite weights at step %d: %w", st.Step, err)
+	}
+	base := checkpointBase(r.Path, st.Step)
+	meta := map[string]string{"step": fmt.Sprint(st.Step)}
+	if err := nn.SaveParams(base+".safetensors", p, meta); err != nil {
+		return "", err
+	}
+	names := make([]string, 0, 2*len(p.Names))
+	ts := map[string]*nn.Tensor[float32]{}
+	for _, n := range p.Names {
+		names = append(names, "m."+n, "v."+n)
+		ts["m."+n], ts["v."+n] = opt.M.T[n], opt.V.T[n]
+	}
+	err := nn.WriteFileAtomic(base+".adam.safetensors", func(w io.Writer) error {
+		return nn.WriteSafetensors(w, names, ts, map[string]string{"adam_t": fmt.Sprint(opt.T)})
+	})
+	if err != nil {
+		return "", err
+	}
+	st.Format = stateFormat
+	st.AdamT = opt.T
+	st.Time = time.Now().UTC().Format(time.RFC3339)
+	st.Weights, st.Optimizer = filepath.Base(base+".safetensors"), filepath.Base(base+".adam.safetensors")
+	if err := writeJSONAtomic(base+".json", st); err != nil {
+		return "", err
+	}
+	r.prune(keep)
+	return base + ".safetensors", nil
+}
+
+// prune removes all but the newest keep complete checkpoints, and stray temp files.
+func (r *RunDir) prune(keep int) {
+	steps, _ := checkpointSteps(r.Path)
+	for i := 0; i < len(steps)-keep; i++ {
+		base := checkpointBase(r.Path, steps[i])
+		os.Remove(base + ".json") // first: the checkpoint stops counting as complete
+		os.Remove(base + ".safetensors")
+		os.Remove(base + ".adam.safetensors")
+	}
+	tmps, _ := filepath.Glob(filepath.Join(r.Path, "checkpoints", ".*.tmp-*"))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+}
+
+// checkpointSteps lists the steps that have a state sidecar, ascending.
+func checkpointSteps(dir string) ([]int, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "checkpoints", "step-*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var steps []int
+	for _, f := range files {
+		var s int
+		if _, err := fmt.Sscanf(filepath.Base(f), "step-%08d.json", &s); err == nil {
+			steps = append(steps, s)
+		}
+	}
+	sort.Ints(steps)
+	return steps, nil
+}
+
+// Checkpoint is a loaded checkpoint.
+type Checkpoint struct {
+	State  TrainState
+	Params *nn.Params[float32]
+	Adam   *Adam
+	Path   string // the weights file
+}
+
+// LoadLatestCheckpoint loads the newest complete, readable checkpoint of a run. A damaged
+// newer one is skipped (and reported in skipped) in favour of an older good one.
+func LoadLatestCheckpoint(dir string) (ck *Checkpoint, skipped []error, err error) {
+	steps, err := checkpointSteps(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := len(steps) - 1; i >= 0; i-- {
+		ck, err := LoadCheckpoint(checkpointBase(dir, steps[i]) + ".json")
+		if err == nil {
+			return ck, skipped, nil
+		}
+		skipped = append(skipped, err)
+	}
+	if len(skipped) > 0 {
+		return nil, skipped, fmt.Errorf("no readable checkpoint in %s: %w", dir, errors.Join(skipped...))
+	}
+	return nil, nil, fmt.Errorf("no checkpoint in %s/checkpoints yet", dir)
+}
+
+// LoadCheckpoint loads a checkpoint from its state sidecar path (step-N.json).
+func LoadCheckpoint(statePath string) (*Checkpoint, error) {
+	b, err := os.ReadFile(statePath)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint state: %w", err)
+	}
+	var st TrainState
+	if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
+		return nil, fmt.Errorf("checkpoint state %s is damaged or not an mdsm checkpoint (%v)", statePath, err)
+	}
+	dir := filepath.Dir(statePath)
+	p, _, err := nn.LoadParams(filepath.Join(dir, st.Weights))
+	if err != nil {
+		return nil, err
+	}
+	if p.Config.InChannels != st.Config.Model.InChannels || p.Config.Filters != st.Config.Model.Filters ||
+		p.Config.Stages != st.Config.Model.Stages || p.Config.ExtraBlocks != st.Config.Model.ExtraBlocks ||
+		p.Config.ImageSize != st.Config.Model.ImageSize {
+		return nil, fmt.Errorf("checkpoint %s: weights are for %+v but the run config says %+v", statePath, p.Config, st.Config.Model)
+	}
+	opt := NewAdam(p.Config, st.Config.Beta1, st.Config.Beta2)
+	opt.T = st.AdamT
+	ts, _, err := nn.ReadSafetensors(filepath.Join(dir, st.Optimizer))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range p.Names {
+		m, v := ts["m."+n], ts["v."+n]
+		if m == nil || v == nil || len(m.Data) != len(p.T[n].Data) || len(v.Data) != len(p.T[n].Data) {
+			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", st.Optimizer, n)
+		}
+		opt.M.T[n].Data, opt.V.T[n].Data = m.Data, v.Data
+	}
+	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
+}
+
+// LoadWeights loads just the weights from a run directory (its newest checkpoint) or from a
+// .safetensors file: what sampling commands accept as RUN_DIR|CHECKPOINT.
+func LoadWeights(path string) (*nn.Params[float32], string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("load weights: %w", err)
+	}
+	if st.IsDir() {
+		ck, _, err := LoadLatestCheckpoint(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return ck.Params, ck.Path, nil
+	}
+	if strings.HasSuffix(path, ".json") {
+		ck, err := LoadCheckpoint(path)
+		if err != nil {
+			return nil, "", err
+		}
+		return ck.Params, ck.Path, nil
+	}
+	p, _, err := nn.LoadParams(path)
+	return p, path, err
+}
