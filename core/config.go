@@ -43,6 +43,8 @@ type RunConfig struct {
 	CheckpointEvery int `json:"checkpoint_every"`
 	KeepCheckpoints int `json:"keep_checkpoints"`
 	SampleEvery     int `json:"sample_every"` // 0 = no periodic sample grids
+	SampleCount     int `json:"sample_count"` // images in a periodic grid
+	SampleSteps     int `json:"sample_steps"` // Langevin steps of a periodic grid (the exp schedule rescaled)
 }
 
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
@@ -56,7 +58,7 @@ func DefaultRunConfig() RunConfig {
 		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,
-		LogEvery: 5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500,
+		LogEvery: 5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 600,
 	}
 }
 
@@ -142,6 +144,9 @@ func (c RunConfig) Validate() error {
 	}
 	if c.SampleEvery < 0 {
 		bad("sample_every = %d: must be >= 0", c.SampleEvery)
+	}
+	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1) {
+		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and at least 1 step", c.SampleCount, c.SampleSteps)
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"mdsm/core"
+	"mdsm/data"
+	"mdsm/internal/gemm"
+	"mdsm/nn"
+	"mdsm/sampling"
+)
+
+func init() {
+	register(command{name: "sample", summary: "draw samples by annealed Langevin: PNG grid, .npy, energy trace", run: runSample})
+}
+
+// modelSource is what the sampling commands load: weights plus what the run knew.
+type modelSource struct {
+	params *nn.Params[float32]
+	path   string // the weights file
+	runDir string // "" when a bare .safetensors was given
+	sigma0 float64
+	data   string
+}
+
+// loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
+func loadModelSource(path string) (*modelSource, error) {
+	p, wpath, err := core.LoadWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded"}
+	runDir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
+	}
+	if cfg, err := core.ReadRunConfig(runDir); err == nil {
+		src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
+	}
+	return src, nil
+}
+
+// energyFactory gives each sampling worker its own model over its own copy of the weights.
+func (s *modelSource) energyFactory() func() sampling.Energy {
+	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
+}
+
+// scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.
+type scheduleFlags struct {
+	kind, file            string
+	steps                 int
+	t0, eps, initMean, sd float64
+}
+
+func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
+	s := &scheduleFlags{}
+	fs.StringVar(&s.kind, "schedule", "exp", "temperature schedule: exp, lin, const, or a JSON file (a saved schedule)")
+	fs.IntVar(&s.steps, "steps", 2700, "Langevin steps (the schedule is rescaled to it)")
+	fs.Float64Var(&s.t0, "t0", 100, "start temperature")
+	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon")
+	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I)")
+	fs.Float64Var(&s.sd, "init-std", 1, "see --init-mean")
+	return s
+}
+
+func (s *scheduleFlags) config(sigma0 float64) (sampling.LangevinConfig, error) {
+	cfg := sampling.DefaultLangevinConfig()
+	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, sigma0, s.initMean, s.sd
+	switch s.kind {
+	case "exp", "lin", "const":
+		cfg.Schedule = sampling.Schedule{Kind: s.kind, Steps: s.steps, T0: s.t0}
+	default:
+		b, err := os.ReadFile(s.kind)
+		if err != nil {
+			return cfg, fmt.Errorf("--schedule %q is not exp, lin or const, and not a readable schedule file: %w", s.kind, err)
+		}
+		var sch sampling.Schedule
+		if err := json.Unmarshal(b, &sch); err != nil {
+			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
+		}
+		cfg.Schedule = sch.Rescaled(s.steps, sch.Peak())
+	}
+	return cfg, cfg.Validate()
+}
+
+// interruptible returns a context cancelled by SIGINT/SIGTERM/SIGHUP, so that long jobs
+// stop and write what they have.
+func interruptible() (context.Context, func()) {
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	return ctx, cancel
+}
+
+func progressPrinter(what string) func(done, total int) {
+	start := time.Now()
+	return func(done, total int) {
+		fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d  %s", what, done, total, time.Since(start).Round(time.Second))
+		if done == total {
+			fmt.Fprintln(os.Stderr)
+		}
+	}
+}
+
+func runSample(args []string) error {
+	fs := flag.NewFlagSet("mdsm sample", flag.ContinueOnError)
+	n := fs.Int("n", 64, "number of samples")
+	batch := fs.Int("batch", 64, "chains per batch (batches run in parallel on all cores)")
+	seed := fs.Uint64("seed", 1, "random seed")
+	out := fs.String("out", "", "output prefix (default RUN_DIR/samples/sample-DATE-TIME)")
+	cols := fs.Int("cols", 0, "grid columns (default sqrt(n))")
+	threads := fs.Int("threads", 0, "compute threads per GEMM (default GOMAXPROCS)")
+	sf := bindScheduleFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: mdsm sample [flags] RUN_DIR|CHECKPOINT.safetensors
+
+Draws samples by annealed Langevin dynamics, x <- x - eps^2/2 dE/dx + eps sqrt(T) N(0,I),
+from x0 = 0.5 + N(0,I), then applies the denoising jump x - sigma0^2 dE/dx. Writes
+PREFIX.png (grid), PREFIX.npy (float32 [n,C,H,W]) and PREFIX-energy.csv (mean energy and
+temperature per step). Ctrl-C writes the batches already done.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := parseWithPositional(fs, args, 1); err != nil {
+		return err
+	}
+	gemm.SetThreads(*threads)
+	src, err := loadModelSource(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	cfg, err := sf.config(src.sigma0)
+	if err != nil {
+		return err
+	}
+	prefix := *out
+	if prefix == "" {
+		dir := "."
+		if src.runDir != "" {
+			dir = filepath.Join(src.runDir, "samples")
+		}
+		prefix = filepath.Join(dir, "sample-"+time.Now().Format("20060102-150405"))
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	c := src.params.Config
+	imgs, trace, err := sampling.SampleBatches(ctx, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	got := len(imgs) / c.Dim()
+	if got == 0 {
+		return fmt.Errorf("interrupted before any batch finished; nothing written")
+	}
+	if err := writeImageSet(prefix, imgs, got, c, *cols); err != nil {
+		return err
+	}
+	if err := writeTrace(prefix+"-energy.csv", trace); err != nil {
+		return err
+	}
+	fmt.Printf("%d samples from %s -> %s.png, %s.npy, %s-energy.csv\n", got, src.path, prefix, prefix, prefix)
+	return nil
+}
+
+// writeImageSet writes PREFIX.png (a grid) and PREFIX.npy (the raw float32 images).
+func writeImageSet(prefix string, imgs []float32, n int, c nn.Config, cols int) error {
+	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
+		return err
+	}
+	if cols <= 0 {
+		cols = gridCols(n)
+	}
+	grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
+	if err != nil {
+		return err
+	}
+	if err := sampling.WritePNG(prefix+".png", grid); err != nil {
+		return err
+	}
+	return sampling.WriteNPY(prefix+".npy", imgs[:n*c.Dim()], []int{n, c.InChannels, c.ImageSize, c.ImageSize})
+}
+
+func writeTrace(path string, trace []sampling.TracePoint) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write energy trace: %w", err)
+	}
+	defer f.Close()
+	return sampling.WriteTraceCSV(f, trace)
+}
+
+func gridCols(n int) int {
+	c := 1
+	for c*c < n {
+		c++
+	}
+	return c
+}
+
+// parseWithPositional parses flags that may come before or after the positional arguments.
+func parseWithPositional(fs *flag.FlagSet, args []string, want int) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != want {
+		fs.Usage()
+		return fmt.Errorf("%s needs %d argument(s), got %d", fs.Name(), want, len(pos))
+	}
+	return fs.Parse(pos) // leaves them in fs.Args()
+}
+
+// loadTestImages loads n test images of the dataset a model was trained on, at its size.
+func loadTestImages(name, dataDir string, c nn.Config, n int) (*data.Dataset, error) {
+	ds, err := data.LoadWith(name, "test", dataDir, data.Options{Size: c.ImageSize, Limit: n})
+	if err != nil {
+		return nil, err
+	}
+	if ds.C != c.InChannels {
+		return nil, fmt.Errorf("dataset %s has %d channels, the model %d", ds.Name, ds.C, c.InChannels)
+	}
+	return ds, nil
+}

@@ -1,0 +1,56 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"mdsm/nn"
+	"mdsm/sampling"
+)
+
+// PeriodicSampler is the GridSampler a run config asks for: SampleCount images after
+// SampleSteps steps of the paper's exp schedule (rescaled), at the run's sigma0.
+func PeriodicSampler(c RunConfig) SampleFunc {
+	lc := sampling.DefaultLangevinConfig()
+	lc.Sigma0 = c.Sigma0
+	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, lc.Schedule.T0)
+	return GridSampler(lc, c.SampleCount, c.Seed)
+}
+
+// GridSampler returns a SampleFunc that draws n samples by annealed Langevin from a weight
+// snapshot and writes RUN/samples/step-NNNNNNNN.png (the denoised chain ends) and its
+// energy trace. It runs on one goroutine with its own model, so it never touches the
+// trainer's live weights and costs training at most one core.
+func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
+	return func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error) {
+		c := p.Config
+		chain, err := sampling.NewChain(nn.NewModel(p), n, c.Dim(), cfg, seed)
+		if err != nil {
+			return "", err
+		}
+		if err := chain.Run(ctx); err != nil {
+			return "", err
+		}
+		imgs := chain.Denoised()
+		cols := 1
+		for cols*cols < n {
+			cols++
+		}
+		grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
+		if err != nil {
+			return "", err
+		}
+		path := filepath.Join(dir, "samples", fmt.Sprintf("step-%08d.png", step))
+		if err := sampling.WritePNG(path, grid); err != nil {
+			return "", err
+		}
+		f, err := os.Create(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)))
+		if err == nil {
+			sampling.WriteTraceCSV(f, chain.Trace())
+			f.Close()
+		}
+		return path, nil
+	}
+}
