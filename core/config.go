@@ -58,7 +58,7 @@ func DefaultRunConfig() RunConfig {
 		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,
-		LogEvery: 5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 600,
+		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 600,
 	}
 }
 

@@ -121,10 +121,10 @@ func col2im3[T Float](col []T, cin, n, s int, out []T) {
 
 // conv is a 3x3 ("same" padding) or 1x1 convolution with an optional bias.
 type conv[T Float] struct {
-	w, b       []T // weight [cout][cin*k*k], bias [cout] or nil
-	cin, cout  int
-	k          int // 3 or 1
-	gw, gb     []T // gradient accumulators, same shapes (nil when not training)
+	w, b      []T // weight [cout][cin*k*k], bias [cout] or nil
+	cin, cout int
+	k         int // 3 or 1
+	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
 }
 
 // forward computes out = w * in (+ bias). col is scratch of at least cin*k*k*n*s*s.
@@ -211,7 +211,7 @@ func eluTangent[T Float](a, zdot, adot []T) {
 
 // eluBackward turns output adjoints into input adjoints. With a tangent (adot != nil) it
 // also propagates the tangent adjoint gta: the primal adjoint picks up
-// gta * elu''(z) * zdot, and elu''(z) zdot = adot where z <= 0 and 0 elsewhere.
+// gta * elu”(z) * zdot, and elu”(z) zdot = adot where z <= 0 and 0 elsewhere.
 // ga and gta are overwritten in place with the input adjoints.
 func eluBackward[T Float](a, ga, adot, gta []T) {
 	if adot == nil {

@@ -18,12 +18,12 @@ type Model[T Float] struct {
 	n, cap int // current batch, allocated batch
 	plane  int // pixels per input channel
 
-	x, xd    []T // input and its tangent, channel-major
-	h0, h0d  []T // stem output and its tangent
-	col      []T // im2col scratch
-	bufP     [4][]T
-	bufT     [4][]T
-	gx       []T // dE/dx channel-major
+	x, xd     []T // input and its tangent, channel-major
+	h0, h0d   []T // stem output and its tangent
+	col       []T // im2col scratch
+	bufP      [4][]T
+	bufT      [4][]T
+	gx        []T // dE/dx channel-major
 	ready     bool
 	tangents  bool // tangent buffers allocated
 	lastIndex int  // which scratch pair holds the stem-output adjoint after backward
@@ -43,7 +43,7 @@ type block[T Float] struct {
 
 // head is the generalised quadratic head E = (a.h+b1)(c.h+b2) + d.(h*h) + b3.
 type head[T Float] struct {
-	a, b1, c, b2, d, b3 []T
+	a, b1, c, b2, d, b3  []T
 	ga, gb1, gc, gb2, gd []T
 	u, w, ud, wd         []T // per sample a.h+b1, c.h+b2 and their tangents
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"flag"
-
 )
-
 
 func workbenchFlags(fs *flag.FlagSet) *flag.FlagSet { return fs }
 
