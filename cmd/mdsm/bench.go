@@ -34,7 +34,7 @@ type benchCase struct {
 }
 
 var benchCases = []benchCase{
-	{"paper", "paper-mnist", 128, 32, "train"},
+	{"paper", "paper-mnist", 128, 128, "train"},
 	{"paper-b32", "paper-mnist", 32, 32, "train"},
 	{"langevin", "paper-mnist", 64, 64, "langevin"},
 	{"small", "small", 64, 64, "train"},
