@@ -1,0 +1,42 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	"mdsm/tui"
+)
+
+func init() {
+	register(command{name: "watch", summary: "follow a headless run (mdsm train) in the workbench", run: runWatch})
+}
+
+func runWatch(args []string) error {
+	fs := flag.NewFlagSet("mdsm watch", flag.ContinueOnError)
+	images := fs.String("images", "auto", "how to draw images: sixel|kitty|blocks|none|auto")
+	pane := fs.String("pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `Usage: mdsm watch [flags] RUN_DIR
+
+Opens the workbench on a run trained by another process (mdsm train, possibly over SSH):
+it follows metrics.jsonl, the newest checkpoint and the sample grids, and can sample,
+inpaint and denoise from the newest checkpoint. Training is not touched.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	if err := parseWithPositional(fs, args, 1); err != nil {
+		return err
+	}
+	proto, caps, err := detectImages(*images)
+	if err != nil {
+		return err
+	}
+	msg, err := tui.Run(tui.Options{Watch: fs.Arg(0), StartPane: *pane, Protocol: proto, Caps: caps})
+	if msg != "" {
+		fmt.Println(msg)
+	}
+	return err
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"mdsm/core"
+	"mdsm/tui"
+	"mdsm/tui/termimg"
+)
+
+// workbenchOpts are the flags of the workbench (mdsm with no command).
+type workbenchOpts struct {
+	images string
+	runDir string
+	open   string
+	pane   string
+	cfg    core.RunConfig
+	rf     *runFlags
+}
+
+var wbOpts workbenchOpts
+
+// workbenchFlags binds the workbench flags (image protocol, run directory, a run to
+// reopen, and the training flags of `mdsm train`) to fs.
+func workbenchFlags(fs *flag.FlagSet) *flag.FlagSet {
+	wbOpts = workbenchOpts{cfg: core.DefaultRunConfig()}
+	fs.StringVar(&wbOpts.images, "images", "auto", "how to draw images: "+strings.Join(termimg.ProtocolNames(), "|")+" (auto asks the terminal: sixel, then kitty, then half blocks)")
+	fs.StringVar(&wbOpts.runDir, "run-dir", "", "where to write a new run (default runs/DATE-TIME)")
+	fs.StringVar(&wbOpts.open, "open", "", "reopen this run directory and resume training it")
+	fs.StringVar(&wbOpts.pane, "pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
+	wbOpts.rf = bindRunFlags(fs, &wbOpts.cfg)
+	return fs
+}
+
+// runWorkbench opens the TUI.
+func runWorkbench(args []string) error {
+	fs := workbenchFlags(flag.NewFlagSet("mdsm", flag.ContinueOnError))
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: mdsm [flags]\n\nOpens the workbench (press ? inside for the keys).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (commands: mdsm help)", fs.Arg(0))
+	}
+	if err := wbOpts.rf.apply(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	proto, caps, err := detectImages(wbOpts.images)
+	if err != nil {
+		return err
+	}
+	msg, err := tui.Run(tui.Options{Config: wbOpts.cfg, RunDir: wbOpts.runDir, Open: wbOpts.open, StartPane: wbOpts.pane, Protocol: proto, Caps: caps})
+	if msg != "" {
+		fmt.Println(msg)
+	}
+	return err
+}
+
+// detectImages resolves --images: it asks the terminal (a short in-band query on the raw
+// tty, tmux included) unless the flag forces a protocol or stdout is not a terminal.
+func detectImages(flagValue string) (termimg.Protocol, termimg.Caps, error) {
+	req, err := termimg.ParseProtocol(flagValue)
+	if err != nil {
+		return termimg.ProtoNone, termimg.Caps{}, fmt.Errorf("--images: %w", err)
+	}
+	caps := termimg.Caps{Cell: termimg.DefaultCellSize, Tmux: termimg.InTmux()}
+	if !term.IsTerminal(int(os.Stdout.Fd())) {
+		if req == termimg.ProtoAuto {
+			req = termimg.ProtoBlocks
+		}
+		return req, caps, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if c, derr := termimg.DetectTerminal(ctx, 400*time.Millisecond); derr == nil || c.DA1Replies > 0 {
+		caps = c
+	}
+	return termimg.Resolve(req, caps), caps, nil
+}

@@ -1,0 +1,180 @@
+package tui
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"mdsm/core"
+)
+
+// needTool skips the test when a tool is missing, or fails it when
+// MDSM_REQUIRE_TERMINAL_TESTS=1 says the terminal tests must run.
+func needTool(t *testing.T, install string, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			msg := fmt.Sprintf("%s not found; install it with: apt-get install -y %s", tool, install)
+			if os.Getenv("MDSM_REQUIRE_TERMINAL_TESTS") == "1" {
+				t.Fatal(msg + " (MDSM_REQUIRE_TERMINAL_TESTS=1 requires the terminal tests)")
+			}
+			t.Skip(msg)
+		}
+	}
+}
+
+// buildBinary builds cmd/mdsm into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mdsm")
+	out, err := exec.Command("go", "build", "-o", bin, "mdsm/cmd/mdsm").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build mdsm: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// tmuxSession is the real binary running in a detached tmux session on its own server.
+type tmuxSession struct {
+	t    *testing.T
+	sock string
+}
+
+func startTmux(t *testing.T, dir string, command string) *tmuxSession {
+	t.Helper()
+	s := &tmuxSession{t: t, sock: fmt.Sprintf("mdsm-e2e-%d-%d", os.Getpid(), time.Now().UnixNano())}
+	cmd := exec.Command("tmux", "-L", s.sock, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "48", "-s", "e2e", "-c", dir, command)
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.sock, "kill-server").Run() })
+	return s
+}
+
+func (s *tmuxSession) capture() string {
+	out, err := exec.Command("tmux", "-L", s.sock, "capture-pane", "-p", "-t", "e2e").Output()
+	if err != nil {
+		s.t.Fatalf("capture-pane: %v", err)
+	}
+	return string(out)
+}
+
+func (s *tmuxSession) send(keys ...string) {
+	args := append([]string{"-L", s.sock, "send-keys", "-t", "e2e"}, keys...)
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys %v: %v\n%s", keys, err, out)
+	}
+}
+
+// waitFor polls the screen until cond holds.
+func (s *tmuxSession) waitFor(what string, timeout time.Duration, cond func(screen string) bool) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var screen string
+	for time.Now().Before(deadline) {
+		screen = s.capture()
+		if cond(screen) {
+			return screen
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("timed out after %s waiting for %s; screen:\n%s", timeout, what, screen)
+	return ""
+}
+
+var stepRe = regexp.MustCompile(`step (\d+)/(\d+)`)
+
+func screenStep(screen string) int {
+	lines := strings.Split(screen, "\n")
+	for i := len(lines) - 1; i >= 0; i-- { // the status bar, near the bottom
+		if m := stepRe.FindStringSubmatch(lines[i]); m != nil && strings.Contains(lines[i], "img/s") {
+			n, _ := strconv.Atoi(m[1])
+			return n
+		}
+	}
+	return -1
+}
+
+// lossChart is the chart block of the Train pane.
+func lossChart(screen string) string {
+	i := strings.Index(screen, "━ loss")
+	j := strings.Index(screen, "Events")
+	if i < 0 || j < i {
+		return ""
+	}
+	return screen[i:j]
+}
+
+// TestTmuxEndToEnd runs the real binary in tmux: training starts, the step counter and
+// the loss chart move, pause stops them, space resumes, ? lists the keys, and quitting
+// asks and stops with a checkpoint.
+func TestTmuxEndToEnd(t *testing.T) {
+	needTool(t, "tmux", "tmux")
+	if testing.Short() {
+		t.Skip("builds and runs the binary in tmux (about 15 s)")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	run := filepath.Join(dir, "run")
+	cmd := fmt.Sprintf("%s --filters 4 --stages 2 --batch 8 --steps 100000 --log-every 1 --sample-every 0 --run-dir %s; echo MDSM-EXITED $?; sleep 60", bin, run)
+	s := startTmux(t, dir, cmd)
+
+	s.waitFor("the workbench", 15*time.Second, func(sc string) bool { return strings.Contains(sc, "press s to start training") })
+	s.send("s")
+	sc := s.waitFor("training to run", 30*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "● running") && screenStep(sc) >= 3 && lossChart(sc) != ""
+	})
+	step1, chart1 := screenStep(sc), lossChart(sc)
+	sc = s.waitFor("the step counter and chart to move", 20*time.Second, func(sc string) bool {
+		return screenStep(sc) > step1+3 && lossChart(sc) != chart1
+	})
+
+	s.send("p")
+	sc = s.waitFor("pause", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "● paused") })
+	time.Sleep(300 * time.Millisecond)
+	sc = s.capture()
+	paused, pausedChart := screenStep(sc), lossChart(sc)
+	time.Sleep(1500 * time.Millisecond)
+	sc = s.capture()
+	if got := screenStep(sc); got != paused {
+		t.Errorf("step moved while paused: %d -> %d", paused, got)
+	}
+	if lossChart(sc) != pausedChart {
+		t.Errorf("loss chart moved while paused")
+	}
+
+	s.send("Space")
+	s.waitFor("resume", 20*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "● running") && screenStep(sc) > paused+2
+	})
+
+	s.send("?")
+	sc = s.waitFor("help", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Keys") })
+	for _, want := range []string{"start / resume training", "pause / resume", "stop (checkpoint first)", "checkpoint now",
+		"log-scale loss axis", "sample now (live chain)", "save the grid as PNG", "select next point", "add a point",
+		"edit field / commit", "next mask / denoise mode", "help (this screen)"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	s.send("Escape")
+	s.waitFor("help closed", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "━ loss") })
+
+	s.send("q")
+	s.waitFor("quit dialog", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Training is running") })
+	s.send("s")
+	sc = s.waitFor("exit", 30*time.Second, func(sc string) bool { return strings.Contains(sc, "MDSM-EXITED") })
+	if !strings.Contains(sc, "MDSM-EXITED 0") {
+		t.Errorf("exit status:\n%s", sc)
+	}
+	if _, _, err := core.LoadLatestCheckpoint(run); err != nil {
+		t.Errorf("no checkpoint after stop-and-quit: %v", err)
+	}
+}

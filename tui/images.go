@@ -1,0 +1,249 @@
+package tui
+
+import (
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"mdsm/tui/termimg"
+)
+
+// picture is an image shown in a pane. id changes whenever the pixels do, so that the
+// image is encoded and sent to the terminal only when the picture changes.
+type picture struct {
+	img image.Image
+	id  uint64
+}
+
+var pictureIDs atomic.Uint64
+
+func newPicture(img image.Image) picture {
+	if img == nil {
+		return picture{}
+	}
+	return picture{img: img, id: pictureIDs.Add(1)}
+}
+
+func (p picture) ok() bool { return p.img != nil && !p.img.Bounds().Empty() }
+
+// rect is a cell rectangle: column x, row y, w columns, h rows.
+type rect struct{ x, y, w, h int }
+
+// slot is where a pane wants its picture: the picture and its cell rectangle relative to
+// the pane's top-left corner.
+type slot struct {
+	pic picture
+	r   rect
+}
+
+// placement is a picture at a screen rectangle, drawn out of band.
+type placement struct {
+	id uint64
+	r  rect
+}
+
+// imageState is the root model's bookkeeping for the one picture on screen.
+type imageState struct {
+	proto termimg.Protocol
+	caps  termimg.Caps
+
+	placed  placement // what is on screen (id 0: nothing)
+	pending placement // what is being encoded (id 0: nothing)
+	gen     int
+
+	blocks     map[blockKey]string
+	blocksWant map[blockKey]bool
+}
+
+type blockKey struct {
+	id   uint64
+	w, h int
+}
+
+// placeMsg carries an encoded, positioned image sequence back to the UI goroutine.
+type placeMsg struct {
+	gen int
+	seq string
+	err error
+}
+
+// blocksMsg carries a rendered half-block picture.
+type blocksMsg struct {
+	key blockKey
+	s   string
+}
+
+// pictureLoadedMsg is a PNG read from disk for a pane.
+type pictureLoadedMsg struct {
+	target string // which pane
+	path   string
+	pic    picture
+	err    error
+}
+
+// loadPNGCmd reads a PNG off the UI goroutine.
+func loadPNGCmd(target, path string) tea.Cmd {
+	return func() tea.Msg {
+		f, err := os.Open(path)
+		if err != nil {
+			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("open sample grid: %w", err)}
+		}
+		defer f.Close()
+		img, err := png.Decode(f)
+		if err != nil {
+			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("decode %s: %w", path, err)}
+		}
+		return pictureLoadedMsg{target: target, path: path, pic: newPicture(img)}
+	}
+}
+
+// box renders the text for a picture's reserved w x h cells: blank cells for sixel and
+// kitty (the image is drawn over them out of band), the cached half-block rendering for
+// blocks, or a placeholder.
+func (is *imageState) box(st *styles, p picture, w, h int, empty string) string {
+	if w <= 0 || h <= 0 {
+		return ""
+	}
+	if !p.ok() {
+		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.placeholder.Render(empty))
+	}
+	switch is.proto {
+	case termimg.ProtoSixel, termimg.ProtoKitty:
+		return blank(w, h)
+	case termimg.ProtoBlocks:
+		if s, ok := is.blocks[blockKey{p.id, w, h}]; ok {
+			return s
+		}
+		return blank(w, h)
+	}
+	b := p.img.Bounds()
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center,
+		st.placeholder.Render(fmt.Sprintf("[%dx%d image: images are off (--images none)]", b.Dx(), b.Dy())))
+}
+
+// blank is h lines of w spaces.
+func blank(w, h int) string {
+	line := strings.Repeat(" ", w)
+	lines := make([]string, h)
+	for i := range lines {
+		lines[i] = line
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sync decides what the terminal needs after an update: half-block renderings to
+// compute, a graphics image to clear, encode or place. want is the picture the View
+// shows at a screen rectangle (id 0: none). screenRows keeps a margin row.
+func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cmd {
+	var cmds []tea.Cmd
+	switch is.proto {
+	case termimg.ProtoBlocks:
+		if want.id == 0 {
+			return nil
+		}
+		k := blockKey{want.id, want.r.w, want.r.h}
+		if _, ok := is.blocks[k]; ok || is.blocksWant[k] {
+			return nil
+		}
+		if is.blocks == nil || len(is.blocks) > 8 {
+			is.blocks = map[blockKey]string{}
+			is.blocksWant = map[blockKey]bool{}
+		}
+		is.blocksWant[k] = true
+		img := pic.img
+		return []tea.Cmd{func() tea.Msg {
+			return blocksMsg{key: k, s: termimg.Blocks(img, k.w, k.h, true)}
+		}}
+	case termimg.ProtoSixel, termimg.ProtoKitty:
+	default:
+		return nil
+	}
+	if want == is.placed && is.pending.id == 0 {
+		return nil
+	}
+	if want == is.pending && want.id != 0 {
+		return nil // already on its way
+	}
+	if is.placed.id != 0 && (want.id == 0 || want.r != is.placed.r) {
+		// The old image must go: the renderer only rewrites cells whose text changed, so
+		// a full repaint is the way to wipe sixel pixels; kitty images are deleted. A new
+		// picture in the same place simply covers the old one (no repaint, no flicker).
+		cmds = append(cmds, tea.ClearScreen)
+		if is.proto == termimg.ProtoKitty {
+			cmds = append(cmds, tea.Raw(string(termimg.KittyDeleteAll())))
+		}
+		is.placed = placement{}
+	}
+	is.gen++
+	is.pending = want
+	if want.id == 0 {
+		return cmds
+	}
+	cmds = append(cmds, encodeCmd(is.gen, is.proto, pic.img, want.r, is.caps, screenRows))
+	return cmds
+}
+
+// invalidate forgets what is on screen (after a resize or a full repaint), so that the
+// picture is sent again.
+func (is *imageState) invalidate() {
+	is.placed = placement{}
+	is.pending = placement{}
+	is.gen++
+}
+
+// placeDelay keeps an image from arriving in the same frame as the text it is drawn
+// over: bubbletea writes raw output before the frame of the same tick.
+const placeDelay = 60 * time.Millisecond
+
+// encodeCmd scales and encodes img for the cell rectangle r and builds the placing
+// sequence, off the UI goroutine.
+func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, caps termimg.Caps, screenRows int) tea.Cmd {
+	return func() tea.Msg {
+		start := time.Now()
+		rows := termimg.ClampRows(r.y, r.h, screenRows)
+		wpx, hpx := caps.Cell.PixelBox(r.w, rows)
+		if wpx <= 0 || hpx <= 0 {
+			return placeMsg{gen: gen}
+		}
+		scaled := termimg.Scale(img, wpx, hpx)
+		var payload []byte
+		var err error
+		if proto == termimg.ProtoKitty {
+			payload, err = termimg.EncodeKitty(scaled)
+			if err == nil {
+				payload = append(termimg.KittyDeleteAll(), payload...)
+			}
+		} else {
+			payload, err = termimg.EncodeSixel(scaled)
+		}
+		if err != nil {
+			return placeMsg{gen: gen, err: fmt.Errorf("encode image: %w", err)}
+		}
+		seq := termimg.Place(proto, payload, r.y, r.x, caps.Tmux)
+		if d := placeDelay - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+		return placeMsg{gen: gen, seq: string(seq)}
+	}
+}
+
+// handlePlace applies an encoded image if it is still the one wanted.
+func (is *imageState) handlePlace(m placeMsg) tea.Cmd {
+	if m.gen != is.gen || is.pending.id == 0 {
+		return nil
+	}
+	want := is.pending
+	is.pending = placement{}
+	if m.err != nil || m.seq == "" {
+		return nil
+	}
+	is.placed = want
+	return tea.Raw(m.seq)
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Real-terminal sixel check: run a command that prints an image with a pure
+# red marker inside xterm (VT340 emulation, sixel on) under Xvfb, take a
+# screenshot and count the marker pixels. Exit 0 when the count exceeds the
+# threshold, 1 when it does not, 2 on a setup error.
+#
+#   xterm_sixel_check.sh [-t THRESHOLD] [-o SHOT.png] [-w SECONDS] -- CMD [ARGS...]
+#
+# Needs: Xvfb, xterm, import and convert (ImageMagick), xdpyinfo:
+#   apt-get install -y --no-install-recommends xvfb xterm x11-utils imagemagick fonts-dejavu-core
+set -u
+
+threshold=1000
+shot=""
+wait_s=5
+while getopts "t:o:w:" opt; do
+	case $opt in
+	t) threshold=$OPTARG ;;
+	o) shot=$OPTARG ;;
+	w) wait_s=$OPTARG ;;
+	*) echo "usage: $0 [-t threshold] [-o shot.png] [-w seconds] -- cmd [args...]" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = "--" ] && shift
+if [ $# -eq 0 ]; then
+	echo "usage: $0 [-t threshold] [-o shot.png] [-w seconds] -- cmd [args...]" >&2
+	exit 2
+fi
+for tool in Xvfb xterm import convert xdpyinfo; do
+	command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d)
+[ -n "$shot" ] || shot=$tmp/shot.png
+xvfb_pid=""
+xterm_pid=""
+cleanup() {
+	[ -n "$xterm_pid" ] && kill "$xterm_pid" 2>/dev/null
+	[ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A free display number.
+disp=98
+while [ -e "/tmp/.X${disp}-lock" ] || [ -e "/tmp/.X11-unix/X${disp}" ]; do
+	disp=$((disp + 1))
+done
+Xvfb ":$disp" -screen 0 1280x900x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
+xvfb_pid=$!
+for _ in $(seq 50); do
+	DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1 && break
+	sleep 0.1
+done
+if ! DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1; then
+	echo "Xvfb :$disp did not start:" >&2
+	cat "$tmp/xvfb.log" >&2
+	exit 2
+fi
+
+# The command's words, quoted for bash -c.
+cmd=$(printf '%q ' "$@")
+DISPLAY=":$disp" xterm -ti vt340 -xrm 'XTerm*decTerminalID: vt340' \
+	-xrm 'XTerm*numColorRegisters: 256' -xrm 'XTerm*allowWindowOps: true' \
+	-xrm 'XTerm*sixelScrolling: true' -fa 'DejaVu Sans Mono' -fs 10 \
+	-geometry 120x40+0+0 -e bash -c "$cmd 2>$tmp/out.log; echo exit=\$? >>$tmp/out.log; sleep 600" &
+xterm_pid=$!
+sleep "$wait_s"
+
+if ! DISPLAY=":$disp" import -window root "$shot"; then
+	echo "screenshot failed" >&2
+	exit 2
+fi
+count=$(convert "$shot" -fx '(r>0.8&&g<0.25&&b<0.25)?1:0' -format '%[fx:round(mean*w*h)]' info:)
+echo "marker pixels: $count (threshold $threshold) screenshot: $shot"
+if [ -s "$tmp/out.log" ]; then
+	echo "command log:"
+	cat "$tmp/out.log"
+fi
+[ "${count:-0}" -gt "$threshold" ]
