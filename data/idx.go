@@ -182,7 +182,8 @@ func readN(r io.Reader, n int64, trusted bool) ([]byte, error) {
 
 // ReadIDXImages reads an MNIST-style pair of IDX files (images N x H x W, labels N) into a
 // one-channel Dataset with pixels scaled to [0,1]. size > 0 zero-pads every image, centred, to
-// size x size (28 -> 32 puts 2 pixels on each side); size 0 keeps the native size. labelsPath ""
+// size x size (28 -> 32 puts 2 pixels on each side), or area-downsamples it when size is
+// smaller than the native size (28 -> 14); size 0 keeps the native size. labelsPath ""
 // means no labels. A label count that differs from the image count is an ErrCorrupt error
 // naming both files.
 func ReadIDXImages(imagesPath, labelsPath string, size int) (*Dataset, error) {
@@ -213,8 +214,12 @@ func idxDataset(img *IDX, imagesPath string, lab *IDX, labelsPath string, size i
 	if n == 0 || h == 0 || w == 0 {
 		return nil, corruptf(imagesPath, nil, "wrong dimensions %v: no images", img.Dims)
 	}
-	if size > 0 && (size < h || size < w) {
-		return nil, fmt.Errorf("read %s: cannot pad %dx%d images to %dx%d: the target size must be at least the image size", imagesPath, h, w, size, size)
+	if size > 0 && (size < h || size < w) { // smaller than native: area-downsample
+		ds, err := idxDataset(img, imagesPath, lab, labelsPath, 0)
+		if err != nil {
+			return nil, err
+		}
+		return ds.Downsample(size)
 	}
 	var labels []int
 	if lab != nil {

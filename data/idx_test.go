@@ -93,7 +93,7 @@ func TestLoadIDXPadOption(t *testing.T) {
 	tests := []struct {
 		size, want int
 		wantErr    bool
-	}{{28, 28, false}, {36, 36, false}, {0, 32, false}, {20, 0, true}}
+	}{{28, 28, false}, {36, 36, false}, {0, 32, false}, {14, 14, false}, {-1, 0, true}}
 	for _, tc := range tests {
 		ds, err := LoadWith("mnist", "test", dir, Options{Size: tc.size, Limit: 100})
 		if tc.wantErr {

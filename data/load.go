@@ -22,7 +22,8 @@ func Names() []string { return []string{Embedded, MNIST, FashionMNIST, CIFAR10} 
 // Options tunes Load. The zero value is the default: 32x32 images, all of them.
 type Options struct {
 	// Size is the side of the square output images. 0 means DefaultSize (32). IDX datasets
-	// (MNIST, Fashion-MNIST, embedded) are zero-padded to it (>= 28); image folders are resized
+	// (MNIST, Fashion-MNIST, embedded) are zero-padded to it when it is larger than 28 and
+	// area-downsampled when smaller (14 halves them); image folders are resized
 	// to it (typically 32 or 64); CIFAR-10 is zero-padded to it (>= 32).
 	Size int
 	// Limit > 0 keeps only the first Limit images (for quick runs, and for huge image folders
