@@ -45,6 +45,9 @@ type RunConfig struct {
 	SampleEvery     int `json:"sample_every"` // 0 = no periodic sample grids
 	SampleCount     int `json:"sample_count"` // images in a periodic grid
 	SampleSteps     int `json:"sample_steps"` // Langevin steps of a periodic grid (the exp schedule rescaled)
+	// SampleT0 is the start temperature of this run's sampler (periodic grids, `mdsm sample`,
+	// the workbench). The paper uses 100; the small CPU presets sample best from 10 (README).
+	SampleT0 float64 `json:"sample_t0"`
 }
 
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
@@ -58,7 +61,7 @@ func DefaultRunConfig() RunConfig {
 		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,
-		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 600,
+		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
 	}
 }
 
@@ -67,6 +70,7 @@ func PaperRunConfig(dataset string) RunConfig {
 	c := DefaultRunConfig()
 	c.Data = dataset
 	c.BatchSize, c.Steps, c.Warmup = 128, 100000, 0
+	c.SampleSteps, c.SampleT0 = 2700, 100
 	if dataset == "cifar10" {
 		c.Model, _ = nn.PresetConfig("paper-cifar")
 		c.LR, c.Steps = 5e-5, 300000
@@ -144,6 +148,9 @@ func (c RunConfig) Validate() error {
 	}
 	if c.SampleEvery < 0 {
 		bad("sample_every = %d: must be >= 0", c.SampleEvery)
+	}
+	if !(c.SampleT0 > 0) {
+		bad("sample_t0 = %g: the sampler's start temperature must be > 0", c.SampleT0)
 	}
 	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1) {
 		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and at least 1 step", c.SampleCount, c.SampleSteps)

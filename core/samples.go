@@ -10,13 +10,19 @@ import (
 	"mdsm/sampling"
 )
 
-// PeriodicSampler is the GridSampler a run config asks for: SampleCount images after
-// SampleSteps steps of the paper's exp schedule (rescaled), at the run's sigma0.
-func PeriodicSampler(c RunConfig) SampleFunc {
+// SamplerConfig is the run's default sampler: the paper's exp schedule rescaled to
+// SampleSteps steps from SampleT0, eps 0.02, at the run's sigma0.
+func (c RunConfig) SamplerConfig() sampling.LangevinConfig {
 	lc := sampling.DefaultLangevinConfig()
 	lc.Sigma0 = c.Sigma0
-	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, lc.Schedule.T0)
-	return GridSampler(lc, c.SampleCount, c.Seed)
+	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, c.SampleT0)
+	return lc
+}
+
+// PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with
+// the run's SamplerConfig.
+func PeriodicSampler(c RunConfig) SampleFunc {
+	return GridSampler(c.SamplerConfig(), c.SampleCount, c.Seed)
 }
 
 // GridSampler returns a SampleFunc that draws n samples by annealed Langevin from a weight

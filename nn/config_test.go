@@ -59,7 +59,7 @@ func TestInitBounds(t *testing.T) {
 	c, _ := PresetConfig("tiny")
 	p := InitParams[float32](c, rand.New(rand.NewPCG(1, 2)))
 	w := p.T["blocks.0.c1.weight"]
-	bound := float32(1 / 8.48528137423857) // 1/sqrt(8*9)
+	bound := float32(1.0 / 12) // 1/sqrt(16*9)
 	for _, v := range w.Data {
 		if v < -bound || v > bound {
 			t.Fatalf("init value %g outside +-%g", v, bound)

@@ -157,14 +157,13 @@ func New(opts Options) (*App, error) {
 	return a, nil
 }
 
-// defaultSampleSchedule is the schedule the Samples pane starts with: the paper's exp
-// schedule rescaled to the run's periodic sample length.
+// defaultSampleSchedule is the schedule the Samples pane starts with: the run's sampler
+// (the paper's exp schedule at the run's length and start temperature).
 func defaultSampleSchedule(cfg core.RunConfig) sampling.Schedule {
-	sch := sampling.DefaultSchedule()
-	if cfg.SampleSteps > 0 {
-		sch = sch.Rescaled(cfg.SampleSteps, sch.T0)
+	if cfg.SampleSteps > 0 && cfg.SampleT0 > 0 {
+		return cfg.SamplerConfig().Schedule
 	}
-	return sch
+	return sampling.DefaultSchedule()
 }
 
 // ExitMessage is what the program wants printed after it exits (e.g. how to follow a

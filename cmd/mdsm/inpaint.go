@@ -46,7 +46,7 @@ Flags:
 		return err
 	}
 	c := src.params.Config
-	lc, err := sf.config(src.sigma0)
+	lc, err := sf.config(src)
 	if err != nil {
 		return err
 	}

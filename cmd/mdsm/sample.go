@@ -29,6 +29,9 @@ type modelSource struct {
 	runDir string // "" when a bare .safetensors was given
 	sigma0 float64
 	data   string
+	// the run's sampler defaults (the paper's for a bare checkpoint)
+	sampleSteps int
+	sampleT0    float64
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -37,13 +40,14 @@ func loadModelSource(path string) (*modelSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded"}
+	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded", sampleSteps: 2700, sampleT0: 100}
 	runDir := path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
 	}
 	if cfg, err := core.ReadRunConfig(runDir); err == nil {
 		src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
+		src.sampleSteps, src.sampleT0 = cfg.SampleSteps, cfg.SampleT0
 	}
 	return src, nil
 }
@@ -63,17 +67,23 @@ type scheduleFlags struct {
 func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
 	s := &scheduleFlags{}
 	fs.StringVar(&s.kind, "schedule", "exp", "temperature schedule: exp, lin, const, or a JSON file (a saved schedule)")
-	fs.IntVar(&s.steps, "steps", 2700, "Langevin steps (the schedule is rescaled to it)")
-	fs.Float64Var(&s.t0, "t0", 100, "start temperature")
+	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the run's sample_steps; 2700 for a bare checkpoint)")
+	fs.Float64Var(&s.t0, "t0", 0, "start temperature (default: the run's sample_t0; the paper's 100 for a bare checkpoint)")
 	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon")
 	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I)")
 	fs.Float64Var(&s.sd, "init-std", 1, "see --init-mean")
 	return s
 }
 
-func (s *scheduleFlags) config(sigma0 float64) (sampling.LangevinConfig, error) {
+func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error) {
 	cfg := sampling.DefaultLangevinConfig()
-	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, sigma0, s.initMean, s.sd
+	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, src.sigma0, s.initMean, s.sd
+	if s.steps == 0 {
+		s.steps = src.sampleSteps
+	}
+	if s.t0 == 0 {
+		s.t0 = src.sampleT0
+	}
 	switch s.kind {
 	case "exp", "lin", "const":
 		cfg.Schedule = sampling.Schedule{Kind: s.kind, Steps: s.steps, T0: s.t0}
@@ -137,7 +147,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	cfg, err := sf.config(src.sigma0)
+	cfg, err := sf.config(src)
 	if err != nil {
 		return err
 	}
