@@ -123,7 +123,7 @@ func TestTmuxEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	run := filepath.Join(dir, "run")
-	cmd := fmt.Sprintf("%s --filters 4 --stages 2 --batch 8 --steps 100000 --log-every 1 --sample-every 0 --run-dir %s; echo MDSM-EXITED $?; sleep 60", bin, run)
+	cmd := fmt.Sprintf("%s --filters 4 --stages 1 --batch 8 --steps 100000 --log-every 1 --sample-every 0 --run-dir %s; echo MDSM-EXITED $?; sleep 60", bin, run)
 	s := startTmux(t, dir, cmd)
 
 	s.waitFor("the workbench", 15*time.Second, func(sc string) bool { return strings.Contains(sc, "press s to start training") })

@@ -244,7 +244,7 @@ func packT8() {
 	for r, m := range rows {
 		ins("VMOVUPS %s, Y%d", m, r)
 	}
-	// t(2i) = unpcklps(r(2i), r(2i+1)), t(2i+1) = unpckhps(...): into Y8..Y14 and reuse.
+	// Pairwise interleave rows (unpck), then 4x4 blocks within lanes (shufps), then lanes.
 	ins("VUNPCKLPS Y1, Y0, Y8")
 	ins("VUNPCKHPS Y1, Y0, Y9")
 	ins("VUNPCKLPS Y3, Y2, Y10")
@@ -253,7 +253,6 @@ func packT8() {
 	ins("VUNPCKHPS Y5, Y4, Y13")
 	ins("VUNPCKLPS Y7, Y6, Y14")
 	ins("VUNPCKHPS Y7, Y6, Y7")
-	// s0..s7 into Y0..Y6, Y8(s?) : compute
 	ins("VSHUFPS $0x44, Y10, Y8, Y0")    // s0 = a0 b0 c0 d0 | a4..
 	ins("VSHUFPS $0xEE, Y10, Y8, Y1")    // s1
 	ins("VSHUFPS $0x44, Y11, Y9, Y2")    // s2

@@ -24,7 +24,7 @@ var (
 	kernelGo = &kernel{name: "go", mr: 2, nr: 4, mc: 128, kc: 256, nc: 2048, fn: kernGo}
 	// best is the fastest kernel this CPU supports (set by the per-arch init).
 	best = kernelGo
-	// active is the kernel Sgemm uses; tests switch it with setKernel.
+	// active is the kernel float32 Gemm uses; tests switch it with setKernel.
 	active atomic.Pointer[kernel]
 )
 
@@ -295,32 +295,35 @@ func runParallel(kern *kernel, p problem, nt int) {
 			serial(kern, ws, &sub)
 		})
 	default:
-		parts := chunks(p.k, kern.kc, nt, minDepthChunk)
-		nc := len(parts) - 1
-		nt = min(nt, nc)
+		// The depth split sums partial products, so its result depends on how the depth is cut
+		// and in which order the parts are added. Both are fixed here (one contiguous part per
+		// goroutine, added in part order) so that a training step is bit-for-bit repeatable:
+		// a resumed run reproduces an uninterrupted one exactly.
+		parts := evenParts(p.k, kern.kc, nt)
+		nt = len(parts) - 1
 		mn := p.m * p.n
 		acc := getScratch((nt - 1) * mn)
-		used := make([]bool, nt) // worker w has written its accumulator
-		parallel(kern, nt, nc, func(ws *workspace, w, i int) {
-			sub := p.depth(parts[i], parts[i+1]-parts[i])
+		var wg sync.WaitGroup
+		for w := 0; w < nt; w++ {
+			sub := p.depth(parts[w], parts[w+1]-parts[w])
 			if w > 0 {
 				sub.c, sub.ldc = &acc.buf[(w-1)*mn], p.n
 				sub.beta = 0
 			}
-			if used[w] {
-				sub.beta = 1
+			run := func() {
+				ws := getWorkspace(kern)
+				serial(kern, ws, &sub)
+				wsPool.Put(ws)
 			}
-			used[w] = true
-			serial(kern, ws, &sub)
-		})
-		c := unsafe.Slice(p.c, (p.m-1)*p.ldc+p.n)
-		if !used[0] {
-			scaleC(p.m, p.n, p.beta, c, p.ldc)
+			if w == nt-1 {
+				run()
+			} else {
+				wg.Go(run)
+			}
 		}
+		wg.Wait()
+		c := unsafe.Slice(p.c, (p.m-1)*p.ldc+p.n)
 		for w := 1; w < nt; w++ {
-			if !used[w] {
-				continue
-			}
 			part := acc.buf[(w-1)*mn : w*mn]
 			for i := 0; i < p.m; i++ {
 				addTo(c[i*p.ldc:i*p.ldc+p.n], part[i*p.n:(i+1)*p.n])
@@ -352,6 +355,18 @@ func parallel(kern *kernel, nt, n int, f func(ws *workspace, worker, chunk int))
 	}
 	work(0)
 	wg.Wait()
+}
+
+// evenParts cuts [0,n) into at most parts contiguous pieces of whole units (the last may be
+// shorter), as even as possible; it returns the boundaries.
+func evenParts(n, unit, parts int) []int {
+	units := (n + unit - 1) / unit
+	parts = max(1, min(parts, units))
+	b := make([]int, 0, parts+1)
+	for i := 0; i <= parts; i++ {
+		b = append(b, min(n, (units*i/parts)*unit))
+	}
+	return b
 }
 
 func addTo(dst, src []float32) {
