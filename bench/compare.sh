@@ -5,7 +5,7 @@
 # Usage: bench/compare.sh [CASES] [THREADS] [STEPS]   e.g. bench/compare.sh small,tiny 2 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cases=${1:-small,small-langevin,tiny,paper-b32,langevin,paper}
+cases=${1:-small,small-langevin,medium,tiny,paper-b32,langevin,paper}
 threads=${2:-2}
 steps=${3:-5}
 go build -o /tmp/mdsm-bench ./cmd/mdsm

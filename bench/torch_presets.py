@@ -7,9 +7,10 @@ same layouts in PyTorch with the anchor's own classes and step functions:
   paper      ResEnergy(1, 64, 32, 3, 1), MDSM training step, batch 128
   paper-b32  the same, batch 32
   langevin   paper net, one Langevin step, batch 64
-  small      ResEnergy(1, 16, 28, 2, 1), training step, batch 64
+  small      ResEnergy(1, 32, 14, 1, 1), training step, batch 64 (mdsm's default preset)
   small-langevin  the same net, Langevin step, batch 64
-  tiny       ResEnergy(1, 8, 28, 2, 0), training step, batch 64
+  medium     ResEnergy(1, 16, 28, 2, 1), training step, batch 64
+  tiny       ResEnergy(1, 16, 14, 1, 0), training step, batch 64
 Each case runs in its own process so that peak RSS is its own. Prints one JSON line per case.
 Run with Debian's python: /usr/bin/python3 bench/torch_presets.py --threads 2
 """
@@ -29,9 +30,10 @@ CASES = {
     "paper": (64, 32, 3, 1, 128, "train"),
     "paper-b32": (64, 32, 3, 1, 32, "train"),
     "langevin": (64, 32, 3, 1, 64, "langevin"),
-    "small": (16, 28, 2, 1, 64, "train"),
-    "small-langevin": (16, 28, 2, 1, 64, "langevin"),
-    "tiny": (8, 28, 2, 0, 64, "train"),
+    "small": (32, 14, 1, 1, 64, "train"),
+    "small-langevin": (32, 14, 1, 1, 64, "langevin"),
+    "medium": (16, 28, 2, 1, 64, "train"),
+    "tiny": (16, 14, 1, 0, 64, "train"),
 }
 
 

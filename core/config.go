@@ -57,7 +57,7 @@ func DefaultRunConfig() RunConfig {
 	m, _ := nn.PresetConfig(nn.DefaultPreset)
 	return RunConfig{
 		Model: m, Data: "embedded", Seed: 1,
-		Steps: 4000, BatchSize: 64,
+		Steps: 6000, BatchSize: 64,
 		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,

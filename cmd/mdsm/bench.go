@@ -39,6 +39,7 @@ var benchCases = []benchCase{
 	{"langevin", "paper-mnist", 64, 64, "langevin"},
 	{"small", "small", 64, 64, "train"},
 	{"small-langevin", "small", 64, 64, "langevin"},
+	{"medium", "medium", 64, 64, "train"},
 	{"tiny", "tiny", 64, 64, "train"},
 }
 
