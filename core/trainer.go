@@ -57,6 +57,10 @@ type Trainer struct {
 	snap     *nn.Params[float32]
 	snapStep int
 
+	// beforeStep, when set (tests only), sees every batch before the step that uses it: the
+	// race-free way to inject faults such as a NaN pixel.
+	beforeStep func(step int, batch []float32)
+
 	// StopAtStep, when set before Start, stops (with a checkpoint) once that many steps are
 	// done, short of the configured total: a session of a longer run.
 	StopAtStep int
@@ -352,6 +356,9 @@ func (t *Trainer) trainStep() error {
 	start := time.Now()
 	cfg := t.cfg
 	t.batcher.Next(t.batch)
+	if t.beforeStep != nil {
+		t.beforeStep(t.step+1, t.batch)
+	}
 	// One sigma per batch index, the fixed set shuffled over the batch each step.
 	copy(t.perm, t.sigmas)
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })

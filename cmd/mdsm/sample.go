@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"mdsm/core"
 	"mdsm/data"
 	"mdsm/internal/gemm"
@@ -108,12 +110,20 @@ func interruptible() (context.Context, func()) {
 	return ctx, cancel
 }
 
+// progressPrinter reports progress on one rewritten line of a terminal, or once at the end
+// when stderr is a file (a log of nohup'd jobs stays readable).
 func progressPrinter(what string) func(done, total int) {
 	start := time.Now()
+	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	return func(done, total int) {
-		fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d  %s", what, done, total, time.Since(start).Round(time.Second))
-		if done == total {
-			fmt.Fprintln(os.Stderr)
+		switch {
+		case tty:
+			fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d  %s", what, done, total, time.Since(start).Round(time.Second))
+			if done == total {
+				fmt.Fprintln(os.Stderr)
+			}
+		case done == total:
+			fmt.Fprintf(os.Stderr, "%s %d/%d  %s\n", what, done, total, time.Since(start).Round(time.Second))
 		}
 	}
 }
