@@ -39,6 +39,7 @@ func benchStep(b *testing.B, preset string, batch int, train bool) {
 
 func BenchmarkTrainStepTiny64(b *testing.B)       { benchStep(b, "tiny", 64, true) }
 func BenchmarkTrainStepSmall64(b *testing.B)      { benchStep(b, "small", 64, true) }
+func BenchmarkTrainStepMedium64(b *testing.B)     { benchStep(b, "medium", 64, true) }
 func BenchmarkTrainStepPaperMNIST32(b *testing.B) { benchStep(b, "paper-mnist", 32, true) }
 func BenchmarkLangevinPaperMNIST64(b *testing.B)  { benchStep(b, "paper-mnist", 64, false) }
 func BenchmarkLangevinSmall64(b *testing.B)       { benchStep(b, "small", 64, false) }
