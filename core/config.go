@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
 	"mdsm/nn"
+	"mdsm/sampling"
 )
 
 // RunConfig is everything that defines a training run. It is saved as config.json in the
@@ -48,6 +50,11 @@ type RunConfig struct {
 	// SampleT0 is the start temperature of this run's sampler (periodic grids, `mdsm sample`,
 	// the workbench). The paper uses 100; the small CPU presets sample best from 10 (README).
 	SampleT0 float64 `json:"sample_t0"`
+
+	// NaNRollback: when a step produces a NaN or an infinity, roll back to the newest good
+	// checkpoint with the learning rate halved and go on, at most MaxNaNRollbacks times,
+	// instead of stopping.
+	NaNRollback bool `json:"nan_rollback,omitempty"`
 }
 
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
@@ -87,6 +94,15 @@ func PaperRunConfig(dataset string) RunConfig {
 func (c RunConfig) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"lr", c.LR}, {"lr_min", c.LRMin}, {"beta1", c.Beta1}, {"beta2", c.Beta2}, {"sigma0", c.Sigma0},
+		{"sigma_min", c.SigmaMin}, {"sigma_max", c.SigmaMax}, {"single_sigma", c.SingleSigma}, {"sample_t0", c.SampleT0}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			bad("%s = %v: must be a finite number", f.name, f.v)
+		}
+	}
 	if err := c.Model.Validate(); err != nil {
 		bad("model: %w", err)
 	}
@@ -152,8 +168,8 @@ func (c RunConfig) Validate() error {
 	if !(c.SampleT0 > 0) {
 		bad("sample_t0 = %g: the sampler's start temperature must be > 0", c.SampleT0)
 	}
-	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1) {
-		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and at least 1 step", c.SampleCount, c.SampleSteps)
+	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1 || c.SampleSteps > sampling.MaxScheduleSteps) {
+		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and 1..%d steps", c.SampleCount, c.SampleSteps, sampling.MaxScheduleSteps)
 	}
 	return errors.Join(errs...)
 }
@@ -188,12 +204,22 @@ func DecodeRunConfig(b []byte, c *RunConfig) error {
 	if err := dec.Decode(c); err != nil {
 		return fmt.Errorf("decode JSON: %w", err)
 	}
-	if c.Model.Preset != "" && c.Model.Filters == 0 {
-		m, err := nn.PresetConfig(c.Model.Preset)
-		if err != nil {
-			return err
+	// A model given by preset starts from that preset, not from c's model: {"model":
+	// {"preset": "tiny"}} is the tiny network, with any fields given beside it overriding.
+	var probe struct {
+		Model json.RawMessage `json:"model"`
+	}
+	if json.Unmarshal(b, &probe) == nil && len(probe.Model) > 0 {
+		var m nn.Config
+		if json.Unmarshal(probe.Model, &m) == nil && m.Preset != "" {
+			if base, err := nn.PresetConfig(m.Preset); err == nil {
+				if err := json.Unmarshal(probe.Model, &base); err == nil {
+					c.Model = base
+				}
+			} else if m.Filters == 0 {
+				return err
+			}
 		}
-		c.Model = m
 	}
 	return c.Validate()
 }

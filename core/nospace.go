@@ -2,10 +2,47 @@ package core
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"syscall"
+
+	"mdsm/nn"
 )
 
 // isNoSpace reports a full disk or an exceeded file-size or quota limit.
 func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EFBIG)
+}
+
+// isNotWritable reports a permission problem or a read-only file system.
+func isNotWritable(err error) bool {
+	return errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)
+}
+
+// storageError adds to a failed write in run directory dir what went wrong and the fix.
+func storageError(err error, dir string) error {
+	switch {
+	case err == nil:
+		return nil
+	case isNoSpace(err):
+		return fmt.Errorf("%w (the disk, quota or file-size limit of run directory %s is exhausted: free space there and resume with `mdsm train --resume %s`, or copy the run directory to a bigger disk and resume it there; the last good checkpoint is intact)", err, dir, dir)
+	case isNotWritable(err):
+		return fmt.Errorf("%w (run directory %s is not writable: fix its permissions or mount and resume with `mdsm train --resume %s`, or copy it somewhere writable and resume it there; the last good checkpoint is intact)", err, dir, dir)
+	}
+	return err
+}
+
+// wrapWrite, when set (tests only), wraps the writer of every file a run directory writes:
+// the seam through which tests inject a full disk.
+var wrapWrite func(path string, w io.Writer) io.Writer
+
+// writeAtomic is nn.WriteFileAtomic through the wrapWrite seam.
+func writeAtomic(path string, write func(w io.Writer) error) error {
+	return nn.WriteFileAtomic(path, func(w io.Writer) error {
+		if wrapWrite != nil {
+			w = wrapWrite(path, w)
+		}
+		return write(w)
+	})
 }

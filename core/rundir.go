@@ -54,6 +54,11 @@ type TrainState struct {
 	Time      string            `json:"time"`
 	Weights   string            `json:"weights"`
 	Optimizer string            `json:"optimizer"`
+	// LRScale multiplies the learning-rate schedule: halved by each NaN rollback
+	// (RunConfig.NaNRollback); 0 in older checkpoints means 1.
+	LRScale float64 `json:"lr_scale,omitempty"`
+	// Rollbacks counts the NaN rollbacks of the run so far.
+	Rollbacks int `json:"rollbacks,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -76,7 +81,7 @@ func CreateRunDir(path string, cfg RunConfig) (*RunDir, error) {
 	}
 	for _, d := range []string{path, filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("create run directory: %w", err)
+			return nil, storageError(fmt.Errorf("create run directory: %w", err), path)
 		}
 	}
 	r, err := lockRunDir(path)
@@ -85,11 +90,11 @@ func CreateRunDir(path string, cfg RunConfig) (*RunDir, error) {
 	}
 	if err := writeJSONAtomic(filepath.Join(path, "config.json"), cfg); err != nil {
 		r.Close()
-		return nil, err
+		return nil, storageError(err, path)
 	}
 	if err := r.openMetrics(); err != nil {
 		r.Close()
-		return nil, err
+		return nil, storageError(err, path)
 	}
 	return r, nil
 }
@@ -102,7 +107,7 @@ func OpenRunDir(path string) (*RunDir, RunConfig, error) {
 	}
 	for _, d := range []string{filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, cfg, fmt.Errorf("open run directory: %w", err)
+			return nil, cfg, storageError(fmt.Errorf("open run directory: %w", err), path)
 		}
 	}
 	r, err := lockRunDir(path)
@@ -128,7 +133,7 @@ func ReadRunConfig(path string) (RunConfig, error) {
 func lockRunDir(path string) (*RunDir, error) {
 	f, err := os.OpenFile(filepath.Join(path, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("lock run directory: %w", err)
+		return nil, storageError(fmt.Errorf("lock run directory: %w", err), path)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -169,25 +174,36 @@ func (r *RunDir) AppendMetrics(rec MetricRecord) error {
 	if err != nil {
 		return err
 	}
-	if _, err := r.metrics.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("append %s: %w", filepath.Join(r.Path, "metrics.jsonl"), err)
+	path := filepath.Join(r.Path, "metrics.jsonl")
+	if r.metrics == nil {
+		return fmt.Errorf("append %s: %w", path, os.ErrClosed)
+	}
+	var w io.Writer = r.metrics
+	if wrapWrite != nil {
+		w = wrapWrite(path, w)
+	}
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return storageError(fmt.Errorf("append %s: %w", path, err), r.Path)
 	}
 	return nil
 }
 
 // TruncateMetrics rewrites metrics.jsonl without records after step (they belong to steps
-// a resumed run will redo) and without a partial last line.
-func (r *RunDir) TruncateMetrics(step int) error {
+// a resumed run will redo), without a partial last line and without damaged lines (a
+// power cut can leave zeros in an unsynced file); it returns how many damaged lines it
+// dropped.
+func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 	path := filepath.Join(r.Path, "metrics.jsonl")
-	recs, err := ReadMetrics(path)
+	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return 0, fmt.Errorf("read metrics: %w", err)
 	}
+	recs, damaged := parseMetricsLenient(b)
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil
 	}
-	err = nn.WriteFileAtomic(path, func(w io.Writer) error {
+	err = writeAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, rec := range recs {
 			if rec.Step > step {
@@ -199,9 +215,30 @@ func (r *RunDir) TruncateMetrics(step int) error {
 		return bw.Flush()
 	})
 	if err != nil {
-		return err
+		return damaged, storageError(err, r.Path)
 	}
-	return r.openMetrics()
+	return damaged, storageError(r.openMetrics(), r.Path)
+}
+
+// parseMetricsLenient keeps every parseable record and counts the lines it could not parse
+// (a partial last line is not counted).
+func parseMetricsLenient(b []byte) (recs []MetricRecord, damaged int) {
+	lines := bytes.Split(b, []byte{'\n'})
+	for i, line := range lines {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		var rec MetricRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			if i < len(lines)-1 {
+				damaged++
+			}
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	return recs, damaged
 }
 
 // ReadMetrics reads every complete, parseable line of a metrics.jsonl file. A partial last
@@ -236,7 +273,7 @@ func ParseMetrics(b []byte, name string) ([]MetricRecord, error) {
 }
 
 func writeJSONAtomic(path string, v any) error {
-	return nn.WriteFileAtomic(path, func(w io.Writer) error {
+	return writeAtomic(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
@@ -248,14 +285,32 @@ func checkpointBase(dir string, step int) string {
 }
 
 // SaveCheckpoint writes weights, optimizer moments and the state sidecar (in that order,
-// each atomically), then deletes checkpoints beyond the newest keep.
-func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam, keep int) (string, error) {
+// each atomically), then deletes checkpoints beyond the newest keep. A failed write leaves
+// the earlier checkpoints as they were and removes what it wrote of this one.
+func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam, keep int) (path string, err error) {
 	if err := p.CheckFinite(); err != nil {
 		return "", fmt.Errorf("refusing to checkpoint non-finite weights at step %d: %w", st.Step, err)
 	}
 	base := checkpointBase(r.Path, st.Step)
-	meta := map[string]string{"step": fmt.Sprint(st.Step)}
-	if err := nn.SaveParams(base+".safetensors", p, meta); err != nil {
+	defer func() {
+		if err == nil {
+			return
+		}
+		// free the space of an incomplete checkpoint (one without its sidecar: a complete
+		// one at the same step, written earlier, has the same weights and is kept).
+		if _, serr := os.Stat(base + ".json"); errors.Is(serr, os.ErrNotExist) {
+			os.Remove(base + ".safetensors")
+			os.Remove(base + ".adam.safetensors")
+		}
+	}()
+	// nn.SaveParams' format, written through the wrapWrite seam.
+	cj, err := json.Marshal(p.Config)
+	if err != nil {
+		return "", err
+	}
+	meta := map[string]string{"step": fmt.Sprint(st.Step), "config": string(cj), "format": "mdsm-energy-v1"}
+	err = writeAtomic(base+".safetensors", func(w io.Writer) error { return nn.WriteSafetensors(w, p.Names, p.T, meta) })
+	if err != nil {
 		return "", err
 	}
 	names := make([]string, 0, 2*len(p.Names))
@@ -264,7 +319,7 @@ func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam,
 		names = append(names, "m."+n, "v."+n)
 		ts["m."+n], ts["v."+n] = opt.M.T[n], opt.V.T[n]
 	}
-	err := nn.WriteFileAtomic(base+".adam.safetensors", func(w io.Writer) error {
+	err = writeAtomic(base+".adam.safetensors", func(w io.Writer) error {
 		return nn.WriteSafetensors(w, names, ts, map[string]string{"adam_t": fmt.Sprint(opt.T)})
 	})
 	if err != nil {
@@ -350,6 +405,11 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 	var st TrainState
 	if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
 		return nil, fmt.Errorf("checkpoint state %s is damaged or not an mdsm checkpoint (%v)", statePath, err)
+	}
+	// the sidecar names files next to it, nothing else; counts are never negative.
+	if st.Weights == "" || st.Weights != filepath.Base(st.Weights) || st.Optimizer == "" || st.Optimizer != filepath.Base(st.Optimizer) ||
+		st.Step < 0 || st.AdamT < 0 || st.Rollbacks < 0 || st.LRScale < 0 || st.LRScale > 1 || st.Elapsed < 0 {
+		return nil, fmt.Errorf("checkpoint state %s is damaged (bad file names or counts)", statePath)
 	}
 	dir := filepath.Dir(statePath)
 	p, _, err := nn.LoadParams(filepath.Join(dir, st.Weights))

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"mdsm/data"
@@ -36,18 +39,23 @@ type Trainer struct {
 	perm    []float64
 	batch   []float32
 
-	step    int
-	elapsed time.Duration // training time over all sessions of the run
-	rate    float64       // smoothed images per second
+	step      int
+	elapsed   time.Duration // training time over all sessions of the run
+	rate      float64       // smoothed images per second
+	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
+	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
 
-	events  chan Event
-	dropped int
+	events   chan Event
+	evMu     sync.RWMutex // emit holds it for reading; closing the channel for writing
+	evClosed bool
+	dropped  atomic.Int64
 
 	mu       sync.Mutex
 	cond     *sync.Cond
 	state    State
 	stopReq  bool
 	ckptReq  bool
+	pauseReq bool
 	started  bool
 	done     chan struct{}
 	err      error
@@ -102,6 +110,9 @@ func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error
 	if err := checkData(cfg, ds); err != nil {
 		return nil, err
 	}
+	if err := CheckMemory(cfg); err != nil {
+		return nil, err
+	}
 	dir, err := CreateRunDir(runDir, cfg)
 	if err != nil {
 		return nil, err
@@ -113,12 +124,19 @@ func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error
 		return nil, err
 	}
 	t := newTrainer(cfg, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	t.warnDiskSpace()
 	return t, nil
 }
 
 // ResumeOptions adjusts a resumed run.
 type ResumeOptions struct {
 	Steps int // a new total step count (0 keeps the configured one)
+	// MicroBatch sets a new micro-batch (0 keeps the configured one): gradient accumulation
+	// gives the same results up to rounding, with less memory (a run moved to a smaller
+	// machine).
+	MicroBatch int
+	// NaNRollback turns on RunConfig.NaNRollback for the rest of the run.
+	NaNRollback bool
 }
 
 // ResumeTrainer reopens a run directory at its newest readable checkpoint, so training
@@ -133,6 +151,22 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	if err := checkData(cfg, ds); err != nil {
 		return fail(err)
 	}
+	changed := false
+	if opt.Steps > 0 && opt.Steps != cfg.Steps {
+		cfg.Steps, changed = opt.Steps, true
+	}
+	if opt.MicroBatch > 0 && opt.MicroBatch != cfg.MicroBatch {
+		cfg.MicroBatch, changed = opt.MicroBatch, true
+	}
+	if opt.NaNRollback && !cfg.NaNRollback {
+		cfg.NaNRollback, changed = true, true
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail(fmt.Errorf("resume %s: %w", runDir, err))
+	}
+	if err := CheckMemory(cfg); err != nil {
+		return fail(err)
+	}
 	ck, skipped, err := LoadLatestCheckpoint(runDir)
 	var t *Trainer
 	if err != nil && len(skipped) == 0 { // no checkpoint at all: start over
@@ -145,6 +179,10 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	} else if err != nil {
 		return fail(err)
 	} else {
+		if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
+			pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
+			return fail(fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc))
+		}
 		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 		if err != nil {
 			return fail(err)
@@ -160,21 +198,54 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		t.step = ck.State.Step
 		t.elapsed = time.Duration(ck.State.Elapsed * float64(time.Second))
 		t.snapStep = t.step
+		if ck.State.LRScale > 0 {
+			t.lrScale = ck.State.LRScale
+		}
+		t.rollbacks = ck.State.Rollbacks
 		for _, e := range skipped {
 			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
 		}
+		// Set damaged newer checkpoints aside (step-N.json.damaged): counted as complete,
+		// they would make pruning delete the good ones.
+		if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
+			for _, s := range steps {
+				if s > t.step {
+					b := checkpointBase(runDir, s) + ".json"
+					os.Rename(b, b+".damaged")
+				}
+			}
+		}
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)})
 	}
-	if opt.Steps > 0 && opt.Steps != cfg.Steps {
-		t.cfg.Steps = opt.Steps
-		if err := writeJSONAtomic(runDir+"/config.json", t.cfg); err != nil {
-			return fail(err)
+	if changed {
+		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
+			return fail(storageError(err, runDir))
 		}
 	}
-	if err := dir.TruncateMetrics(t.step); err != nil {
+	damaged, err := dir.TruncateMetrics(t.step)
+	if err != nil {
 		return fail(err)
 	}
+	if damaged > 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
+	}
+	t.warnDiskSpace()
 	return t, nil
+}
+
+// warnDiskSpace warns when the run directory's file system has room for fewer than two
+// more checkpoints.
+func (t *Trainer) warnDiskSpace() {
+	var fs syscall.Statfs_t
+	if syscall.Statfs(t.dir.Path, &fs) != nil {
+		return
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	ckpt := int64(3*t.params.Count()*4) + 64<<10
+	if free < 2*ckpt {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("only %s free in %s, a checkpoint takes %s: free disk space before the next checkpoint",
+			mib(free), t.dir.Path, mib(ckpt))})
+	}
 }
 
 func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
@@ -184,7 +255,7 @@ func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float
 		obj: NewObjective(m, cfg.Sigma0, cfg.BatchSize, cfg.microBatch()), adam: adam, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
-		snap: p.Clone()}
+		snap: p.Clone(), lrScale: 1}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t
@@ -246,22 +317,29 @@ func (t *Trainer) Start() {
 	go t.run()
 }
 
-// Pause stops stepping after the current step; Resume continues.
-func (t *Trainer) Pause() { t.setState(Running, Paused) }
-
-// Resume continues a paused trainer.
-func (t *Trainer) Resume() { t.setState(Paused, Running) }
-
-func (t *Trainer) setState(from, to State) {
+// Pause stops stepping after the current step. The Paused state (and its event) comes when
+// that step has finished, so a reader that sees Paused sees no further step until Resume.
+func (t *Trainer) Pause() {
 	t.mu.Lock()
-	if t.state != from {
+	if t.state == Running {
+		t.pauseReq = true
+		t.cond.Broadcast()
+	}
+	t.mu.Unlock()
+}
+
+// Resume continues a paused trainer (or cancels a pause that has not taken effect yet).
+func (t *Trainer) Resume() {
+	t.mu.Lock()
+	t.pauseReq = false
+	if t.state != Paused {
 		t.mu.Unlock()
 		return
 	}
-	t.state = to
+	t.state = Running
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	t.emit(StateEvent{At: time.Now(), State: to})
+	t.emit(StateEvent{At: time.Now(), State: Running})
 }
 
 // CheckpointNow asks for a checkpoint after the current step.
@@ -273,13 +351,19 @@ func (t *Trainer) CheckpointNow() {
 }
 
 // Stop finishes the current step, writes a checkpoint and waits for the goroutine to exit.
-// It returns the error that ended training, if any. Stop on a trainer never started only
-// releases the run directory.
+// It returns the error that ended training, if any. Stop on a trainer never started
+// releases the run directory, ends the event stream (a DoneEvent, then close) and makes a
+// later Start a no-op. Stop is safe to call from any goroutine, more than once.
 func (t *Trainer) Stop() error {
 	t.mu.Lock()
 	if !t.started {
+		t.started = true
+		t.state = Stopped
 		t.mu.Unlock()
 		t.dir.Close()
+		t.emit(DoneEvent{At: time.Now(), Step: t.step})
+		t.closeEvents()
+		close(t.done)
 		return nil
 	}
 	t.stopReq = true
@@ -292,21 +376,39 @@ func (t *Trainer) Stop() error {
 	return t.Err()
 }
 
+// emit sends an event without blocking training for long. It is called from the training
+// goroutine, the sampler and the control methods (Pause, Resume); after the stream is
+// closed it drops the event.
 func (t *Trainer) emit(e Event) {
+	t.evMu.RLock()
+	defer t.evMu.RUnlock()
+	if t.evClosed {
+		return
+	}
 	select {
 	case t.events <- e:
 	default:
 		// A full buffer means nobody reads; step events can be lost, others we keep trying
 		// briefly so that the reader sees checkpoints and the end.
 		if _, isStep := e.(StepEvent); isStep {
-			t.dropped++
+			t.dropped.Add(1)
 			return
 		}
 		select {
 		case t.events <- e:
 		case <-time.After(100 * time.Millisecond):
-			t.dropped++
+			t.dropped.Add(1)
 		}
+	}
+}
+
+// closeEvents ends the event stream once every emit in flight is done.
+func (t *Trainer) closeEvents() {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	if !t.evClosed {
+		t.evClosed = true
+		close(t.events)
 	}
 }
 
@@ -316,6 +418,13 @@ func (t *Trainer) run() {
 	var runErr error
 	for {
 		t.mu.Lock()
+		if t.pauseReq && !t.stopReq {
+			t.pauseReq = false
+			t.state = Paused
+			t.mu.Unlock()
+			t.emit(StateEvent{At: time.Now(), State: Paused})
+			t.mu.Lock()
+		}
 		for t.state == Paused && !t.stopReq && !t.ckptReq {
 			t.cond.Wait()
 		}
@@ -329,6 +438,11 @@ func (t *Trainer) run() {
 			break
 		}
 		if err := t.trainStep(); err != nil {
+			if errors.Is(err, ErrNonFinite) && t.cfg.NaNRollback {
+				if err = t.rollback(err); err == nil {
+					continue
+				}
+			}
 			runErr = err
 			break
 		}
@@ -348,7 +462,7 @@ func (t *Trainer) run() {
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
 	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr})
-	close(t.events)
+	t.closeEvents()
 }
 
 // trainStep does one optimisation step and publishes its results.
@@ -365,15 +479,15 @@ func (t *Trainer) trainStep() error {
 	t.grads.Zero()
 	loss, err := t.obj.LossGrad(t.batch, cfg.BatchSize, t.perm, t.rng, t.grads)
 	if err != nil {
-		return fmt.Errorf("step %d: %w", t.step+1, err)
+		return nonFinite{fmt.Errorf("step %d: non-finite loss: %w", t.step+1, err)}
 	}
 	if err := t.grads.CheckFinite(); err != nil {
-		return fmt.Errorf("step %d: non-finite gradient: %w", t.step+1, err)
+		return nonFinite{fmt.Errorf("step %d: non-finite gradient: %w", t.step+1, err)}
 	}
-	lr := LearningRate(cfg, t.step)
+	lr := LearningRate(cfg, t.step) * t.lrScale
 	t.adam.Step(t.params, t.grads, lr)
 	if err := t.params.CheckFinite(); err != nil {
-		return fmt.Errorf("step %d: non-finite weights after the update: %w", t.step+1, err)
+		return nonFinite{fmt.Errorf("step %d: non-finite weights after the update: %w", t.step+1, err)}
 	}
 	t.step++
 	dt := time.Since(start)
@@ -397,7 +511,7 @@ func (t *Trainer) trainStep() error {
 		rec := MetricRecord{Step: t.step, Loss: loss, NormLoss: ev.NormLoss, LR: lr, ImagesPerSec: t.rate,
 			Elapsed: t.elapsed.Seconds(), Time: ev.At.UTC().Format(time.RFC3339Nano)}
 		if err := t.dir.AppendMetrics(rec); err != nil {
-			return err
+			return fmt.Errorf("step %d: %w", t.step, err)
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
@@ -414,13 +528,14 @@ func (t *Trainer) trainStep() error {
 // checkpoint writes a checkpoint of the current state.
 func (t *Trainer) checkpoint() (string, error) {
 	rng, _ := t.noise.MarshalBinary()
-	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds()}
+	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
+		Rollbacks: t.rollbacks}
+	if t.lrScale != 1 {
+		st.LRScale = t.lrScale
+	}
 	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.cfg.KeepCheckpoints)
 	if err != nil {
-		err = fmt.Errorf("checkpoint at step %d failed: %w", t.step, err)
-		if errors.Is(err, os.ErrPermission) || isNoSpace(err) {
-			err = fmt.Errorf("%w (free disk space or fix permissions of %s; the previous checkpoint is intact)", err, t.dir.Path)
-		}
+		err = storageError(fmt.Errorf("checkpoint at step %d failed: %w", t.step, err), t.dir.Path)
 	}
 	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Err: err})
 	return path, err
@@ -442,4 +557,55 @@ func (t *Trainer) sampleAsync() {
 		}
 		t.emit(SampleEvent{At: time.Now(), Step: step, Path: path, Err: err})
 	}()
+}
+
+// ErrNonFinite marks a training step stopped by a NaN or an infinity in the loss, the
+// gradients or the weights.
+var ErrNonFinite = errors.New("non-finite values in training")
+
+type nonFinite struct{ error }
+
+func (e nonFinite) Is(target error) bool { return target == ErrNonFinite }
+func (e nonFinite) Unwrap() error        { return e.error }
+
+// MaxNaNRollbacks is how often a run with NaNRollback rolls back before it fails.
+const MaxNaNRollbacks = 3
+
+// rollback answers a non-finite step (cause) of a run with NaNRollback: it restores weights
+// and optimiser from the newest good checkpoint, halves the learning rate for the rest of
+// the run and writes a checkpoint at once so the halving survives a crash. The data and
+// noise streams go on (the batch that diverged is not replayed). After MaxNaNRollbacks it
+// gives up and returns the failure.
+func (t *Trainer) rollback(cause error) error {
+	if t.rollbacks >= MaxNaNRollbacks {
+		return fmt.Errorf("%w; gave up after %d rollbacks, each halving the learning rate (lower --lr, raise --sigma-min or check the data)", cause, t.rollbacks)
+	}
+	ck, _, err := LoadLatestCheckpoint(t.dir.Path)
+	if err != nil {
+		return fmt.Errorf("%w; no checkpoint to roll back to: %v", cause, err)
+	}
+	if pc, mc := ck.Params.Config, t.cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
+		pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
+		return fmt.Errorf("%w; cannot roll back: checkpoint %s is for another network", cause, ck.Path)
+	}
+	t.params.CopyFrom(ck.Params)
+	t.adam.M.CopyFrom(ck.Adam.M)
+	t.adam.V.CopyFrom(ck.Adam.V)
+	t.adam.T = ck.Adam.T
+	t.step = ck.State.Step
+	t.rollbacks++
+	t.lrScale /= 2
+	t.snapMu.Lock()
+	t.snap.CopyFrom(t.params)
+	t.snapStep = t.step
+	t.snapMu.Unlock()
+	t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("%v; rolled back to the checkpoint at step %d with the learning rate halved (now %g x the schedule; rollback %d of %d)",
+		cause, t.step, t.lrScale, t.rollbacks, MaxNaNRollbacks)})
+	if _, err := t.dir.TruncateMetrics(t.step); err != nil {
+		return err
+	}
+	if _, err := t.checkpoint(); err != nil {
+		return err
+	}
+	return nil
 }

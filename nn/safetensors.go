@@ -142,7 +142,8 @@ func decodeSafetensors(r io.Reader, size int64) (map[string]*Tensor[float32], ma
 				return nil, nil, fmt.Errorf("tensor %s: shape %v larger than the file", name, e.Shape)
 			}
 		}
-		if e.Offsets[0] < 0 || int64(e.Offsets[1]) > dataLen || int64(e.Offsets[1]-e.Offsets[0]) != 4*count {
+		// each bound on its own first: the difference of two lying offsets can overflow
+		if e.Offsets[0] < 0 || e.Offsets[1] < e.Offsets[0] || int64(e.Offsets[1]) > dataLen || int64(e.Offsets[1]-e.Offsets[0]) != 4*count {
 			return nil, nil, fmt.Errorf("tensor %s: offsets %v do not match shape %v in %d data bytes (truncated?)", name, e.Offsets, e.Shape, dataLen)
 		}
 		entries = append(entries, named{name, e})

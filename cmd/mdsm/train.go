@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,15 +27,25 @@ func runTrain(args []string) error {
 	runDir := fs.String("run-dir", "", "where to write the run (default runs/DATE-TIME)")
 	threads := fs.Int("threads", 0, "compute threads (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only checkpoints and the end")
+	skipMem := fs.Bool("skip-memory-check", false, "start even if the memory estimate says the run does not fit")
 	cfg := core.DefaultRunConfig()
 	rf := bindRunFlags(fs, &cfg)
+	fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", core.MaxNaNRollbacks))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
-       mdsm train --resume RUN_DIR [--steps N]
+       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback]
 
 Trains an energy network with MDSM on a background goroutine and writes RUN_DIR/config.json,
 metrics.jsonl, checkpoints/ and samples/. SIGINT, SIGTERM and SIGHUP (a dropped SSH session)
-write a checkpoint and exit; a second SIGINT exits at once (the last checkpoint is intact).
+finish the step, write a checkpoint and exit with status 0; a second SIGINT exits at once with
+status 130 (the last checkpoint is intact, the run resumes from it). Killed any other way
+(kill -9, out of memory, power), the run resumes from its newest complete checkpoint.
+Before starting, the memory the run needs is compared with the memory available; a run that
+would not fit is refused with the --micro-batch that would fit.
+
+Exit status: 0 finished or stopped by a signal after a checkpoint; 1 an error (bad flags,
+data, disk full, NaN): the message says what to do, the last good checkpoint is kept;
+130 a second SIGINT.
 
 Flags:
 `)
@@ -55,12 +66,15 @@ Flags:
 		fs.String("run-dir", "", "")
 		fs.Int("threads", 0, "")
 		fs.Bool("quiet", false, "")
+		fs.Bool("skip-memory-check", false, "")
 		rf = bindRunFlags(fs, &cfg)
+		fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, "")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
 	}
 	gemm.SetThreads(*threads)
+	core.SkipMemoryCheck = *skipMem
 
 	var tr *core.Trainer
 	if *resume != "" {
@@ -72,13 +86,18 @@ Flags:
 		if err != nil {
 			return err
 		}
-		steps := 0
+		var opt core.ResumeOptions
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "steps" {
-				steps = cfg.Steps
+			switch f.Name {
+			case "steps":
+				opt.Steps = cfg.Steps
+			case "micro-batch":
+				opt.MicroBatch = cfg.MicroBatch
+			case "nan-rollback":
+				opt.NaNRollback = cfg.NaNRollback
 			}
 		})
-		if tr, err = core.ResumeTrainer(*resume, ds, core.ResumeOptions{Steps: steps}); err != nil {
+		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err
 		}
 	} else {
@@ -101,16 +120,27 @@ Flags:
 	fmt.Fprintf(os.Stderr, "mdsm train: %s (%d parameters) on %s, batch %d, %d steps -> %s\n",
 		c.Model.Preset, paramCount(c), c.Data, c.BatchSize, c.Steps, tr.RunDir())
 
-	sigs := make(chan os.Signal, 2)
+	// A dropped SSH session closes the terminal or the pipe stderr goes to: writing there
+	// must fail quietly, not kill the process (Go's default for SIGPIPE on fd 1 and 2)
+	// before the checkpoint is written.
+	signal.Ignore(syscall.SIGPIPE)
+	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	var stoppedBy atomic.Value // the signal that stopped training
 	go func() {
 		s := <-sigs
+		stoppedBy.Store(s)
 		fmt.Fprintf(os.Stderr, "\nmdsm train: %v: finishing the step and writing a checkpoint (Ctrl-C again to quit at once)\n", s)
 		go tr.Stop()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "mdsm train: quitting without a new checkpoint; the last one is intact")
-		os.Exit(130)
+		// Only a second SIGINT (a user pressing Ctrl-C again) quits at once; SIGTERM and
+		// SIGHUP repeat the request being carried out (a closing session often sends both).
+		for s := range sigs {
+			if s == syscall.SIGINT {
+				fmt.Fprintln(os.Stderr, "mdsm train: quitting without a new checkpoint; the last one is intact")
+				os.Exit(130)
+			}
+		}
 	}()
 
 	tr.Start()
@@ -149,7 +179,11 @@ Flags:
 			if e.Err != nil {
 				return fmt.Errorf("training stopped at step %d: %w", e.Step, e.Err)
 			}
-			fmt.Fprintf(os.Stderr, "mdsm train: done at step %d; resume with: mdsm train --resume %s --steps N\n", e.Step, tr.RunDir())
+			if s, ok := stoppedBy.Load().(os.Signal); ok {
+				fmt.Fprintf(os.Stderr, "mdsm train: stopped by %v at step %d with a checkpoint; resume with: mdsm train --resume %s\n", s, e.Step, tr.RunDir())
+			} else {
+				fmt.Fprintf(os.Stderr, "mdsm train: done at step %d; resume with: mdsm train --resume %s --steps N\n", e.Step, tr.RunDir())
+			}
 		}
 	}
 	if err := tr.Err(); err != nil && !errors.Is(err, os.ErrClosed) {

@@ -1,0 +1,215 @@
+package core
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// memOverhead is what a training process needs beyond the counted buffers: the Go runtime,
+// GEMM workspaces (about 3 MiB per thread), the event buffer and the garbage of
+// per-step snapshots. The estimate is multiplied by memSlack on top.
+const (
+	memOverhead = 64 << 20
+	memSlack    = 1.10
+)
+
+// MemoryEstimate is the memory a training run needs, split into what is fixed and what
+// grows with the micro-batch.
+type MemoryEstimate struct {
+	Params   int64 // parameter, gradient, Adam moment and snapshot copies (6 x params)
+	Batch    int64 // the batch and its noise (grow with batch_size)
+	PerImage int64 // engine activations and scratch per image of a micro-batch
+	Micro    int   // the effective micro-batch
+	Sampler  int64 // the periodic sample grid's model and chain (0 if sample_every = 0)
+	Overhead int64 // runtime, GEMM workspaces
+}
+
+// Total is the estimated peak in bytes.
+func (m MemoryEstimate) Total() int64 {
+	return m.Params + m.Batch + int64(m.Micro)*m.PerImage + m.Sampler + m.Overhead
+}
+
+// EstimateMemory returns the bytes a training run of cfg needs (dataset excluded: it is in
+// memory before the check), counted from what nn.Model allocates: see EstimateMemoryParts.
+func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total() }
+
+// EstimateMemoryParts counts the float32 buffers of a training run of cfg:
+//   - 6 copies of the parameters: weights, gradients, Adam m and v, the trainer's snapshot
+//     and the copy a reader (sampler, workbench) takes of it;
+//   - the batch and the objective's noise (batch_size images each);
+//   - per image of a micro-batch, what nn.Model.alloc makes with tangents: input, dE/dx,
+//     stem output, each block's stored activations (a1, a2, pooled input, output), the
+//     tangent copy of all of these, 4 + 4 scratch buffers of the largest activation, the
+//     im2col buffer, and the objective's x~, dE/dx and v;
+//   - the periodic sampler's model (no tangents) for sample_count images and its chain.
+func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
+	c := cfg.Model
+	const f = 4 // bytes per float32
+	params := int64(0)
+	for _, s := range c.ParamSpecs() {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		params += n
+	}
+	dim := int64(c.Dim())
+	stored, act, col := engineSizes(cfg)
+	// stored twice (primal and tangent), dE/dx, 4+4 scratch buffers, im2col, the head's
+	// u, w and their tangents, and the objective's x~, dE/dx, v and energy.
+	perImage := f * (2*stored + dim + 8*act + col + 4 + 3*dim + 1)
+	est := MemoryEstimate{
+		Params:   6 * f * params,
+		Batch:    2 * f * int64(cfg.BatchSize) * dim,
+		PerImage: perImage,
+		Micro:    cfg.microBatch(),
+		Overhead: memOverhead,
+	}
+	if cfg.SampleEvery > 0 {
+		n := int64(cfg.SampleCount)
+		// the sampler's forward buffers (no tangents) and its chain (x, grad, noise, denoised).
+		est.Sampler = f*params + n*f*(stored+dim+4*act+col+6*dim)
+	}
+	return est
+}
+
+// engineSizes returns, per image, the float count of the activations nn.Model stores and
+// keeps a tangent copy of (input, stem output, the blocks' a1, a2, pooled input, output),
+// the largest activation and the im2col buffer.
+func engineSizes(cfg RunConfig) (stored, maxAct, maxCol int64) {
+	c := cfg.Model
+	s0 := int64(c.ImageSize * c.ImageSize)
+	ch := int64(c.Filters)
+	stored = int64(c.InChannels)*s0 + ch*s0 // x (and xd), h0 (and h0d)
+	maxAct, maxCol = ch*s0, int64(c.InChannels)*9*s0
+	s := int64(c.ImageSize)
+	for st := 0; st < c.Stages; st++ {
+		sz := s * s
+		osz := sz / 4
+		stored += ch*osz + 2*ch*sz + 2*ch*osz // s, a1, a2, out (cout = 2 ch)
+		maxAct = max(maxAct, 2*ch*sz)
+		maxCol = max(maxCol, ch*9*sz)
+		ch, s = 2*ch, s/2
+		for e := 0; e < c.ExtraBlocks; e++ {
+			sz := s * s
+			stored += 3 * ch * sz // a1, a2, out
+			maxAct = max(maxAct, ch*sz)
+			maxCol = max(maxCol, ch*9*sz)
+		}
+	}
+	return stored, maxAct, maxCol
+}
+
+// MemoryAvailable returns the bytes this process may still allocate and where that limit
+// comes from: the smaller of MemAvailable in /proc/meminfo and the room left under the
+// cgroup memory limit (v2 memory.max, v1 memory.limit_in_bytes). ok is false when neither
+// can be read (not Linux).
+func MemoryAvailable() (avail int64, source string, ok bool) {
+	avail = math.MaxInt64
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 2 && fields[0] == "MemAvailable:" {
+				if kb, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+					avail, source, ok = kb*1024, "MemAvailable in /proc/meminfo", true
+				}
+			}
+		}
+	}
+	if lim, used, where, found := cgroupMemory(); found && lim-used < avail {
+		avail, source, ok = max(lim-used, 0), "the cgroup memory limit ("+where+")", true
+	}
+	return avail, source, ok
+}
+
+// cgroupMemory reads this process's cgroup memory limit and usage (v2, then v1).
+func cgroupMemory() (limit, used int64, where string, ok bool) {
+	readInt := func(p string) (int64, bool) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return 0, false
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "max" {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil && v > 0 && v < 1<<60 // v1 says "no limit" with a huge number
+	}
+	paths := map[string]string{} // controller ("" for v2) -> cgroup path
+	if b, err := os.ReadFile("/proc/self/cgroup"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) != 3 {
+				continue
+			}
+			if parts[0] == "0" && parts[1] == "" {
+				paths[""] = parts[2]
+			}
+			for _, c := range strings.Split(parts[1], ",") {
+				if c == "memory" {
+					paths["memory"] = parts[2]
+				}
+			}
+		}
+	}
+	for _, base := range []string{filepath.Join("/sys/fs/cgroup", paths[""]), "/sys/fs/cgroup"} {
+		if lim, ok := readInt(filepath.Join(base, "memory.max")); ok {
+			cur, _ := readInt(filepath.Join(base, "memory.current"))
+			return lim, cur, filepath.Join(base, "memory.max"), true
+		}
+	}
+	for _, base := range []string{filepath.Join("/sys/fs/cgroup/memory", paths["memory"]), "/sys/fs/cgroup/memory"} {
+		if lim, ok := readInt(filepath.Join(base, "memory.limit_in_bytes")); ok {
+			cur, _ := readInt(filepath.Join(base, "memory.usage_in_bytes"))
+			return lim, cur, filepath.Join(base, "memory.limit_in_bytes"), true
+		}
+	}
+	return 0, 0, "", false
+}
+
+// memoryAvailable is MemoryAvailable; tests replace it with a fake limit.
+var memoryAvailable = MemoryAvailable
+
+// SkipMemoryCheck turns off the check that a run fits in memory (`mdsm train
+// --skip-memory-check`).
+var SkipMemoryCheck bool
+
+// CheckMemory refuses a run that would not fit in the memory available now, with the
+// largest micro-batch that would fit (or a smaller preset when none does).
+func CheckMemory(cfg RunConfig) error {
+	if SkipMemoryCheck {
+		return nil
+	}
+	avail, source, ok := memoryAvailable()
+	if !ok {
+		return nil
+	}
+	est := EstimateMemoryParts(cfg)
+	need := func(e MemoryEstimate) int64 { return int64(float64(e.Total()) * memSlack) }
+	if need(est) <= avail {
+		return nil
+	}
+	msg := fmt.Sprintf("this run needs about %s of memory (%s parameters and optimiser, %s per image of a micro-batch of %d) but only %s is available (%s)",
+		mib(need(est)), mib(est.Params), mib(est.PerImage), est.Micro, mib(avail), source)
+	// need is affine in the micro-batch: find the largest that fits.
+	fixed := est
+	fixed.Micro = 0
+	best := 0
+	if room := float64(avail)/memSlack - float64(fixed.Total()); room > 0 && est.PerImage > 0 {
+		best = min(int(room/float64(est.PerImage)), est.Micro-1)
+	}
+	if best >= 1 {
+		return fmt.Errorf("%s: use --micro-batch %d (gradient accumulation: same results, less memory), or free memory", msg, best)
+	}
+	return fmt.Errorf("%s: even a micro-batch of 1 does not fit; choose a smaller --preset or --batch, free memory, or pass --skip-memory-check if the estimate is wrong", msg)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
