@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"mdsm/internal/gemm"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -42,11 +41,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}
@@ -72,14 +67,7 @@ Flags:
 	for _, r := range rows {
 		fmt.Printf("%8.3g %12.2f %14.2f %+8.2f\n", r.Sigma, r.NoisyPSNR, r.DenoisedPSNR, r.DenoisedPSNR-r.NoisyPSNR)
 	}
-	prefix := *out
-	if prefix == "" {
-		dir := "."
-		if src.runDir != "" {
-			dir = filepath.Join(src.runDir, "samples")
-		}
-		prefix = filepath.Join(dir, "denoise")
-	}
+	prefix := src.outputPrefix(*out, "denoise")
 	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
 		return err
 	}

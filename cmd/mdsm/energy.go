@@ -6,7 +6,6 @@ import (
 	"os"
 	"sort"
 
-	"mdsm/internal/gemm"
 	"mdsm/sampling"
 )
 
@@ -35,11 +34,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 
-	"mdsm/internal/gemm"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -37,11 +35,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}
@@ -88,14 +82,7 @@ Flags:
 	masked := maskedView(truth, *n, c, mask)
 	_, mseBlank, _ := sampling.MaskedMSE(masked, truth, *n, c.InChannels, mask)
 	rows := append(append(append([]float32(nil), masked...), result...), truth...)
-	prefix := *out
-	if prefix == "" {
-		dir := "."
-		if src.runDir != "" {
-			dir = filepath.Join(src.runDir, "samples")
-		}
-		prefix = filepath.Join(dir, "inpaint-"+*maskSpec)
-	}
+	prefix := src.outputPrefix(*out, "inpaint-"+*maskSpec)
 	if err := writeImageSet(prefix, rows, 3**n, c, *n); err != nil {
 		return err
 	}

@@ -3,11 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
-	"path/filepath"
 
 	"mdsm/core"
 	"mdsm/data"
-	"mdsm/internal/gemm"
 	"mdsm/sampling"
 )
 
@@ -34,11 +32,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}
@@ -76,14 +70,7 @@ Flags:
 		}
 		fmt.Printf("sample %2d: nearest L2 distance %.3f (training image %d)\n", i, dist[i][0], idx[i][0])
 	}
-	prefix := *out
-	if prefix == "" {
-		dir := "."
-		if src.runDir != "" {
-			dir = filepath.Join(src.runDir, "samples")
-		}
-		prefix = filepath.Join(dir, "neighbors")
-	}
+	prefix := src.outputPrefix(*out, "neighbors")
 	if err := writeImageSet(prefix, rows, *n*(*k+1), c, *k+1); err != nil {
 		return err
 	}

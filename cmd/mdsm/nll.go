@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 
-	"mdsm/internal/gemm"
 	"mdsm/sampling"
 )
 
@@ -37,11 +36,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}

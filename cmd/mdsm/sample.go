@@ -54,6 +54,28 @@ func loadModelSource(path string) (*modelSource, error) {
 	return src, nil
 }
 
+// parseModelCommand parses the flags and the RUN_DIR|CHECKPOINT argument of a command that
+// uses a trained model, sets the GEMM threads and loads the model. threads must point at
+// the command's --threads value, read after parsing.
+func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
+	if err := parseWithPositional(fs, args, 1); err != nil {
+		return nil, err
+	}
+	gemm.SetThreads(*threads)
+	return loadModelSource(fs.Arg(0))
+}
+
+// outputPrefix is --out, or RUN/samples/NAME (./NAME for a bare checkpoint).
+func (s *modelSource) outputPrefix(out, name string) string {
+	if out != "" {
+		return out
+	}
+	if s.runDir != "" {
+		return filepath.Join(s.runDir, "samples", name)
+	}
+	return name
+}
+
 // energyFactory gives each sampling worker its own model over its own copy of the weights.
 func (s *modelSource) energyFactory() func() sampling.Energy {
 	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
@@ -149,11 +171,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
-		return err
-	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	src, err := parseModelCommand(fs, args, threads)
 	if err != nil {
 		return err
 	}
@@ -161,14 +179,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	prefix := *out
-	if prefix == "" {
-		dir := "."
-		if src.runDir != "" {
-			dir = filepath.Join(src.runDir, "samples")
-		}
-		prefix = filepath.Join(dir, "sample-"+time.Now().Format("20060102-150405"))
-	}
+	prefix := src.outputPrefix(*out, "sample-"+time.Now().Format("20060102-150405"))
 	ctx, cancel := interruptible()
 	defer cancel()
 	c := src.params.Config
