@@ -37,6 +37,11 @@ type Options struct {
 	Protocol termimg.Protocol
 	// Caps are the terminal capabilities detected before the program started.
 	Caps termimg.Caps
+	// TTYCell reports the cell size in pixels from the terminal's window size (the tty's
+	// pixel size divided by its columns and rows), for terminals that do not answer the
+	// cell-size query; it is asked again after every resize. nil: Run reads the
+	// controlling terminal; New (tests) asks nothing.
+	TTYCell func() (termimg.CellSize, bool)
 	// Detach continues a stopped run headless in a new session and says how to follow
 	// it; nil uses DetachTraining.
 	Detach func(runDir string) (string, error)
@@ -110,13 +115,14 @@ func New(opts Options) (*App, error) {
 	if cfg.Steps == 0 {
 		cfg = core.DefaultRunConfig()
 	}
-	s := &session{st: newStyles(true), opts: opts, cfg: cfg, state: "idle",
+	s := &session{st: newStyles(bgUnknown), opts: opts, cfg: cfg, state: "idle",
 		proto: opts.Protocol, caps: opts.Caps, eps: sampling.DefaultLangevinConfig().Eps}
 	if s.caps.Cell.W <= 0 || s.caps.Cell.H <= 0 {
 		s.caps.Cell = termimg.DefaultCellSize
 	}
 	s.schedule = defaultSampleSchedule(cfg)
 	a := &App{s: s, active: paneTrain, help: help.New()}
+	a.help.Styles = helpStyles(bgUnknown)
 	if opts.StartPane != "" {
 		found := false
 		for i, n := range PaneNames() {
@@ -129,6 +135,7 @@ func New(opts Options) (*App, error) {
 		}
 	}
 	a.img = imageState{proto: s.proto, caps: s.caps}
+	a.refreshCell()
 	dir := opts.Open
 	if opts.Watch != "" {
 		dir = opts.Watch
@@ -207,18 +214,16 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 	case tea.WindowSizeMsg:
 		a.w, a.h = m.Width, m.Height
 		a.help.SetWidth(m.Width)
+		a.refreshCell()
 		a.img.invalidate()
 		if a.s.proto.IsGraphics() {
 			return tea.ClearScreen
 		}
 		return nil
 	case tea.BackgroundColorMsg:
-		a.s.st = newStyles(m.IsDark())
-		if m.IsDark() {
-			a.help.Styles = help.DefaultDarkStyles()
-		} else {
-			a.help.Styles = help.DefaultLightStyles()
-		}
+		bg := backgroundOf(m.IsDark())
+		a.s.st = newStyles(bg)
+		a.help.Styles = helpStyles(bg)
 		return nil
 	case tea.KeyPressMsg:
 		return a.handleKey(m)

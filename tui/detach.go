@@ -48,6 +48,9 @@ func DetachTraining(runDir string) (string, error) {
 // when the program ends (a signal, a lost terminal) is stopped with a checkpoint. It
 // returns a message to print after the terminal is restored ("" for none).
 func Run(opts Options) (string, error) {
+	if opts.TTYCell == nil {
+		opts.TTYCell = ttyCellSize
+	}
 	a, err := New(opts)
 	if err != nil {
 		return "", err

@@ -53,6 +53,7 @@ type placement struct {
 type imageState struct {
 	proto termimg.Protocol
 	caps  termimg.Caps
+	cell  termimg.CellSize // what pictures are scaled for (session.cell)
 
 	placed  placement // what is on screen (id 0: nothing)
 	pending placement // what is being encoded (id 0: nothing)
@@ -186,7 +187,7 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 	if want.id == 0 {
 		return cmds
 	}
-	cmds = append(cmds, encodeCmd(is.gen, is.proto, pic.img, want.r, is.caps, screenRows))
+	cmds = append(cmds, encodeCmd(is.gen, is.proto, pic.img, want.r, is.cell, is.caps.Tmux, screenRows))
 	return cmds
 }
 
@@ -202,13 +203,21 @@ func (is *imageState) invalidate() {
 // over: bubbletea writes raw output before the frame of the same tick.
 const placeDelay = 60 * time.Millisecond
 
-// encodeCmd scales and encodes img for the cell rectangle r and builds the placing
+// pixelBox is the pixel box a picture reserved at the screen cell rectangle r is scaled
+// to fit (keeping its aspect ratio): r's cells at the given cell size, its height a whole
+// number of sixel bands, and never down to the last screen row (an image touching it
+// scrolls the screen).
+func pixelBox(r rect, cell termimg.CellSize, screenRows int) (wPx, hPx int) {
+	rows := termimg.ClampRows(r.y, r.h, screenRows)
+	return cell.PixelBox(r.w, rows)
+}
+
+// encodeCmd scales and encodes img for the screen cell rectangle r and builds the placing
 // sequence, off the UI goroutine.
-func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, caps termimg.Caps, screenRows int) tea.Cmd {
+func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, cell termimg.CellSize, tmux bool, screenRows int) tea.Cmd {
 	return func() tea.Msg {
 		start := time.Now()
-		rows := termimg.ClampRows(r.y, r.h, screenRows)
-		wpx, hpx := caps.Cell.PixelBox(r.w, rows)
+		wpx, hpx := pixelBox(r, cell, screenRows)
 		if wpx <= 0 || hpx <= 0 {
 			return placeMsg{gen: gen}
 		}
@@ -226,7 +235,7 @@ func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, caps te
 		if err != nil {
 			return placeMsg{gen: gen, err: fmt.Errorf("encode image: %w", err)}
 		}
-		seq := termimg.Place(proto, payload, r.y, r.x, caps.Tmux)
+		seq := termimg.Place(proto, payload, r.y, r.x, tmux)
 		if d := placeDelay - time.Since(start); d > 0 {
 			time.Sleep(d)
 		}

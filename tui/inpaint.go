@@ -103,7 +103,7 @@ func (p *inpaintPane) activate() tea.Cmd {
 func (p *inpaintPane) layout(w, h int) rect {
 	rows := max(1, h-3)
 	aspect := 3.0 / inpaintRows
-	cellRatio := float64(p.s.caps.Cell.H) / float64(max(1, p.s.caps.Cell.W))
+	cellRatio := float64(p.s.cell.H) / float64(max(1, p.s.cell.W))
 	if !p.s.proto.IsGraphics() {
 		cellRatio = 2
 	}

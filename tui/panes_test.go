@@ -416,7 +416,7 @@ func TestInpaintAndDenoise(t *testing.T) {
 // when an overlay opens and sent again when it closes, and not re-sent when nothing
 // changed.
 func TestSixelPlacement(t *testing.T) {
-	h := newHarness(t, Options{Protocol: termimg.ProtoSixel, Caps: termimg.Caps{Cell: termimg.CellSize{W: 8, H: 16}}, StartPane: "samples"})
+	h := newHarness(t, Options{Protocol: termimg.ProtoSixel, Caps: termimg.Caps{Cell: termimg.CellSize{W: 8, H: 16}, CellKnown: true}, StartPane: "samples"})
 	img := image.NewRGBA(image.Rect(0, 0, 60, 60))
 	for i := range img.Pix {
 		img.Pix[i] = 200

@@ -71,7 +71,7 @@ func (p *samplesPane) layout(w, h int) (pic rect, right rect) {
 		b := p.pic.img.Bounds()
 		aspect = float64(b.Dx()) / float64(b.Dy())
 	}
-	cellRatio := float64(p.s.caps.Cell.H) / float64(max(1, p.s.caps.Cell.W))
+	cellRatio := float64(p.s.cell.H) / float64(max(1, p.s.cell.W))
 	if p.s.proto == termimg.ProtoBlocks || p.s.proto == termimg.ProtoNone {
 		cellRatio = 2
 	}
@@ -264,7 +264,7 @@ func (p *samplesPane) sidebar(w, h int) string {
 		pts = append(pts, chart.Point{X: t.T, Y: t.MeanEnergy})
 	}
 	sc := chart.ScatterChart{Series: []chart.Series{{Name: "mean energy vs temperature", Points: pts}},
-		LogX: true, Lines: true, MarkLast: true, XLabel: "T"}
+		LogX: true, Lines: true, MarkLast: true, XLabel: "T", AxisColor: st.axis}
 	return strings.Join(info, "\n") + "\n\n" + sc.Render(w, chartH)
 }
 

@@ -271,6 +271,6 @@ func (p *schedulePane) view(w, h int) string {
 	for i, cp := range pts {
 		ctrl[i] = chart.Point{X: cp.Frac * float64(max(sch.Steps-1, 0)), Y: cp.T}
 	}
-	c := chart.ScheduleChart{Control: ctrl, Curve: p.curvePoints(), Selected: p.selected, Steps: float64(max(sch.Steps-1, 1)), XLabel: "step"}
+	c := chart.ScheduleChart{Control: ctrl, Curve: p.curvePoints(), Selected: p.selected, Steps: float64(max(sch.Steps-1, 1)), XLabel: "step", AxisColor: p.s.st.axis}
 	return line1 + "\n" + status + "\n\n" + c.Render(w, max(4, h-3))
 }

@@ -42,6 +42,10 @@ type session struct {
 
 	proto termimg.Protocol
 	caps  termimg.Caps
+	// cell is the cell size in pixels that pictures are laid out and scaled for (see
+	// pictureCell), and cellSource where it came from.
+	cell       termimg.CellSize
+	cellSource string
 }
 
 // trainerActive reports whether this process trains right now (running or paused).

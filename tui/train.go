@@ -192,7 +192,7 @@ func (p *trainPane) view(w, h int) string {
 	if len(p.loss) == 0 {
 		body = lipgloss.Place(w, chartH, lipgloss.Center, lipgloss.Center, st.placeholder.Render(p.emptyHint()))
 	} else {
-		c := chart.LineChart{Series: []chart.Series{{Name: "loss", Points: p.loss}}, Smoothing: p.smoothing, LogY: p.logY, XLabel: "step"}
+		c := chart.LineChart{Series: []chart.Series{{Name: "loss", Points: p.loss}}, Smoothing: p.smoothing, LogY: p.logY, XLabel: "step", AxisColor: p.s.st.axis}
 		body = c.Render(w, chartH)
 	}
 	logs := p.app.log
