@@ -14,7 +14,8 @@ import (
 // (image, y, x).
 
 // parallelFor runs fn over [0, n) split into contiguous chunks, one per worker. Small jobs
-// (work = estimated scalar operations) run inline: a goroutine costs more than they do.
+// (work = estimated scalar operations) run inline: a goroutine costs more than they do. The
+// calling goroutine runs the last chunk itself, so a 2-way split costs one hand-off.
 func parallelFor(n, work int, fn func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers > n {
@@ -26,47 +27,69 @@ func parallelFor(n, work int, fn func(lo, hi int)) {
 	}
 	var wg sync.WaitGroup
 	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
+	lo := 0
+	for ; lo+chunk < n; lo += chunk {
 		wg.Add(1)
-		go func() { defer wg.Done(); fn(lo, hi) }()
+		go func(lo, hi int) { defer wg.Done(); fn(lo, hi) }(lo, lo+chunk)
 	}
+	fn(lo, n)
 	wg.Wait()
 }
 
+// im2colBlock is how many floats of one im2col row im2col3 copies before fixing up the
+// padding entries, so that the fix-up finds them still in L1.
+const im2colBlock = 2048
+
 // im2col3 fills col [(ci*9 + ky*3 + kx)][(b*S + y)*S + x] with in[ci][b][y+ky-1][x+kx-1],
 // zero outside the image ("same" padding of a 3x3 kernel).
+//
+// Row (ci, ky, kx) of col is channel ci's [N][S][S] block shifted by off = dy*S + dx
+// (dy = ky-1, dx = kx-1): one contiguous copy, after which the entries whose source lies
+// outside the image (a whole image row where y+dy leaves [0,S), one column where x+dx does)
+// are zeroed. The work is done a few images at a time so the fix-ups hit L1.
 func im2col3[T Float](in []T, cin, n, s int, col []T) {
 	plane := s * s
 	cols := n * plane
-	parallelFor(cin, cin*9*cols, func(lo, hi int) {
-		for ci := lo; ci < hi; ci++ {
-			for ky := 0; ky < 3; ky++ {
-				for kx := 0; kx < 3; kx++ {
-					row := col[((ci*9)+ky*3+kx)*cols : ((ci*9)+ky*3+kx+1)*cols]
-					dx := kx - 1
-					for b := 0; b < n; b++ {
-						src := in[(ci*n+b)*plane : (ci*n+b+1)*plane]
-						dst := row[b*plane : (b+1)*plane]
-						for y := 0; y < s; y++ {
-							d := dst[y*s : (y+1)*s]
-							sy := y + ky - 1
-							if sy < 0 || sy >= s {
-								clear(d)
-								continue
-							}
-							sr := src[sy*s : (sy+1)*s]
-							switch dx {
-							case -1:
-								d[0] = 0
-								copy(d[1:], sr[:s-1])
-							case 0:
-								copy(d, sr)
-							case 1:
-								copy(d[:s-1], sr[1:])
-								d[s-1] = 0
-							}
-						}
+	bp := max(1, im2colBlock/plane) // images per block
+	parallelFor(cin*9, cin*9*cols, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			ci, k := r/9, r%9
+			dy, dx := k/3-1, k%3-1
+			off := dy*s + dx
+			src := in[ci*cols : (ci+1)*cols]
+			dst := col[r*cols : (r+1)*cols]
+			for b0 := 0; b0 < n; b0 += bp {
+				b1 := min(b0+bp, n)
+				qlo, qhi := b0*plane, b1*plane
+				// Copy the in-range part of [qlo, qhi) + off, zero the rest.
+				clo, chi := max(qlo, -off), min(qhi, cols-off)
+				if clo < chi {
+					clear(dst[qlo:clo])
+					copy(dst[clo:chi], src[clo+off:chi+off])
+					clear(dst[chi:qhi])
+				} else {
+					clear(dst[qlo:qhi])
+				}
+				switch dy {
+				case -1:
+					for b := b0; b < b1; b++ {
+						clear(dst[b*plane : b*plane+s])
+					}
+				case 1:
+					for b := b0; b < b1; b++ {
+						clear(dst[(b+1)*plane-s : (b+1)*plane])
+					}
+				}
+				switch dx {
+				case -1:
+					d := dst[qlo:qhi]
+					for i := 0; i < len(d); i += s {
+						d[i] = 0
+					}
+				case 1:
+					d := dst[qlo:qhi]
+					for i := s - 1; i < len(d); i += s {
+						d[i] = 0
 					}
 				}
 			}
@@ -75,48 +98,109 @@ func im2col3[T Float](in []T, cin, n, s int, col []T) {
 }
 
 // col2im3 is the adjoint of im2col3: it adds every column entry back to the pixel it was
-// read from. out is overwritten.
+// read from. out is overwritten, and col, being scratch, is clobbered: its padding
+// entries (those im2col3 would have zeroed) are set to zero.
+//
+// With the padding entries zero, out[p] is the sum over the nine rows k of
+// row_k[p - off_k] (over those p - off_k inside the same run of images), in the order
+// k = 0..8, which is the order of a row-by-row accumulation into a zeroed out. The sum is
+// done in one pass over out, nine rows at a time.
 func col2im3[T Float](col []T, cin, n, s int, out []T) {
 	plane := s * s
 	cols := n * plane
-	parallelFor(cin, cin*9*cols, func(lo, hi int) {
-		for ci := lo; ci < hi; ci++ {
-			o := out[ci*n*plane : (ci+1)*n*plane]
-			clear(o)
-			for ky := 0; ky < 3; ky++ {
-				for kx := 0; kx < 3; kx++ {
-					row := col[((ci*9)+ky*3+kx)*cols : ((ci*9)+ky*3+kx+1)*cols]
-					dx := kx - 1
-					for b := 0; b < n; b++ {
-						src := row[b*plane : (b+1)*plane]
-						dst := o[b*plane : (b+1)*plane]
-						for y := 0; y < s; y++ {
-							sy := y + ky - 1
-							if sy < 0 || sy >= s {
-								continue
-							}
-							d := dst[sy*s : (sy+1)*s]
-							sr := src[y*s : (y+1)*s]
-							switch dx {
-							case -1:
-								for x := 1; x < s; x++ {
-									d[x-1] += sr[x]
-								}
-							case 0:
-								for x := 0; x < s; x++ {
-									d[x] += sr[x]
-								}
-							case 1:
-								for x := 0; x < s-1; x++ {
-									d[x+1] += sr[x]
-								}
-							}
-						}
+	workers := runtime.GOMAXPROCS(0)
+	// Split channels, and the images of a channel when there are few channels.
+	nb := 1
+	if cin < 2*workers {
+		nb = min(n, (2*workers+cin-1)/cin)
+	}
+	bper := (n + nb - 1) / nb
+	nb = (n + bper - 1) / bper
+	parallelFor(cin*nb, cin*9*cols, func(lo, hi int) {
+		var rows [9][]T
+		var offs [9]int
+		for it := lo; it < hi; it++ {
+			ci, bi := it/nb, it%nb
+			b0, b1 := bi*bper, min((bi+1)*bper, n)
+			qlo, qhi := b0*plane, b1*plane
+			for k := 0; k < 9; k++ {
+				dy, dx := k/3-1, k%3-1
+				offs[k] = dy*s + dx
+				row := col[(ci*9+k)*cols : (ci*9+k+1)*cols]
+				rows[k] = row
+				// Zero the padding entries of images [b0, b1).
+				switch dy {
+				case -1:
+					for b := b0; b < b1; b++ {
+						clear(row[b*plane : b*plane+s])
+					}
+				case 1:
+					for b := b0; b < b1; b++ {
+						clear(row[(b+1)*plane-s : (b+1)*plane])
+					}
+				}
+				switch dx {
+				case -1:
+					d := row[qlo:qhi]
+					for i := 0; i < len(d); i += s {
+						d[i] = 0
+					}
+				case 1:
+					d := row[qlo:qhi]
+					for i := s - 1; i < len(d); i += s {
+						d[i] = 0
 					}
 				}
 			}
+			o := out[ci*cols : (ci+1)*cols]
+			// out[p] reads row_k[p - off_k], with p - off_k restricted to [qlo, qhi).
+			// In [mlo, mhi) all nine are in range.
+			mlo, mhi := qlo+s+1, qhi-s-1
+			if mhi <= mlo {
+				mlo, mhi = qhi, qhi
+			}
+			col2imEdge(&rows, &offs, o, qlo, mlo, qlo, qhi)
+			if mlo < mhi {
+				m := mhi - mlo
+				oo := o[mlo:mhi]
+				r0 := rows[0][mlo-offs[0] : mlo-offs[0]+m]
+				r1 := rows[1][mlo-offs[1] : mlo-offs[1]+m]
+				r2 := rows[2][mlo-offs[2] : mlo-offs[2]+m]
+				r3 := rows[3][mlo-offs[3] : mlo-offs[3]+m]
+				r4 := rows[4][mlo-offs[4] : mlo-offs[4]+m]
+				r5 := rows[5][mlo-offs[5] : mlo-offs[5]+m]
+				r6 := rows[6][mlo-offs[6] : mlo-offs[6]+m]
+				r7 := rows[7][mlo-offs[7] : mlo-offs[7]+m]
+				r8 := rows[8][mlo-offs[8] : mlo-offs[8]+m]
+				col2imSum9(oo, r0, r1, r2, r3, r4, r5, r6, r7, r8)
+			}
+			col2imEdge(&rows, &offs, o, mhi, qhi, qlo, qhi)
 		}
 	})
+}
+
+// col2imSum9 writes o[i] = r0[i] + r1[i] + ... + r8[i], summed left to right.
+func col2imSum9[T Float](o, r0, r1, r2, r3, r4, r5, r6, r7, r8 []T) {
+	m := len(o)
+	r0, r1, r2, r3, r4 = r0[:m], r1[:m], r2[:m], r3[:m], r4[:m]
+	r5, r6, r7, r8 = r5[:m], r6[:m], r7[:m], r8[:m]
+	for i := range o {
+		o[i] = r0[i] + r1[i] + r2[i] + r3[i] + r4[i] + r5[i] + r6[i] + r7[i] + r8[i]
+	}
+}
+
+// col2imEdge is col2im3's sum for out[p], p in [plo, phi), reading only entries in
+// [qlo, qhi) of each row.
+func col2imEdge[T Float](rows *[9][]T, offs *[9]int, o []T, plo, phi, qlo, qhi int) {
+	for p := plo; p < phi; p++ {
+		var sum T
+		for k := 0; k < 9; k++ {
+			if q := p - offs[k]; q >= qlo && q < qhi {
+				sum += rows[k][q]
+			}
+		}
+		o[p] = sum
+	}
 }
 
 // conv is a 3x3 ("same" padding) or 1x1 convolution with an optional bias.
@@ -182,8 +266,24 @@ func (c *conv[T]) backwardWeights(in, gout []T, n, s int, col []T, withBias bool
 	}
 }
 
-// elu writes a = elu(z) = z for z > 0, exp(z)-1 otherwise.
+// elu writes a = elu(z) = z for z > 0, exp(z)-1 otherwise. float32 uses expm1f (exact to
+// float32 rounding but for rare ties), float64 math.Expm1.
 func elu[T Float](z, a []T) {
+	if z32, ok := any(z).([]float32); ok {
+		a32 := any(a).([]float32)
+		parallelFor(len(z), 8*len(z), func(lo, hi int) {
+			zz, aa := z32[lo:hi], a32[lo:hi]
+			aa = aa[:len(zz)]
+			for i, v := range zz {
+				if v > 0 {
+					aa[i] = v
+				} else {
+					aa[i] = expm1f(v)
+				}
+			}
+		})
+		return
+	}
 	parallelFor(len(z), 8*len(z), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if v := z[i]; v > 0 {
@@ -195,18 +295,71 @@ func elu[T Float](z, a []T) {
 	})
 }
 
+// expm1Poly returns expm1(r) for |r| <= 0.35 to about 1e-12 relative (Taylor series to
+// degree 10, relative truncation error below 0.35^10/11! < 1e-11), in float64.
+func expm1Poly(r float64) float64 {
+	const (
+		c2  = 1.0 / 2
+		c3  = 1.0 / 6
+		c4  = 1.0 / 24
+		c5  = 1.0 / 120
+		c6  = 1.0 / 720
+		c7  = 1.0 / 5040
+		c8  = 1.0 / 40320
+		c9  = 1.0 / 362880
+		c10 = 1.0 / 3628800
+	)
+	p := c10
+	p = p*r + c9
+	p = p*r + c8
+	p = p*r + c7
+	p = p*r + c6
+	p = p*r + c5
+	p = p*r + c4
+	p = p*r + c3
+	p = p*r + c2
+	return r + r*r*p
+}
+
+// expm1f is exp(x)-1 for float32, computed in float64 as 2^k (1 + expm1(r)) - 1 with
+// x = k ln2 + r, |r| <= ln2/2. For |x| < ln2/2, k = 0 and r = x exactly, so the result is
+// the polynomial alone (no cancellation). The float64 result is within ~1e-12 relative
+// of the true value, so the float32 rounding is that of math.Expm1 except where the
+// value lies within that of a rounding tie.
+func expm1f(x float32) float32 {
+	v := float64(x)
+	if !(v >= -100 && v <= 88) { // also NaN
+		if v < -100 {
+			return -1
+		}
+		return float32(math.Expm1(v))
+	}
+	const (
+		ln2   = 0.6931471805599453094
+		round = 1.5 * (1 << 52) // adding and subtracting it rounds to an integer
+	)
+	k := (v*(1/ln2) + round) - round
+	r := v - k*ln2
+	t := math.Float64frombits(uint64(int64(k)+1023) << 52) // 2^k
+	return float32(t*expm1Poly(r) + (t - 1))
+}
+
 // The ELU derivatives are recovered from the output a = elu(z) alone, since a > 0 exactly
 // when z > 0: elu'(z) = 1 or a+1, elu''(z) = 0 or a+1. So only outputs are stored.
 
 // eluTangent writes adot = elu'(z) * zdot.
 func eluTangent[T Float](a, zdot, adot []T) {
-	for i, v := range a {
-		if v > 0 {
-			adot[i] = zdot[i]
-		} else {
-			adot[i] = (v + 1) * zdot[i]
+	parallelFor(len(a), 2*len(a), func(lo, hi int) {
+		a, zdot, adot := a[lo:hi], zdot[lo:hi], adot[lo:hi]
+		zdot, adot = zdot[:len(a)], adot[:len(a)]
+		for i, v := range a {
+			if v > 0 {
+				adot[i] = zdot[i]
+			} else {
+				adot[i] = (v + 1) * zdot[i]
+			}
 		}
-	}
+	})
 }
 
 // eluBackward turns output adjoints into input adjoints. With a tangent (adot != nil) it
@@ -215,20 +368,28 @@ func eluTangent[T Float](a, zdot, adot []T) {
 // ga and gta are overwritten in place with the input adjoints.
 func eluBackward[T Float](a, ga, adot, gta []T) {
 	if adot == nil {
-		for i, v := range a {
-			if v <= 0 {
-				ga[i] *= v + 1
+		parallelFor(len(a), 2*len(a), func(lo, hi int) {
+			a, ga := a[lo:hi], ga[lo:hi]
+			ga = ga[:len(a)]
+			for i, v := range a {
+				if v <= 0 {
+					ga[i] *= v + 1
+				}
 			}
-		}
+		})
 		return
 	}
-	for i, v := range a {
-		if v <= 0 {
-			d := v + 1
-			ga[i] = ga[i]*d + gta[i]*adot[i]
-			gta[i] *= d
+	parallelFor(len(a), 4*len(a), func(lo, hi int) {
+		a, ga, adot, gta := a[lo:hi], ga[lo:hi], adot[lo:hi], gta[lo:hi]
+		ga, adot, gta = ga[:len(a)], adot[:len(a)], gta[:len(a)]
+		for i, v := range a {
+			if v <= 0 {
+				d := v + 1
+				ga[i] = ga[i]*d + gta[i]*adot[i]
+				gta[i] *= d
+			}
 		}
-	}
+	})
 }
 
 // meanPool writes the 2x2 mean pool of planes of side s (out side s/2). planes = C*N.
@@ -255,18 +416,23 @@ func meanUnpool[T Float](gout []T, planes, s int, out []T, accumulate bool) {
 	h := s / 2
 	parallelFor(planes, planes*s*s, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
-			src := gout[p*h*h:]
-			dst := out[p*s*s:]
+			src := gout[p*h*h : (p+1)*h*h]
+			dst := out[p*s*s : (p+1)*s*s]
 			for y := 0; y < s; y++ {
 				row := dst[y*s : (y+1)*s]
-				g := src[(y/2)*h:]
+				g := src[(y/2)*h : (y/2+1)*h]
+				row = row[:2*len(g)]
 				if accumulate {
-					for x := range row {
-						row[x] += g[x/2] * 0.25
+					for x, v := range g {
+						v *= 0.25
+						row[2*x] += v
+						row[2*x+1] += v
 					}
 				} else {
-					for x := range row {
-						row[x] = g[x/2] * 0.25
+					for x, v := range g {
+						v *= 0.25
+						row[2*x] = v
+						row[2*x+1] = v
 					}
 				}
 			}
@@ -276,9 +442,13 @@ func meanUnpool[T Float](gout []T, planes, s int, out []T, accumulate bool) {
 
 // addInto computes dst += src.
 func addInto[T Float](dst, src []T) {
-	for i, v := range src {
-		dst[i] += v
-	}
+	parallelFor(len(src), len(src), func(lo, hi int) {
+		src, dst := src[lo:hi], dst[lo:hi]
+		dst = dst[:len(src)]
+		for i, v := range src {
+			dst[i] += v
+		}
+	})
 }
 
 // toChannelMajor copies NCHW images into [C][N][plane] order.
