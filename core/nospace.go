@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mdsm/internal/atomicfile"
 	"os"
 	"syscall"
-
-	"mdsm/nn"
 )
 
 // isNoSpace reports a full disk or an exceeded file-size or quota limit.
@@ -39,7 +38,7 @@ var wrapWrite func(path string, w io.Writer) io.Writer
 
 // writeAtomic is nn.WriteFileAtomic through the wrapWrite seam.
 func writeAtomic(path string, write func(w io.Writer) error) error {
-	return nn.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		if wrapWrite != nil {
 			w = wrapWrite(path, w)
 		}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mdsm/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -165,40 +165,6 @@ func decodeSafetensors(r io.Reader, size int64) (map[string]*Tensor[float32], ma
 	return out, meta, nil
 }
 
-// WriteFileAtomic writes a file so that a crash leaves either the old file or the complete
-// new one: it writes a temporary file in the same directory, fsyncs it, renames it over the
-// target and fsyncs the directory.
-func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename into %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
 // SaveParams writes the parameters as a safetensors file (atomically), with the network
 // configuration in the metadata under "config".
 func SaveParams(path string, p *Params[float32], meta map[string]string) error {
@@ -212,7 +178,7 @@ func SaveParams(path string, p *Params[float32], meta map[string]string) error {
 	}
 	m["config"] = string(cj)
 	m["format"] = "mdsm-energy-v1"
-	return WriteFileAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, p.Names, p.T, m) })
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, p.Names, p.T, m) })
 }
 
 // LoadParams reads a parameter file written by SaveParams. The configuration comes from its

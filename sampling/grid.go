@@ -7,8 +7,7 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
+	"mdsm/internal/atomicfile"
 )
 
 // GridPadGrey is the grey level (0-255) of the padding between and around grid cells: mid grey,
@@ -81,40 +80,5 @@ func WritePNG(path string, img image.Image) error {
 	if img == nil {
 		return errors.New("sampling: write png: nil image")
 	}
-	return writeAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
-}
-
-// writeAtomic writes path via a synced temporary file and a rename.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("sampling: writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }

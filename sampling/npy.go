@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"mdsm/internal/atomicfile"
 	"strconv"
 	"strings"
 )
@@ -91,5 +92,5 @@ func WriteNPY(path string, data []float32, shape []int) error {
 	if n != len(data) {
 		return fmt.Errorf("sampling: npy shape %v holds %d values, have %d", shape, n, len(data))
 	}
-	return writeAtomic(path, func(w io.Writer) error { return EncodeNPY(w, data, shape) })
+	return atomicfile.Write(path, func(w io.Writer) error { return EncodeNPY(w, data, shape) })
 }

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"mdsm/core"
+	"mdsm/internal/atomicfile"
 	"mdsm/nn"
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
@@ -124,20 +126,10 @@ func writeSchedule(runDir string, sch sampling.Schedule, eps float64) error {
 	if err != nil {
 		return fmt.Errorf("encode schedule: %w", err)
 	}
-	f, err := os.CreateTemp(runDir, ".schedule-*.json")
-	if err != nil {
-		return fmt.Errorf("write schedule: %w", err)
-	}
-	_, werr := f.Write(append(b, '\n'))
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write schedule: %w", werr)
-	}
-	if err := os.Rename(f.Name(), scheduleFile(runDir)); err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(scheduleFile(runDir), func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	}); err != nil {
 		return fmt.Errorf("write schedule: %w", err)
 	}
 	return nil
