@@ -36,7 +36,7 @@ func storageError(err error, dir string) error {
 // the seam through which tests inject a full disk.
 var wrapWrite func(path string, w io.Writer) io.Writer
 
-// writeAtomic is nn.WriteFileAtomic through the wrapWrite seam.
+// writeAtomic is atomicfile.Write through the wrapWrite seam.
 func writeAtomic(path string, write func(w io.Writer) error) error {
 	return atomicfile.Write(path, func(w io.Writer) error {
 		if wrapWrite != nil {
