@@ -37,6 +37,9 @@ type harness struct {
 	raw    []string
 	clears int
 	once   sync.Once
+	// inflight counts command goroutines: close waits for them so that none
+	// writes into a test's temporary directory while it is being removed.
+	inflight sync.WaitGroup
 }
 
 func newHarness(t *testing.T, opts Options) *harness {
@@ -71,6 +74,13 @@ func (h *harness) close() {
 			_ = tr.Stop()
 		}
 		close(h.done)
+		idle := make(chan struct{})
+		go func() { h.inflight.Wait(); close(idle) }()
+		select {
+		case <-idle:
+		case <-time.After(20 * time.Second):
+			h.t.Log("harness: command goroutines still running 20 s after close")
+		}
 	})
 }
 
@@ -79,7 +89,9 @@ func (h *harness) run(cmd tea.Cmd) {
 	if cmd == nil {
 		return
 	}
+	h.inflight.Add(1)
 	go func() {
+		defer h.inflight.Done()
 		h.deliver(cmd())
 	}()
 }

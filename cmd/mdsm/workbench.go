@@ -80,9 +80,15 @@ func detectImages(flagValue string) (termimg.Protocol, termimg.Caps, error) {
 		}
 		return req, caps, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if c, derr := termimg.DetectTerminal(ctx, 400*time.Millisecond); derr == nil || c.DA1Replies > 0 {
+	// Inside tmux the outer terminal answers a round trip after tmux does
+	// (over SSH, that can be hundreds of milliseconds): wait longer there.
+	wait := 400 * time.Millisecond
+	if caps.Tmux {
+		wait = time.Second
+	}
+	if c, derr := termimg.DetectTerminal(ctx, wait); derr == nil || c.DA1Replies > 0 {
 		caps = c
 	}
 	return termimg.Resolve(req, caps), caps, nil

@@ -211,10 +211,6 @@ func parseString(b []byte, i int) (end int, body []byte, ok bool) {
 	return 0, nil, false
 }
 
-// tmuxGrace is how long Detect keeps reading inside tmux after the first DA1
-// reply, waiting for the outer terminal's answers to the wrapped queries.
-const tmuxGrace = 150 * time.Millisecond
-
 // Detect writes [Queries] to out and reads the replies from in until the
 // DA1 reply arrives, ctx ends or timeout passes, then parses them. The
 // caller must have put the terminal in raw mode (no echo, no line
@@ -245,7 +241,7 @@ func detect(ctx context.Context, in io.Reader, out io.Writer, timeout time.Durat
 	if tmux {
 		want = 2
 	}
-	buf, err := readReplies(ctx, in, want, tmux)
+	buf, err := readReplies(ctx, in, want)
 	c := ParseReplies(buf)
 	c.Tmux = tmux
 	if err != nil {
@@ -259,43 +255,31 @@ type deadliner interface {
 	SetReadDeadline(t time.Time) error
 }
 
-// readReplies collects bytes until ParseReplies sees want DA1 replies (in
-// tmux, at most tmuxGrace after the first) or ctx ends.
-func readReplies(ctx context.Context, in io.Reader, want int, tmux bool) ([]byte, error) {
+// readReplies collects bytes until ParseReplies sees want DA1 replies or ctx
+// ends. Inside tmux, tmux answers its own DA1 at once and the outer
+// terminal's answer to the wrapped query comes a round trip later (over SSH,
+// tens to hundreds of milliseconds; on a loaded machine, more), so the wait
+// for the second reply runs to the timeout rather than to a short grace,
+// which proved flaky.
+func readReplies(ctx context.Context, in io.Reader, want int) ([]byte, error) {
 	var buf []byte
-	done := func() (bool, time.Duration) {
-		n := ParseReplies(buf).DA1Replies
-		if n >= want {
-			return true, 0
-		}
-		if tmux && n >= 1 {
-			return false, tmuxGrace
-		}
-		return false, -1
-	}
+	done := func() bool { return ParseReplies(buf).DA1Replies >= want }
 	if d, ok := in.(deadliner); ok {
 		if dl, hasDL := ctx.Deadline(); hasDL && d.SetReadDeadline(dl) == nil {
 			defer d.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort reset
-			return readWithDeadline(ctx, in, d, &buf, done)
+			return readWithDeadline(ctx, in, &buf, done)
 		}
 	}
 	return readWithGoroutine(ctx, in, &buf, done)
 }
 
-func readWithDeadline(ctx context.Context, in io.Reader, d deadliner, buf *[]byte, done func() (bool, time.Duration)) ([]byte, error) {
+func readWithDeadline(ctx context.Context, in io.Reader, buf *[]byte, done func() bool) ([]byte, error) {
 	chunk := make([]byte, 1024)
-	graceSet := false
 	for {
 		n, err := in.Read(chunk)
 		*buf = append(*buf, chunk[:n]...)
-		if ok, grace := done(); ok {
+		if done() {
 			return *buf, nil
-		} else if grace > 0 && !graceSet {
-			graceSet = true
-			dl := time.Now().Add(grace)
-			if cd, has := ctx.Deadline(); !has || dl.Before(cd) {
-				_ = d.SetReadDeadline(dl)
-			}
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) {
@@ -314,7 +298,7 @@ type readResult struct {
 	err error
 }
 
-func readWithGoroutine(ctx context.Context, in io.Reader, buf *[]byte, done func() (bool, time.Duration)) ([]byte, error) {
+func readWithGoroutine(ctx context.Context, in io.Reader, buf *[]byte, done func() bool) ([]byte, error) {
 	ch := make(chan readResult, 1)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -333,21 +317,14 @@ func readWithGoroutine(ctx context.Context, in io.Reader, buf *[]byte, done func
 			}
 		}
 	}()
-	var grace <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return *buf, nil
-		case <-grace:
-			return *buf, nil
 		case r := <-ch:
 			*buf = append(*buf, r.b...)
-			ok, g := done()
-			if ok {
+			if done() {
 				return *buf, nil
-			}
-			if g > 0 && grace == nil {
-				grace = time.After(g)
 			}
 			if r.err != nil {
 				if errors.Is(r.err, io.EOF) {

@@ -106,7 +106,8 @@ func TestDetect(t *testing.T) {
 		{name: "kitty os.Pipe", reply: "\x1b_Gi=31;OK\x1b\\\x1b[?62;22c", osPipe: true, want: ProtoKitty, maxWait: time.Second},
 		{name: "silent io.Pipe times out", want: ProtoBlocks, maxWait: 2 * time.Second},
 		{name: "silent os.Pipe times out", osPipe: true, want: ProtoBlocks, maxWait: 2 * time.Second},
-		{name: "tmux one DA1 waits grace only", reply: "\x1b[?1;2;4c", tmux: true, want: ProtoSixel, maxWait: 2 * time.Second},
+		{name: "tmux two DA1 replies end the wait", reply: "\x1b[?1;2c\x1b[?62;4c", tmux: true, want: ProtoSixel, maxWait: 250 * time.Millisecond},
+		{name: "tmux one DA1 waits to the timeout", reply: "\x1b[?1;2;4c", tmux: true, want: ProtoSixel, maxWait: 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

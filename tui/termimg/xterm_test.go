@@ -44,15 +44,19 @@ func TestXtermSixel(t *testing.T) {
 		name   string
 		cmd    []string
 		marker bool
+		log    string // the command's stderr when the script cannot capture it
 	}{
-		{"detect and place sixel", []string{demo, "-proto", "auto", "-row", "2", "-col", "4"}, true},
-		{"no image control", []string{"true"}, false},
+		{"detect and place sixel", []string{demo, "-proto", "auto", "-timeout", "3s", "-row", "2", "-col", "4"}, true, ""},
+		{"no image control", []string{"true"}, false, ""},
 	}
 	if _, err := exec.LookPath("tmux"); err == nil {
 		wrapper := filepath.Join(dir, "tmux.sh")
 		conf := filepath.Join(dir, "tmux.conf")
 		sock := fmt.Sprintf("mdsm-xterm-test-%d", os.Getpid())
-		script := fmt.Sprintf("#!/bin/bash\nexec tmux -L %s -f %s new-session '%s -proto auto -row 3 -col 10; sleep 600'\n", sock, conf, demo)
+		// Inside tmux the demo's stderr (its detected capabilities) goes to a
+		// file, since the pane is not the script's log.
+		tmuxLog := filepath.Join(dir, "tmux-demo.log")
+		script := fmt.Sprintf("#!/bin/bash\nexec tmux -L %s -f %s new-session '%s -proto auto -timeout 3s -row 3 -col 10 2>%s; sleep 600'\n", sock, conf, demo, tmuxLog)
 		if err := os.WriteFile(conf, []byte("set -g allow-passthrough on\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -64,15 +68,27 @@ func TestXtermSixel(t *testing.T) {
 			name   string
 			cmd    []string
 			marker bool
-		}{"tmux passthrough", []string{wrapper}, true})
+			log    string
+		}{"tmux passthrough", []string{wrapper}, true, tmuxLog})
 	}
 	re := regexp.MustCompile(`marker pixels: (\d+)`)
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			shot := filepath.Join(shots, fmt.Sprintf("xterm_sixel_%d.png", i))
-			args := append([]string{"testdata/xterm_sixel_check.sh", "-w", "6", "-t", strconv.Itoa(threshold), "-o", shot, "--"}, tc.cmd...)
+			// The script polls until the marker shows: long for the cases
+			// that must show it (a loaded CI machine starts xterm and tmux
+			// slowly), short for the control, which waits it out in full.
+			wait := "40"
+			if !tc.marker {
+				wait = "5"
+			}
+			args := append([]string{"testdata/xterm_sixel_check.sh", "-w", wait, "-t", strconv.Itoa(threshold), "-o", shot, "--"}, tc.cmd...)
 			out, err := exec.Command("bash", args...).CombinedOutput()
 			t.Logf("%s", out)
+			if tc.log != "" {
+				b, _ := os.ReadFile(tc.log)
+				t.Logf("command log (inside tmux): %s", b)
+			}
 			var exit *exec.ExitError
 			if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
 				t.Fatalf("check script failed to run: %v", err)

@@ -6,6 +6,11 @@
 #
 #   xterm_sixel_check.sh [-t THRESHOLD] [-o SHOT.png] [-w SECONDS] -- CMD [ARGS...]
 #
+# The screen is photographed once a second, from the second second on, until
+# the marker shows or SECONDS pass: a loaded machine (CI runs many test
+# packages at once) may need much longer than an idle one to start xterm,
+# tmux and the command, and a fixed sleep made the check flaky.
+#
 # Needs: Xvfb, xterm, import and convert (ImageMagick), xdpyinfo:
 #   apt-get install -y --no-install-recommends xvfb xterm x11-utils imagemagick fonts-dejavu-core
 set -u
@@ -67,13 +72,19 @@ DISPLAY=":$disp" xterm -ti vt340 -xrm 'XTerm*decTerminalID: vt340' \
 	-xrm 'XTerm*sixelScrolling: true' -fa 'DejaVu Sans Mono' -fs 10 \
 	-geometry 120x40+0+0 -e bash -c "$cmd 2>$tmp/out.log; echo exit=\$? >>$tmp/out.log; sleep 600" &
 xterm_pid=$!
-sleep "$wait_s"
 
-if ! DISPLAY=":$disp" import -window root "$shot"; then
-	echo "screenshot failed" >&2
-	exit 2
-fi
-count=$(convert "$shot" -fx '(r>0.8&&g<0.25&&b<0.25)?1:0' -format '%[fx:round(mean*w*h)]' info:)
+count=0
+for ((i = 1; i <= wait_s; i++)); do
+	sleep 1
+	[ "$i" -lt 2 ] && [ "$i" -lt "$wait_s" ] && continue
+	if ! DISPLAY=":$disp" import -window root "$shot"; then
+		echo "screenshot failed" >&2
+		exit 2
+	fi
+	count=$(convert "$shot" -fx '(r>0.8&&g<0.25&&b<0.25)?1:0' -format '%[fx:round(mean*w*h)]' info:)
+	[ "${count:-0}" -gt "$threshold" ] && break
+done
+echo "after ${i}s:"
 echo "marker pixels: $count (threshold $threshold) screenshot: $shot"
 if [ -s "$tmp/out.log" ]; then
 	echo "command log:"

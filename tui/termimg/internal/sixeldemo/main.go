@@ -25,20 +25,21 @@ func main() {
 	col := flag.Int("col", 4, "0-based screen column of the image's top-left cell")
 	proto := flag.String("proto", "sixel", "sixel, kitty or auto (auto detects in-band)")
 	tmux := flag.Bool("tmux", termimg.InTmux(), "wrap in tmux passthrough")
+	timeout := flag.Duration("timeout", time.Second, "how long -proto auto waits for the terminal's replies")
 	flag.Parse()
-	if err := run(*size, *marker, *row, *col, *proto, *tmux); err != nil {
+	if err := run(*size, *marker, *row, *col, *proto, *tmux, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "sixeldemo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(size, marker, row, col int, protoName string, tmux bool) error {
+func run(size, marker, row, col int, protoName string, tmux bool, timeout time.Duration) error {
 	p, err := termimg.ParseProtocol(protoName)
 	if err != nil {
 		return err
 	}
 	if p == termimg.ProtoAuto {
-		caps, err := termimg.DetectTerminal(context.Background(), time.Second)
+		caps, err := termimg.DetectTerminal(context.Background(), timeout)
 		// stderr goes to the check script's log.
 		fmt.Fprintf(os.Stderr, "caps: %v err: %v\n", caps, err)
 		p = termimg.Resolve(p, caps)
