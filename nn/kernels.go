@@ -274,6 +274,8 @@ func elu[T Float](z, a []T) {
 		parallelFor(len(z), 8*len(z), func(lo, hi int) {
 			zz, aa := z32[lo:hi], a32[lo:hi]
 			aa = aa[:len(zz)]
+			// A branch (which mispredicts on random signs) measured faster here than
+			// the branch-free max(v,0) + expm1f(min(v,0)), which pays expm1 everywhere.
 			for i, v := range zz {
 				if v > 0 {
 					aa[i] = v
@@ -347,49 +349,76 @@ func expm1f(x float32) float32 {
 // The ELU derivatives are recovered from the output a = elu(z) alone, since a > 0 exactly
 // when z > 0: elu'(z) = 1 or a+1, elu''(z) = 0 or a+1. So only outputs are stored.
 
+// The loops below are branch-free: elu'(z) = min(a,0)+1 (a = elu(z)), and a branch on the
+// sign of a, which is random, mispredicts half the time (measured: 4 ns per element).
+
 // eluTangent writes adot = elu'(z) * zdot.
 func eluTangent[T Float](a, zdot, adot []T) {
 	parallelFor(len(a), 2*len(a), func(lo, hi int) {
 		a, zdot, adot := a[lo:hi], zdot[lo:hi], adot[lo:hi]
 		zdot, adot = zdot[:len(a)], adot[:len(a)]
 		for i, v := range a {
-			if v > 0 {
-				adot[i] = zdot[i]
-			} else {
-				adot[i] = (v + 1) * zdot[i]
+			adot[i] = (min(v, 0) + 1) * zdot[i]
+		}
+	})
+}
+
+// eluBackward turns the output adjoints ga into input adjoints, in place:
+// ga *= elu'(z).
+func eluBackward[T Float](a, ga []T) {
+	parallelFor(len(a), 2*len(a), func(lo, hi int) {
+		a, ga := a[lo:hi], ga[lo:hi]
+		ga = ga[:len(a)]
+		for i, v := range a {
+			ga[i] *= min(v, 0) + 1
+		}
+	})
+}
+
+// eluBackwardSecond is the ELU step of the training pass (backwardTrain). ga, the primal
+// adjoint dS/da, becomes dS/dz in place: ga elu'(z) + gtA elu''(z) zdot, where gtA is the
+// tangent adjoint dS/d(adot) (= dE/da) and elu''(z) zdot = adot for z <= 0, 0 elsewhere.
+// If gtz is not nil it receives the tangent adjoint at z, gtA elu'(z).
+func eluBackwardSecond[T Float](a, ga, adot, gtA, gtz []T) {
+	a32, ok := any(a).([]float32)
+	if !ok {
+		eluBackwardSecondRef(a, ga, adot, gtA, gtz)
+		return
+	}
+	ga32, adot32, gtA32 := any(ga).([]float32), any(adot).([]float32), any(gtA).([]float32)
+	gtz32, _ := any(gtz).([]float32)
+	parallelFor(len(a), 4*len(a), func(lo, hi int) {
+		a, ga, adot, gtA := a32[lo:hi], ga32[lo:hi], adot32[lo:hi], gtA32[lo:hi]
+		ga, adot, gtA = ga[:len(a)], adot[:len(a)], gtA[:len(a)]
+		var gtz []float32
+		if gtz32 != nil {
+			gtz = gtz32[lo:hi]
+			gtz = gtz[:len(a)]
+		}
+		for i, v := range a {
+			// neg is all ones where a has its sign bit set (z < 0, or z = -0), else 0.
+			neg := uint32(int32(math.Float32bits(v)) >> 31)
+			d := min(v, 0) + 1
+			t := math.Float32frombits(math.Float32bits(gtA[i]*adot[i]) & neg)
+			ga[i] = ga[i]*d + t
+			if gtz != nil {
+				gtz[i] = gtA[i] * d
 			}
 		}
 	})
 }
 
-// eluBackward turns output adjoints into input adjoints. With a tangent (adot != nil) it
-// also propagates the tangent adjoint gta: the primal adjoint picks up
-// gta * elu”(z) * zdot, and elu”(z) zdot = adot where z <= 0 and 0 elsewhere.
-// ga and gta are overwritten in place with the input adjoints.
-func eluBackward[T Float](a, ga, adot, gta []T) {
-	if adot == nil {
-		parallelFor(len(a), 2*len(a), func(lo, hi int) {
-			a, ga := a[lo:hi], ga[lo:hi]
-			ga = ga[:len(a)]
-			for i, v := range a {
-				if v <= 0 {
-					ga[i] *= v + 1
-				}
-			}
-		})
-		return
-	}
-	parallelFor(len(a), 4*len(a), func(lo, hi int) {
-		a, ga, adot, gta := a[lo:hi], ga[lo:hi], adot[lo:hi], gta[lo:hi]
-		ga, adot, gta = ga[:len(a)], adot[:len(a)], gta[:len(a)]
-		for i, v := range a {
-			if v <= 0 {
-				d := v + 1
-				ga[i] = ga[i]*d + gta[i]*adot[i]
-				gta[i] *= d
-			}
+// eluBackwardSecondRef is eluBackwardSecond for float64 (the gradient tests).
+func eluBackwardSecondRef[T Float](a, ga, adot, gtA, gtz []T) {
+	for i, v := range a {
+		d := min(v, 0) + 1
+		if v <= 0 {
+			ga[i] = ga[i]*d + gtA[i]*adot[i]
 		}
-	})
+		if gtz != nil {
+			gtz[i] = gtA[i] * d
+		}
+	}
 }
 
 // meanPool writes the 2x2 mean pool of planes of side s (out side s/2). planes = C*N.

@@ -22,11 +22,12 @@ type Model[T Float] struct {
 	h0, h0d   []T // stem output and its tangent
 	col       []T // im2col scratch
 	bufP      [4][]T
-	bufT      [4][]T
+	bufT      []T // scratch of the training pass, bufP-sized
 	gx        []T // dE/dx channel-major
+	gh0       []T // dE/d(stem output), kept for DirectionalGrad
 	ready     bool
-	tangents  bool // tangent buffers allocated
-	lastIndex int  // which scratch pair holds the stem-output adjoint after backward
+	tangents  bool // tangent (training) buffers allocated
+	kept      bool // EnergyGrad kept the energy's adjoints for DirectionalGrad
 }
 
 // block is one pre-activation residual block and its stored activations.
@@ -39,6 +40,9 @@ type block[T Float] struct {
 	out          []T
 	a1d, a2d, sd []T // tangents
 	outd         []T
+	// The energy's adjoints dE/d(out), dE/d(a1), dE/d(a2), kept by EnergyGrad when the
+	// model trains: they are the training pass's tangent adjoints (backward.go).
+	gout, a1bar, a2bar []T
 }
 
 // head is the generalised quadratic head E = (a.h+b1)(c.h+b2) + d.(h*h) + b3.
@@ -114,16 +118,16 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 	if tangents {
 		m.xd = mk(len(m.x))
 		m.h0d = mk(len(m.h0))
+		m.gh0 = mk(len(m.h0))
 		for _, b := range m.blocks {
 			b.a1d, b.a2d = mk(len(b.a1)), mk(len(b.a2))
 			if b.s != nil {
 				b.sd = mk(len(b.s))
 			}
 			b.outd = mk(len(b.out))
+			b.gout, b.a1bar, b.a2bar = mk(len(b.out)), mk(len(b.a1)), mk(len(b.a2))
 		}
-		for i := range m.bufT {
-			m.bufT[i] = mk(len(m.bufP[i]))
-		}
+		m.bufT = mk(len(m.bufP[0]))
 		m.head.ud, m.head.wd = mk(n), mk(n)
 		m.tangents = true
 	}
@@ -158,14 +162,32 @@ func (m *Model[T]) EnergyGrad(x []T, n int, e, g []T) {
 	}
 	m.forward(x, n)
 	m.headEnergy(e)
-	// Adjoint of every sample's energy, 1 each: dE/dh from the head, then down the blocks.
-	last := m.lastOut()
-	gOut := m.bufP[0][:len(last)]
-	m.headInputGrad(last, gOut)
-	gOut = m.backward(0, gOut, nil, nil)
+	gOut := m.energyBackward()
 	m.stem.backwardData(gOut, n, m.cfg.ImageSize, m.gx, m.col)
 	fromChannelMajor(m.gx, n, m.cfg.InChannels, m.plane, g)
 	m.ready = true
+}
+
+// energyBackward propagates the adjoint of every sample's energy (1 each) from the head
+// down to the stem output and returns dE/d(stem output). A training model (tangent buffers
+// allocated) keeps the adjoints of every block for DirectionalGrad.
+func (m *Model[T]) energyBackward() []T {
+	last := m.lastOut()
+	gOut := m.bufP[0][:len(last)]
+	m.headInputGrad(last, gOut)
+	keep := m.tangents
+	o := 0
+	for k := len(m.blocks) - 1; k >= 0; k-- {
+		b := m.blocks[k]
+		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
+		gOut = b.backwardEnergy(m.n, m.col, gOut, m.bufP[i], m.bufP[z], m.bufP[a], keep)
+		o = i
+	}
+	if keep {
+		copy(m.gh0, gOut)
+	}
+	m.kept = keep
+	return gOut
 }
 
 // DirectionalGrad accumulates into grads the weight gradient of
@@ -183,17 +205,26 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	}
 	n := m.n
 	m.alloc(n, true)
+	if !m.kept {
+		// The first training step: EnergyGrad ran before the training buffers existed.
+		m.energyBackward()
+	}
 	m.bindGrads(grads)
 	toChannelMajor(v, n, m.cfg.InChannels, m.plane, m.xd)
 	m.tangentForward()
 	last, lastd := m.lastOut(), m.lastOutTangent()
-	gP, gT := m.bufP[0][:len(last)], m.bufT[0][:len(last)]
+	gP, gT := m.bufP[0][:len(last)], m.bufT[:len(last)]
 	m.headTangentBackward(last, lastd, gP, gT)
-	gP = m.backward(0, gP, gT, grads)
-	gT = m.bufT[m.lastIndex][:len(gP)]
+	o := 0
+	for k := len(m.blocks) - 1; k >= 0; k-- {
+		b := m.blocks[k]
+		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
+		gP = b.backwardTrain(n, m.col, gP, m.bufP[i], m.bufP[z], m.bufP[a], m.bufT)
+		o = i
+	}
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, n, s, m.col, true)
-	m.stem.backwardWeights(m.xd, gT, n, s, m.col, false)
+	m.stem.backwardWeights(m.xd, m.gh0[:len(gP)], n, s, m.col, false)
 	m.bindGrads(nil)
 }
 
@@ -288,7 +319,7 @@ func (m *Model[T]) tangentForward() {
 	in, ind := m.h0[:n*c.Filters*m.plane], m.h0d[:n*c.Filters*m.plane]
 	for _, b := range m.blocks {
 		b.ind = ind
-		b.tangentForward(in, ind, n, m.col, m.bufT[0], m.bufT[1])
+		b.tangentForward(in, ind, n, m.col, m.bufP[0], m.bufP[1])
 		in, ind = b.out[:n*b.spec.cout*b.outPlane()], b.outd[:n*b.spec.cout*b.outPlane()]
 	}
 }
@@ -315,23 +346,4 @@ func (b *block[T]) tangentForward(in, ind []T, n int, col, t0, t1 []T) {
 	sk := t1[:len(outd)]
 	b.skip.forward(skipIn, n, os, sk, nil, false)
 	addInto(outd, sk)
-}
-
-// backward propagates adjoints from the last block's output (in buffer index o) to the
-// stem output and returns the stem-output adjoint. With gT != nil (a training pass) it also
-// propagates tangent adjoints and accumulates weight gradients. m.lastIndex records which
-// buffer holds the result.
-func (m *Model[T]) backward(o int, gP, gT []T, grads *Params[T]) []T {
-	n := m.n
-	for k := len(m.blocks) - 1; k >= 0; k-- {
-		b := m.blocks[k]
-		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
-		gP = b.backward(n, m.col, gP, gT, m.bufP[i], m.bufP[z], m.bufP[a], m.bufT[i], m.bufT[z], m.bufT[a], gT != nil)
-		if gT != nil {
-			gT = m.bufT[i][:len(gP)]
-		}
-		o = i
-	}
-	m.lastIndex = o
-	return gP
 }

@@ -54,9 +54,14 @@ func TestXtermSixel(t *testing.T) {
 		conf := filepath.Join(dir, "tmux.conf")
 		sock := fmt.Sprintf("mdsm-xterm-test-%d", os.Getpid())
 		// Inside tmux the demo's stderr (its detected capabilities) goes to a
-		// file, since the pane is not the script's log.
+		// file, since the pane is not the script's log. The demo starts two
+		// seconds after the session: a tmux client that has just attached is
+		// still probing the outer terminal itself and, on a loaded machine,
+		// swallowed the outer terminal's answer to the wrapped query (seen in
+		// CI: only tmux's own DA1 came back). A user starts mdsm in a session
+		// that is already up.
 		tmuxLog := filepath.Join(dir, "tmux-demo.log")
-		script := fmt.Sprintf("#!/bin/bash\nexec tmux -L %s -f %s new-session '%s -proto auto -timeout 3s -row 3 -col 10 2>%s; sleep 600'\n", sock, conf, demo, tmuxLog)
+		script := fmt.Sprintf("#!/bin/bash\nexec tmux -L %s -f %s new-session 'sleep 2; %s -proto auto -timeout 3s -row 3 -col 10 2>%s; sleep 600'\n", sock, conf, demo, tmuxLog)
 		if err := os.WriteFile(conf, []byte("set -g allow-passthrough on\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -74,17 +74,19 @@ DISPLAY=":$disp" xterm -ti vt340 -xrm 'XTerm*decTerminalID: vt340' \
 xterm_pid=$!
 
 count=0
-for ((i = 1; i <= wait_s; i++)); do
-	sleep 1
-	[ "$i" -lt 2 ] && [ "$i" -lt "$wait_s" ] && continue
+start=$SECONDS
+sleep 2
+while :; do
 	if ! DISPLAY=":$disp" import -window root "$shot"; then
 		echo "screenshot failed" >&2
 		exit 2
 	fi
 	count=$(convert "$shot" -fx '(r>0.8&&g<0.25&&b<0.25)?1:0' -format '%[fx:round(mean*w*h)]' info:)
 	[ "${count:-0}" -gt "$threshold" ] && break
+	[ $((SECONDS - start)) -ge "$wait_s" ] && break
+	sleep 1
 done
-echo "after ${i}s:"
+echo "after $((SECONDS - start))s:"
 echo "marker pixels: $count (threshold $threshold) screenshot: $shot"
 if [ -s "$tmp/out.log" ]; then
 	echo "command log:"
