@@ -6,6 +6,7 @@ mdsm's small presets use the paper's ResNet layout at other widths, so this scri
 same layouts in PyTorch with the anchor's own classes and step functions:
   paper      ResEnergy(1, 64, 32, 3, 1), MDSM training step, batch 128
   paper-b32  the same, batch 32
+  paper-mb32 the same as paper (PyTorch batch 128 in one piece; mdsm runs 4 micro-batches of 32)
   langevin   paper net, one Langevin step, batch 64
   small      ResEnergy(1, 32, 14, 1, 1), training step, batch 64 (mdsm's default preset)
   small-langevin  the same net, Langevin step, batch 64
@@ -29,6 +30,7 @@ CASES = {
     # name: (dim, hw, stages, extra, batch, kind)
     "paper": (64, 32, 3, 1, 128, "train"),
     "paper-b32": (64, 32, 3, 1, 32, "train"),
+    "paper-mb32": (64, 32, 3, 1, 128, "train"),
     "langevin": (64, 32, 3, 1, 64, "langevin"),
     "small": (32, 14, 1, 1, 64, "train"),
     "small-langevin": (32, 14, 1, 1, 64, "langevin"),

@@ -209,18 +209,44 @@ type conv[T Float] struct {
 	cin, cout int
 	k         int // 3 or 1
 	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
+	wflip     []T // the rotated, transposed kernel of backwardData (3x3, float32)
 }
 
 // forward computes out = w * in (+ bias). col is scratch of at least cin*k*k*n*s*s.
+//
+// In float32 a 3x3 convolution packs its im2col matrix straight from in
+// (gemm.SgemmConv3); float64, used by the gradient tests, writes it out with im2col3 and
+// so checks the implicit path.
 func (c *conv[T]) forward(in []T, n, s int, out, col []T, withBias bool) {
 	cols := n * s * s
-	src := in
-	if c.k == 3 {
-		im2col3(in, c.cin, n, s, col)
-		src = col
-	}
 	kk := c.cin * c.k * c.k
-	gemm.Gemm(false, false, c.cout, cols, kk, 1, c.w, kk, src, cols, 0, out, cols)
+	if c.k == 3 {
+		if conv3(c.cout, c.w, kk, in, c.cin, n, s, out) {
+			c.addBias(out, cols, withBias)
+			return
+		}
+		im2col3(in, c.cin, n, s, col)
+		gemm.Gemm(false, false, c.cout, cols, kk, 1, c.w, kk, col, cols, 0, out, cols)
+		c.addBias(out, cols, withBias)
+		return
+	}
+	gemm.Gemm(false, false, c.cout, cols, kk, 1, c.w, kk, in, cols, 0, out, cols)
+	c.addBias(out, cols, withBias)
+}
+
+// conv3 computes out = w * im2col3(in) with the implicit im2col of gemm.SgemmConv3 when T is
+// float32 and reports whether it did.
+func conv3[T Float](m int, w []T, ldw int, in []T, ch, n, s int, out []T) bool {
+	w32, ok := any(w).([]float32)
+	if !ok {
+		return false
+	}
+	gemm.SgemmConv3(m, 1, w32, ldw, any(in).([]float32), ch, n, s, 0, any(out).([]float32), n*s*s)
+	return true
+}
+
+// addBias adds the bias of every output channel to its plane when withBias is set.
+func (c *conv[T]) addBias(out []T, cols int, withBias bool) {
 	if withBias && c.b != nil {
 		for co := 0; co < c.cout; co++ {
 			bv := c.b[co]
@@ -233,11 +259,32 @@ func (c *conv[T]) forward(in []T, n, s int, out, col []T, withBias bool) {
 }
 
 // backwardData computes gin = w^T * gout (the input adjoint). col is scratch.
+//
+// For a 3x3 "same" convolution the adjoint is itself a 3x3 "same" convolution of gout,
+// with input and output channels swapped and the kernel rotated by 180 degrees
+// (wflip[ci][co*9+k] = w[co][ci*9+8-k]); in float32 it runs as one (gemm.SgemmConv3), which
+// replaces the GEMM into a (cin*9) x (n*s*s) matrix and the col2im pass that sums it back.
 func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
 	if c.k == 1 {
 		gemm.Gemm(true, false, kk, cols, c.cout, 1, c.w, kk, gout, cols, 0, gin, cols)
+		return
+	}
+	if _, ok := any(c.w).([]float32); ok {
+		if len(c.wflip) != len(c.w) {
+			c.wflip = make([]T, len(c.w))
+		}
+		for co := 0; co < c.cout; co++ {
+			for ci := 0; ci < c.cin; ci++ {
+				src := c.w[co*kk+ci*9 : co*kk+ci*9+9]
+				dst := c.wflip[ci*c.cout*9+co*9 : ci*c.cout*9+co*9+9]
+				for k := range 9 {
+					dst[k] = src[8-k]
+				}
+			}
+		}
+		conv3(c.cin, c.wflip, c.cout*9, gout, c.cout, n, s, gin)
 		return
 	}
 	gemm.Gemm(true, false, kk, cols, c.cout, 1, c.w, kk, gout, cols, 0, col, cols)
@@ -376,8 +423,8 @@ func eluBackward[T Float](a, ga []T) {
 }
 
 // eluBackwardSecond is the ELU step of the training pass (backwardTrain). ga, the primal
-// adjoint dS/da, becomes dS/dz in place: ga elu'(z) + gtA elu''(z) zdot, where gtA is the
-// tangent adjoint dS/d(adot) (= dE/da) and elu''(z) zdot = adot for z <= 0, 0 elsewhere.
+// adjoint dS/da, becomes dS/dz in place: ga elu'(z) + gtA elu”(z) zdot, where gtA is the
+// tangent adjoint dS/d(adot) (= dE/da) and elu”(z) zdot = adot for z <= 0, 0 elsewhere.
 // If gtz is not nil it receives the tangent adjoint at z, gtA elu'(z).
 func eluBackwardSecond[T Float](a, ga, adot, gtA, gtz []T) {
 	a32, ok := any(a).([]float32)

@@ -18,16 +18,16 @@ type Model[T Float] struct {
 	n, cap int // current batch, allocated batch
 	plane  int // pixels per input channel
 
-	x, xd     []T // input and its tangent, channel-major
-	h0, h0d   []T // stem output and its tangent
-	col       []T // im2col scratch
-	bufP      [4][]T
-	bufT      []T // scratch of the training pass, bufP-sized
-	gx        []T // dE/dx channel-major
-	gh0       []T // dE/d(stem output), kept for DirectionalGrad
-	ready     bool
-	tangents  bool // tangent (training) buffers allocated
-	kept      bool // EnergyGrad kept the energy's adjoints for DirectionalGrad
+	x, xd    []T // input and its tangent, channel-major
+	h0, h0d  []T // stem output and its tangent
+	col      []T // im2col scratch
+	bufP     [4][]T
+	bufT     []T // scratch of the training pass, bufP-sized
+	gx       []T // dE/dx channel-major
+	gh0      []T // dE/d(stem output), kept for DirectionalGrad
+	ready    bool
+	tangents bool // tangent (training) buffers allocated
+	kept     bool // EnergyGrad kept the energy's adjoints for DirectionalGrad
 }
 
 // block is one pre-activation residual block and its stored activations.

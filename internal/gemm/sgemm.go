@@ -164,6 +164,10 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        *float32
 	lda, ldb, ldc  int
+	// conv, when set, replaces b: op(B) is its implicit im2col matrix, and jb, pb are the
+	// column and row of op(B) where this (sub-)problem starts.
+	conv   *conv3Src
+	jb, pb int
 }
 
 func add(p *float32, off int) *float32 {
@@ -172,7 +176,9 @@ func add(p *float32, off int) *float32 {
 
 // cols returns the sub-problem computing columns [j0, j0+nb) of C.
 func (p problem) cols(j0, nb int) problem {
-	if p.transB {
+	if p.conv != nil {
+		p.jb += j0
+	} else if p.transB {
 		p.b = add(p.b, j0*p.ldb)
 	} else {
 		p.b = add(p.b, j0)
@@ -201,7 +207,9 @@ func (p problem) depth(p0, kb int) problem {
 	} else {
 		p.a = add(p.a, p0)
 	}
-	if p.transB {
+	if p.conv != nil {
+		p.pb += p0
+	} else if p.transB {
 		p.b = add(p.b, p0)
 	} else {
 		p.b = add(p.b, p0*p.ldb)
@@ -403,6 +411,7 @@ type workspace struct {
 	a, b []float32 // packed A block (mc x kc), packed B block (kc x nc)
 	tile []float32 // mr x nr scratch tile for edges
 	raw  []float32
+	edge [4][]int32 // border columns of a panel (packConv3)
 }
 
 var wsPool sync.Pool
@@ -467,7 +476,11 @@ func serial(kern *kernel, ws *workspace, p *problem) {
 		nb := min(ncs, p.n-jc)
 		for pc := 0; pc < p.k; pc += kcs {
 			kb := min(kcs, p.k-pc)
-			packB(ws.b, p, pc, kb, jc, nb, nr, kern.vec)
+			if p.conv != nil {
+				packConv3(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws)
+			} else {
+				packB(ws.b, p, pc, kb, jc, nb, nr, kern.vec)
+			}
 			beta, load := p.beta, 1
 			if pc > 0 {
 				beta = 1
