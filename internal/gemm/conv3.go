@@ -23,26 +23,14 @@ type conv3Src struct {
 // It panics on a short slice or bad stride, like Gemm.
 func SgemmConv3(m int, alpha float32, a []float32, lda int, in []float32, ch, n, s int, beta float32, c []float32, ldc int) {
 	k, cols := ch*9, n*s*s
-	if m < 0 || k < 0 || cols < 0 {
+	if ch < 0 || n < 0 || s < 0 {
 		panic("gemm: negative dimension")
 	}
-	if lda < max(1, k) {
-		panic(badLdA)
-	}
-	if ldc < max(1, cols) {
-		panic(badLdC)
-	}
-	if m == 0 || cols == 0 {
+	if !checkArgs(false, false, m, cols, k, len(a), lda, -1, 0, len(c), ldc) {
 		return
-	}
-	if len(a) < (m-1)*lda+k {
-		panic(shortA)
 	}
 	if len(in) < ch*cols {
 		panic(shortB)
-	}
-	if len(c) < (m-1)*ldc+cols {
-		panic(shortC)
 	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, cols, beta, c, ldc)

@@ -90,6 +90,23 @@ const (
 // sgemm is Gemm for float32: C = alpha*op(A)*op(B) + beta*C, row-major, with the BLAS
 // argument checks of gonum (it panics on bad strides or short slices).
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc) {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+		a: unsafe.SliceData(a), lda: lda, b: unsafe.SliceData(b), ldb: ldb,
+		beta: beta, c: unsafe.SliceData(c), ldc: ldc}
+	run(currentKernel(), &p, Threads())
+}
+
+// checkArgs applies the BLAS argument checks of gonum to C = op(A)*op(B), panicking on a
+// negative dimension, a bad stride or a short slice, and reports whether C is not empty.
+// lenB < 0 skips the checks of B (SgemmConv3's B is not a stored matrix).
+func checkArgs(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) bool {
 	if m < 0 || n < 0 || k < 0 {
 		panic("gemm: negative dimension")
 	}
@@ -100,44 +117,41 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	} else if lda < max(1, k) {
 		panic(badLdA)
 	}
-	if transB {
-		if ldb < max(1, k) {
+	if lenB >= 0 {
+		if transB {
+			if ldb < max(1, k) {
+				panic(badLdB)
+			}
+		} else if ldb < max(1, n) {
 			panic(badLdB)
 		}
-	} else if ldb < max(1, n) {
-		panic(badLdB)
 	}
 	if ldc < max(1, n) {
 		panic(badLdC)
 	}
 	if m == 0 || n == 0 {
-		return
+		return false
 	}
 	if transA {
-		if len(a) < (k-1)*lda+m {
+		if lenA < (k-1)*lda+m {
 			panic(shortA)
 		}
-	} else if len(a) < (m-1)*lda+k {
+	} else if lenA < (m-1)*lda+k {
 		panic(shortA)
 	}
-	if transB {
-		if len(b) < (n-1)*ldb+k {
+	if lenB >= 0 {
+		if transB {
+			if lenB < (n-1)*ldb+k {
+				panic(shortB)
+			}
+		} else if lenB < (k-1)*ldb+n {
 			panic(shortB)
 		}
-	} else if len(b) < (k-1)*ldb+n {
-		panic(shortB)
 	}
-	if len(c) < (m-1)*ldc+n {
+	if lenC < (m-1)*ldc+n {
 		panic(shortC)
 	}
-	if alpha == 0 || k == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-		a: unsafe.SliceData(a), lda: lda, b: unsafe.SliceData(b), ldb: ldb,
-		beta: beta, c: unsafe.SliceData(c), ldc: ldc}
-	run(currentKernel(), &p, Threads())
+	return true
 }
 
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
