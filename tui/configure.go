@@ -112,6 +112,25 @@ func configFields() []field {
 				c.Seed = n
 				return nil
 			}},
+		{name: "nan_rollback", label: "NaN rollback", choices: []string{"off", "on"},
+			help: fmt.Sprintf("on a NaN/Inf: back to the last good checkpoint, half the learning rate (at most %d times)", core.MaxNaNRollbacks),
+			get: func(c *core.RunConfig) string {
+				if c.NaNRollback {
+					return "on"
+				}
+				return "off"
+			},
+			set: func(c *core.RunConfig, v string) error {
+				switch strings.TrimSpace(v) {
+				case "on":
+					c.NaNRollback = true
+				case "off":
+					c.NaNRollback = false
+				default:
+					return fmt.Errorf("%q: choose on or off", v)
+				}
+				return nil
+			}},
 		{name: runDirField, label: "run directory", help: "empty = runs/DATE-TIME when training starts"},
 	}
 }

@@ -140,6 +140,25 @@ func TestConfigureForm(t *testing.T) {
 	if h.a.s.cfg.Model.Preset == "test" || h.a.s.cfg.Model.Filters == 4 {
 		t.Errorf("preset cycling did not apply a preset: %+v", h.a.s.cfg.Model)
 	}
+	// the NaN rollback switch (mdsm train --nan-rollback) is a choice too
+	nr := fieldIndex(t, p, "nan_rollback")
+	for p.cursor != nr {
+		h.key("down")
+	}
+	h.key("right")
+	if !h.a.s.cfg.NaNRollback || !strings.Contains(h.view(), "NaN rollback") {
+		t.Error("right on NaN rollback should turn it on")
+	}
+	h.key("enter")
+	for range 5 {
+		h.key("backspace")
+	}
+	h.typeText("maybe")
+	h.key("enter")
+	if !strings.Contains(h.view(), `"maybe": choose on or off`) || !h.a.s.cfg.NaNRollback {
+		t.Errorf("a bad NaN rollback value must be refused next to the field:\n%s", h.view())
+	}
+	h.key("esc")
 	// D resets
 	h.key("D")
 	if h.a.s.cfg.Steps != core.DefaultRunConfig().Steps {

@@ -47,6 +47,8 @@ func bindRunFlags(fs *flag.FlagSet, cfg *core.RunConfig) *runFlags {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "checkpoint every N steps")
 	fs.IntVar(&cfg.KeepCheckpoints, "keep", cfg.KeepCheckpoints, "checkpoints to keep (newest)")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid to RUN/samples every N steps (0 = never)")
+	fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", core.MaxNaNRollbacks))
+	fs.BoolVar(&core.SkipMemoryCheck, "skip-memory-check", core.SkipMemoryCheck, "start even if the memory estimate says the run does not fit")
 	return r
 }
 

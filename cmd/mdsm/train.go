@@ -27,10 +27,8 @@ func runTrain(args []string) error {
 	runDir := fs.String("run-dir", "", "where to write the run (default runs/DATE-TIME)")
 	threads := fs.Int("threads", 0, "compute threads (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only checkpoints and the end")
-	skipMem := fs.Bool("skip-memory-check", false, "start even if the memory estimate says the run does not fit")
 	cfg := core.DefaultRunConfig()
 	rf := bindRunFlags(fs, &cfg)
-	fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", core.MaxNaNRollbacks))
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
        mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback]
@@ -66,15 +64,12 @@ Flags:
 		fs.String("run-dir", "", "")
 		fs.Int("threads", 0, "")
 		fs.Bool("quiet", false, "")
-		fs.Bool("skip-memory-check", false, "")
 		rf = bindRunFlags(fs, &cfg)
-		fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, "")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
 	}
 	gemm.SetThreads(*threads)
-	core.SkipMemoryCheck = *skipMem
 
 	var tr *core.Trainer
 	if *resume != "" {
