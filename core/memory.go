@@ -45,8 +45,9 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 //   - the batch and the objective's noise (batch_size images each);
 //   - per image of a micro-batch, what nn.Model.alloc makes with tangents: input, dE/dx,
 //     stem output, each block's stored activations (a1, a2, pooled input, output), the
-//     tangent copy of all of these, 4 + 4 scratch buffers of the largest activation, the
-//     im2col buffer, and the objective's x~, dE/dx and v;
+//     tangent copy of all of these, the energy's adjoints kept for the training pass (stem
+//     output, a1, a2, output), 4 + 1 scratch buffers of the largest activation, and the
+//     objective's x~, dE/dx and v (float32 convolutions need no im2col buffer);
 //   - the periodic sampler's model (no tangents) for sample_count images and its chain.
 func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 	c := cfg.Model
@@ -60,10 +61,10 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 		params += n
 	}
 	dim := int64(c.Dim())
-	stored, act, col := engineSizes(cfg)
-	// stored twice (primal and tangent), dE/dx, 4+4 scratch buffers, im2col, the head's
-	// u, w and their tangents, and the objective's x~, dE/dx, v and energy.
-	perImage := f * (2*stored + dim + 8*act + col + 4 + 3*dim + 1)
+	stored, kept, act := engineSizes(cfg)
+	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
+	// head's u, w and their tangents, and the objective's x~, dE/dx, v and energy.
+	perImage := f * (2*stored + kept + dim + 5*act + 4 + 3*dim + 1)
 	est := MemoryEstimate{
 		Params:   6 * f * params,
 		Batch:    2 * f * int64(cfg.BatchSize) * dim,
@@ -74,36 +75,38 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 	if cfg.SampleEvery > 0 {
 		n := int64(cfg.SampleCount)
 		// the sampler's forward buffers (no tangents) and its chain (x, grad, noise, denoised).
-		est.Sampler = f*params + n*f*(stored+dim+4*act+col+6*dim)
+		est.Sampler = f*params + n*f*(stored+dim+4*act+6*dim)
 	}
 	return est
 }
 
 // engineSizes returns, per image, the float count of the activations nn.Model stores and
 // keeps a tangent copy of (input, stem output, the blocks' a1, a2, pooled input, output),
-// the largest activation and the im2col buffer.
-func engineSizes(cfg RunConfig) (stored, maxAct, maxCol int64) {
+// of the energy's adjoints it keeps for the training pass (stem output, a1, a2, output),
+// and of the largest activation.
+func engineSizes(cfg RunConfig) (stored, kept, maxAct int64) {
 	c := cfg.Model
 	s0 := int64(c.ImageSize * c.ImageSize)
 	ch := int64(c.Filters)
 	stored = int64(c.InChannels)*s0 + ch*s0 // x (and xd), h0 (and h0d)
-	maxAct, maxCol = ch*s0, int64(c.InChannels)*9*s0
+	kept = ch * s0
+	maxAct = ch * s0
 	s := int64(c.ImageSize)
 	for st := 0; st < c.Stages; st++ {
 		sz := s * s
 		osz := sz / 4
 		stored += ch*osz + 2*ch*sz + 2*ch*osz // s, a1, a2, out (cout = 2 ch)
+		kept += 2*ch*sz + 2*ch*osz
 		maxAct = max(maxAct, 2*ch*sz)
-		maxCol = max(maxCol, ch*9*sz)
 		ch, s = 2*ch, s/2
 		for e := 0; e < c.ExtraBlocks; e++ {
 			sz := s * s
 			stored += 3 * ch * sz // a1, a2, out
+			kept += 3 * ch * sz
 			maxAct = max(maxAct, ch*sz)
-			maxCol = max(maxCol, ch*9*sz)
 		}
 	}
-	return stored, maxAct, maxCol
+	return stored, kept, maxAct
 }
 
 // MemoryAvailable returns the bytes this process may still allocate and where that limit

@@ -235,6 +235,9 @@ func (c *conv[T]) forward(in []T, n, s int, out, col []T, withBias bool) {
 	c.addBias(out, cols, withBias)
 }
 
+// isFloat32 reports whether T is float32 (the implicit-im2col paths).
+func isFloat32[T Float](x []T) bool { _, ok := any(x).([]float32); return ok }
+
 // conv3 computes out = w * im2col3(in) with the implicit im2col of gemm.SgemmConv3 when T is
 // float32 and reports whether it did.
 func conv3[T Float](m int, w []T, ldw int, in []T, ch, n, s int, out []T) bool {
@@ -294,15 +297,20 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 
 // backwardWeights accumulates gw += gout * in^T (and gb += row sums of gout when
 // withBias). col is scratch.
+//
+// In float32 a 3x3 convolution packs its im2col rows straight from in (gemm.SgemmConv3W).
 func (c *conv[T]) backwardWeights(in, gout []T, n, s int, col []T, withBias bool) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
-	src := in
-	if c.k == 3 {
+	switch {
+	case c.k != 3:
+		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, in, cols, 1, c.gw, kk)
+	case isFloat32(in):
+		gemm.SgemmConv3W(c.cout, 1, any(gout).([]float32), any(in).([]float32), c.cin, n, s, any(c.gw).([]float32), kk)
+	default:
 		im2col3(in, c.cin, n, s, col)
-		src = col
+		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, col, cols, 1, c.gw, kk)
 	}
-	gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, src, cols, 1, c.gw, kk)
 	if withBias && c.gb != nil {
 		for co := 0; co < c.cout; co++ {
 			var sum T

@@ -490,9 +490,12 @@ func serial(kern *kernel, ws *workspace, p *problem) {
 		nb := min(ncs, p.n-jc)
 		for pc := 0; pc < p.k; pc += kcs {
 			kb := min(kcs, p.k-pc)
-			if p.conv != nil {
+			switch {
+			case p.conv != nil && p.transB:
+				packConv3T(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws)
+			case p.conv != nil:
 				packConv3(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws)
-			} else {
+			default:
 				packB(ws.b, p, pc, kb, jc, nb, nr, kern.vec)
 			}
 			beta, load := p.beta, 1

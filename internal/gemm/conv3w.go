@@ -1,0 +1,145 @@
+package gemm
+
+import "unsafe"
+
+// SgemmConv3W accumulates the weight gradient of a 3x3 "same" convolution,
+//
+//	gw[co][c*9 + k] += alpha * sum_p gout[co][p] * B[c*9 + k][p],
+//
+// where B is the im2col matrix of in ([ch][n][s][s], see SgemmConv3) and gout is m x
+// (n*s*s) (row stride n*s*s); gw has row stride ldgw. B is never materialised: its rows are
+// packed straight from in. The product runs with the rows of B in shift-major order
+// (k*ch + c), in which 8 consecutive rows are 8 channels under one shift, 8 input planes a
+// fixed distance apart, so that the vector transpose used for any transposed operand packs
+// them; the result is added to gw in gw's own order.
+func SgemmConv3W(m int, alpha float32, gout []float32, in []float32, ch, n, s int, gw []float32, ldgw int) {
+	k, cols := ch*9, n*s*s
+	if ch < 0 || n < 0 || s < 0 {
+		panic("gemm: negative dimension")
+	}
+	// The product C' = gout * op(B'), op(B') = B'^T with B' the shift-major im2col matrix:
+	// m x k, inner dimension cols.
+	if !checkArgs(false, true, m, k, cols, len(gout), max(1, cols), -1, 0, len(gw), ldgw) {
+		return
+	}
+	if len(in) < ch*cols {
+		panic(shortB)
+	}
+	if alpha == 0 || cols == 0 {
+		return
+	}
+	tmp := getScratch(m * k)
+	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols, planeSize: s * s}
+	p := problem{transB: true, m: m, n: k, k: cols, alpha: alpha, a: unsafe.SliceData(gout), lda: max(1, cols),
+		conv: src, beta: 0, c: unsafe.SliceData(tmp.buf), ldc: k}
+	run(currentKernel(), &p, Threads())
+	for co := 0; co < m; co++ {
+		row := tmp.buf[co*k : (co+1)*k]
+		g := gw[co*ldgw : co*ldgw+k]
+		for kk := 0; kk < 9; kk++ {
+			for c := 0; c < ch; c++ {
+				g[c*9+kk] += row[kk*ch+c]
+			}
+		}
+	}
+	putScratch(tmp)
+}
+
+// packConv3T is packB for SgemmConv3W: op(B)[p][r] = B'[r][p], B' the shift-major im2col
+// matrix (row r = k*ch + c: channel c's plane shifted by k's offset). It packs rows
+// [p0, p0+kb) (pixels) and columns [j0, j0+nb) (shift-major weights) into panels of nr
+// columns. Groups of 8 columns that share a shift are transposed from the input by the
+// vector helper; the rest (groups straddling two shifts, the ends of the batch) element by
+// element. Pixels whose source lies outside their image are then zeroed, per shift.
+func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace) {
+	s, cols, ch := src.s, src.cols, src.ch
+	// Border pixels of this depth range, as depth indices q: x0 (x == 0), x1 (x == s-1),
+	// y0 (y == 0), y1 (y == s-1).
+	x0, x1, y0, y1 := ws.edge[0][:0], ws.edge[1][:0], ws.edge[2][:0], ws.edge[3][:0]
+	rem := p0 % src.planeSize
+	y, x := rem/s, rem%s
+	for q := 0; q < kb; q++ {
+		if x == 0 {
+			x0 = append(x0, int32(q))
+		}
+		if x == s-1 {
+			x1 = append(x1, int32(q))
+		}
+		if y == 0 {
+			y0 = append(y0, int32(q))
+		}
+		if y == s-1 {
+			y1 = append(y1, int32(q))
+		}
+		if x++; x == s {
+			x = 0
+			if y++; y == s {
+				y = 0
+			}
+		}
+	}
+	ws.edge[0], ws.edge[1], ws.edge[2], ws.edge[3] = x0, x1, y0, y1
+	kb8 := kb &^ 7
+	for jr := 0; jr < nb; jr += nr {
+		w := min(nr, nb-jr)
+		panel := dst[jr*kb : jr*kb+nr*kb]
+		for j := 0; j < w; {
+			r := j0 + jr + j
+			kk, c := r/ch, r%ch
+			off := (kk/3-1)*s + kk%3 - 1
+			lo, hi := p0+off, p0+kb+off
+			if vecT8 != nil && j+8 <= w && c+8 <= ch && kb8 > 0 && lo >= 0 && hi <= cols {
+				base := add(src.in, c*cols+lo)
+				vecT8(&panel[j], nr, base, cols, kb8, 1)
+				for i := 0; i < 8; i++ {
+					plane := unsafe.Slice(add(base, i*cols), kb)
+					for q := kb8; q < kb; q++ {
+						panel[q*nr+j+i] = plane[q]
+					}
+				}
+				zeroBorderRows(panel, nr, j, 8, kk, x0, x1, y0, y1)
+				j += 8
+				continue
+			}
+			plane := unsafe.Slice(add(src.in, c*cols), cols)
+			for q := 0; q < kb; q++ {
+				v := float32(0)
+				if i := lo + q; i >= 0 && i < cols {
+					v = plane[i]
+				}
+				panel[q*nr+j] = v
+			}
+			zeroBorderRows(panel, nr, j, 1, kk, x0, x1, y0, y1)
+			j++
+		}
+		if w < nr {
+			for q := 0; q < kb; q++ {
+				clear(panel[q*nr+w : q*nr+nr])
+			}
+		}
+	}
+}
+
+// zeroBorderRows zeroes, in a packed panel of row length nr, the entries [j, j+g) of the
+// depth rows q whose pixel the shift kk takes outside its image (the border lists of
+// packConv3T).
+func zeroBorderRows(panel []float32, nr, j, g, kk int, x0, x1, y0, y1 []int32) {
+	var lists [2][]int32
+	switch kk % 3 {
+	case 0:
+		lists[0] = x0
+	case 2:
+		lists[0] = x1
+	}
+	switch kk / 3 {
+	case 0:
+		lists[1] = y0
+	case 2:
+		lists[1] = y1
+	}
+	for _, l := range lists {
+		for _, q := range l {
+			clear(panel[int(q)*nr+j : int(q)*nr+j+g])
+		}
+	}
+}
