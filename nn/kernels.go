@@ -12,7 +12,8 @@ import (
 // The kernels below work on channel-major activations: a tensor of C channels for a batch
 // of N images of side S is laid out as [C][N][S][S], so that a convolution over the whole
 // batch is one GEMM of the weight matrix with an im2col matrix whose columns run over
-// (image, y, x).
+// (image, y, x). In float32 that matrix is never written: gemm packs its panels straight
+// from the activations (docs/DESIGN.md, decision 7); im2col3 and col2im3 below serve float64.
 
 // parallelFor runs fn over [0, n) split into contiguous chunks, one per worker. Small jobs
 // (work = estimated scalar operations) run inline: a goroutine costs more than they do. The
