@@ -11,10 +11,9 @@ import "unsafe"
 // im2col"), so a convolution costs one pass over its input instead of an im2col pass that
 // writes a (ch*9) x (n*s*s) matrix and a packing pass that reads it back.
 type conv3Src struct {
-	in        *float32
-	ch, n, s  int
-	cols      int // n*s*s, the length of one channel plane
-	planeSize int // s*s
+	in       *float32
+	ch, n, s int
+	cols     int // n*s*s, the length of one channel plane
 }
 
 // SgemmConv3 computes C = alpha*A*B + beta*C where A is m x (ch*9) (row stride lda) and B is
@@ -36,7 +35,7 @@ func SgemmConv3(m int, alpha float32, a []float32, lda int, in []float32, ch, n,
 		scaleC(m, cols, beta, c, ldc)
 		return
 	}
-	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols, planeSize: s * s}
+	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols}
 	p := problem{m: m, n: cols, k: k, alpha: alpha, a: unsafe.SliceData(a), lda: lda,
 		conv: src, ldb: cols, beta: beta, c: unsafe.SliceData(c), ldc: ldc}
 	run(currentKernel(), &p, Threads())
@@ -55,31 +54,7 @@ func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspa
 		w := min(nr, nb-jr)
 		g0 := j0 + jr
 		panel := dst[jr*kb : jr*kb+nr*kb]
-		// Border columns of this panel: x0 (x == 0), x1 (x == s-1), y0 (y == 0), y1 (y == s-1).
-		x0, x1, y0, y1 := ws.edge[0][:0], ws.edge[1][:0], ws.edge[2][:0], ws.edge[3][:0]
-		rem := g0 % src.planeSize
-		y, x := rem/s, rem%s
-		for j := 0; j < w; j++ {
-			if x == 0 {
-				x0 = append(x0, int32(j))
-			}
-			if x == s-1 {
-				x1 = append(x1, int32(j))
-			}
-			if y == 0 {
-				y0 = append(y0, int32(j))
-			}
-			if y == s-1 {
-				y1 = append(y1, int32(j))
-			}
-			if x++; x == s {
-				x = 0
-				if y++; y == s {
-					y = 0
-				}
-			}
-		}
-		ws.edge[0], ws.edge[1], ws.edge[2], ws.edge[3] = x0, x1, y0, y1
+		edge := ws.borders(g0, w, s) // border columns of this panel
 		vec := vecCopy != nil && w == nr && nr%8 == 0
 		for q := 0; q < kb; {
 			r := p0 + q
@@ -91,7 +66,7 @@ func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspa
 			if vec && kk%3 == 0 && q+3 <= kb && lo >= 0 && hi+2 <= cols {
 				vecCopy(&panel[q*nr], add(src.in, c*cols+lo), 1, 3, nr/8)
 				for i := 0; i < 3; i++ {
-					zeroBorders(panel[(q+i)*nr:(q+i+1)*nr], kk+i, x0, x1, y0, y1)
+					zeroBorders(panel[(q+i)*nr:(q+i+1)*nr], kk+i, edge)
 				}
 				q += 3
 				continue
@@ -114,34 +89,72 @@ func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspa
 			if w < nr {
 				clear(d[w:])
 			}
-			zeroBorders(d, kk, x0, x1, y0, y1)
+			zeroBorders(d, kk, edge)
 			q++
 		}
 	}
 }
 
-// zeroBorders zeroes the entries of one packed row of shift kk (ky*3 + kx) whose source
-// pixel lies outside its image: the border columns x0 (x == 0), x1 (x == s-1), y0 (y == 0),
-// y1 (y == s-1) that the shift leaves.
-func zeroBorders(d []float32, kk int, x0, x1, y0, y1 []int32) {
+// borders lists which of count consecutive pixels, from flat index g0 of a stack of s x s
+// images, lie on an image border, as indices relative to g0: edge[0] x == 0, edge[1]
+// x == s-1, edge[2] y == 0, edge[3] y == s-1. The lists live in ws.
+func (ws *workspace) borders(g0, count, s int) *[4][]int32 {
+	e := &ws.edge
+	for i := range e {
+		e[i] = e[i][:0]
+	}
+	rem := g0 % (s * s)
+	y, x := rem/s, rem%s
+	for j := 0; j < count; j++ {
+		if x == 0 {
+			e[0] = append(e[0], int32(j))
+		}
+		if x == s-1 {
+			e[1] = append(e[1], int32(j))
+		}
+		if y == 0 {
+			e[2] = append(e[2], int32(j))
+		}
+		if y == s-1 {
+			e[3] = append(e[3], int32(j))
+		}
+		if x++; x == s {
+			x = 0
+			if y++; y == s {
+				y = 0
+			}
+		}
+	}
+	return e
+}
+
+// shiftBorders returns the border lists whose pixels the shift kk (ky*3 + kx) takes outside
+// their image: xs for the column (kx = 0 leaves at x == 0, kx = 2 at x == s-1), ys for the
+// row; nil where the shift stays inside.
+func shiftBorders(kk int, e *[4][]int32) (xs, ys []int32) {
 	switch kk % 3 {
 	case 0:
-		for _, j := range x0 {
-			d[j] = 0
-		}
+		xs = e[0]
 	case 2:
-		for _, j := range x1 {
-			d[j] = 0
-		}
+		xs = e[1]
 	}
 	switch kk / 3 {
 	case 0:
-		for _, j := range y0 {
-			d[j] = 0
-		}
+		ys = e[2]
 	case 2:
-		for _, j := range y1 {
-			d[j] = 0
-		}
+		ys = e[3]
+	}
+	return xs, ys
+}
+
+// zeroBorders zeroes the entries of one packed row of shift kk whose source pixel lies
+// outside its image.
+func zeroBorders(d []float32, kk int, e *[4][]int32) {
+	xs, ys := shiftBorders(kk, e)
+	for _, j := range xs {
+		d[j] = 0
+	}
+	for _, j := range ys {
+		d[j] = 0
 	}
 }

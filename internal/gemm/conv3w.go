@@ -29,7 +29,7 @@ func SgemmConv3W(m int, alpha float32, gout []float32, in []float32, ch, n, s in
 		return
 	}
 	tmp := getScratch(m * k)
-	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols, planeSize: s * s}
+	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols}
 	p := problem{transB: true, m: m, n: k, k: cols, alpha: alpha, a: unsafe.SliceData(gout), lda: max(1, cols),
 		conv: src, beta: 0, c: unsafe.SliceData(tmp.buf), ldc: k}
 	run(currentKernel(), &p, Threads())
@@ -53,32 +53,7 @@ func SgemmConv3W(m int, alpha float32, gout []float32, in []float32, ch, n, s in
 // element. Pixels whose source lies outside their image are then zeroed, per shift.
 func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace) {
 	s, cols, ch := src.s, src.cols, src.ch
-	// Border pixels of this depth range, as depth indices q: x0 (x == 0), x1 (x == s-1),
-	// y0 (y == 0), y1 (y == s-1).
-	x0, x1, y0, y1 := ws.edge[0][:0], ws.edge[1][:0], ws.edge[2][:0], ws.edge[3][:0]
-	rem := p0 % src.planeSize
-	y, x := rem/s, rem%s
-	for q := 0; q < kb; q++ {
-		if x == 0 {
-			x0 = append(x0, int32(q))
-		}
-		if x == s-1 {
-			x1 = append(x1, int32(q))
-		}
-		if y == 0 {
-			y0 = append(y0, int32(q))
-		}
-		if y == s-1 {
-			y1 = append(y1, int32(q))
-		}
-		if x++; x == s {
-			x = 0
-			if y++; y == s {
-				y = 0
-			}
-		}
-	}
-	ws.edge[0], ws.edge[1], ws.edge[2], ws.edge[3] = x0, x1, y0, y1
+	edge := ws.borders(p0, kb, s) // border pixels of this depth range, as depth indices
 	kb8 := kb &^ 7
 	for jr := 0; jr < nb; jr += nr {
 		w := min(nr, nb-jr)
@@ -97,7 +72,7 @@ func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *worksp
 						panel[q*nr+j+i] = plane[q]
 					}
 				}
-				zeroBorderRows(panel, nr, j, 8, kk, x0, x1, y0, y1)
+				zeroBorderRows(panel, nr, j, 8, kk, edge)
 				j += 8
 				continue
 			}
@@ -109,7 +84,7 @@ func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *worksp
 				}
 				panel[q*nr+j] = v
 			}
-			zeroBorderRows(panel, nr, j, 1, kk, x0, x1, y0, y1)
+			zeroBorderRows(panel, nr, j, 1, kk, edge)
 			j++
 		}
 		if w < nr {
@@ -121,23 +96,10 @@ func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *worksp
 }
 
 // zeroBorderRows zeroes, in a packed panel of row length nr, the entries [j, j+g) of the
-// depth rows q whose pixel the shift kk takes outside its image (the border lists of
-// packConv3T).
-func zeroBorderRows(panel []float32, nr, j, g, kk int, x0, x1, y0, y1 []int32) {
-	var lists [2][]int32
-	switch kk % 3 {
-	case 0:
-		lists[0] = x0
-	case 2:
-		lists[0] = x1
-	}
-	switch kk / 3 {
-	case 0:
-		lists[1] = y0
-	case 2:
-		lists[1] = y1
-	}
-	for _, l := range lists {
+// depth rows whose pixel the shift kk takes outside its image (the lists of ws.borders).
+func zeroBorderRows(panel []float32, nr, j, g, kk int, e *[4][]int32) {
+	xs, ys := shiftBorders(kk, e)
+	for _, l := range [2][]int32{xs, ys} {
 		for _, q := range l {
 			clear(panel[int(q)*nr+j : int(q)*nr+j+g])
 		}
