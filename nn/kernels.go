@@ -276,7 +276,7 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 		gemm.Gemm(true, false, kk, cols, c.cout, 1, c.w, kk, gout, cols, 0, gin, cols)
 		return
 	}
-	if _, ok := any(c.w).([]float32); ok {
+	if isFloat32(c.w) {
 		if len(c.wflip) != len(c.w) {
 			c.wflip = make([]T, len(c.w))
 		}
@@ -324,7 +324,7 @@ func (c *conv[T]) backwardWeights(in, gout []T, n, s int, col []T, withBias bool
 }
 
 // elu writes a = elu(z) = z for z > 0, exp(z)-1 otherwise. float32 runs simd.ELU (within
-// 1 ulp of the rounded exact value, vectorised), float64 math.Expm1.
+// 2 ulp of the rounded exact value, vectorised), float64 math.Expm1.
 func elu[T Float](z, a []T) {
 	if z32, ok := any(z).([]float32); ok {
 		a32 := any(a).([]float32)

@@ -111,7 +111,7 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 		// The im2col scratch: float32 convolutions pack their im2col panels straight from
 		// the activations (gemm.SgemmConv3, SgemmConv3W) and never use it; float64 (the
 		// gradient tests) writes the matrix out.
-		if _, f32 := any(T(0)).(float32); !f32 {
+		if !isFloat32(m.x) {
 			m.col = mk(n * maxCol)
 		}
 		for i := range m.bufP {
@@ -181,13 +181,9 @@ func (m *Model[T]) energyBackward() []T {
 	gOut := m.bufP[0][:len(last)]
 	m.headInputGrad(last, gOut)
 	keep := m.tangents
-	o := 0
-	for k := len(m.blocks) - 1; k >= 0; k-- {
-		b := m.blocks[k]
-		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
-		gOut = b.backwardEnergy(m.n, m.col, gOut, m.bufP[i], m.bufP[z], m.bufP[a], keep)
-		o = i
-	}
+	gOut = m.backwardBlocks(gOut, func(b *block[T], g, pi, pz, pa []T) []T {
+		return b.backwardEnergy(m.n, m.col, g, pi, pz, pa, keep)
+	})
 	if keep {
 		copy(m.gh0, gOut)
 	}
@@ -220,17 +216,27 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	last, lastd := m.lastOut(), m.lastOutTangent()
 	gP, gT := m.bufP[0][:len(last)], m.bufT[:len(last)]
 	m.headTangentBackward(last, lastd, gP, gT)
-	o := 0
-	for k := len(m.blocks) - 1; k >= 0; k-- {
-		b := m.blocks[k]
-		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
-		gP = b.backwardTrain(n, m.col, gP, m.bufP[i], m.bufP[z], m.bufP[a], m.bufT)
-		o = i
-	}
+	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, pz, pa []T) []T {
+		return b.backwardTrain(n, m.col, g, pi, pz, pa, m.bufT)
+	})
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, n, s, m.col, true)
 	m.stem.backwardWeights(m.xd, m.gh0[:len(gP)], n, s, m.col, false)
 	m.bindGrads(nil)
+}
+
+// backwardBlocks runs a reverse pass, step, through the blocks from the last to the first,
+// starting from the adjoint g in m.bufP[0]. The four scratch buffers rotate so that each
+// block writes its input adjoint (pi) and scratch (pz, pa) where its own output adjoint is
+// not; it returns the stem-output adjoint.
+func (m *Model[T]) backwardBlocks(g []T, step func(b *block[T], g, pi, pz, pa []T) []T) []T {
+	o := 0
+	for k := len(m.blocks) - 1; k >= 0; k-- {
+		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
+		g = step(m.blocks[k], g, m.bufP[i], m.bufP[z], m.bufP[a])
+		o = i
+	}
+	return g
 }
 
 // bindGrads points every layer's gradient accumulators at grads (nil unbinds).

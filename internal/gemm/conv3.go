@@ -21,24 +21,31 @@ type conv3Src struct {
 // tensor (see nn's im2col3 for the layout); C is m x (n*s*s). B is never materialised.
 // It panics on a short slice or bad stride, like Gemm.
 func SgemmConv3(m int, alpha float32, a []float32, lda int, in []float32, ch, n, s int, beta float32, c []float32, ldc int) {
-	k, cols := ch*9, n*s*s
-	if ch < 0 || n < 0 || s < 0 {
-		panic("gemm: negative dimension")
-	}
+	src := newConv3Src(in, ch, n, s)
+	k, cols := ch*9, src.cols
 	if !checkArgs(false, false, m, cols, k, len(a), lda, -1, 0, len(c), ldc) {
 		return
-	}
-	if len(in) < ch*cols {
-		panic(shortB)
 	}
 	if alpha == 0 || k == 0 {
 		scaleC(m, cols, beta, c, ldc)
 		return
 	}
-	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols}
 	p := problem{m: m, n: cols, k: k, alpha: alpha, a: unsafe.SliceData(a), lda: lda,
-		conv: src, ldb: cols, beta: beta, c: unsafe.SliceData(c), ldc: ldc}
+		conv: src, beta: beta, c: unsafe.SliceData(c), ldc: ldc}
 	run(currentKernel(), &p, Threads())
+}
+
+// newConv3Src checks the input of an implicit im2col matrix ([ch][n][s][s], panicking on a
+// negative dimension or a short slice, like Gemm) and describes it.
+func newConv3Src(in []float32, ch, n, s int) *conv3Src {
+	if ch < 0 || n < 0 || s < 0 {
+		panic("gemm: negative dimension")
+	}
+	cols := n * s * s
+	if len(in) < ch*cols {
+		panic(shortB)
+	}
+	return &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols}
 }
 
 // packConv3 is packB for an implicit im2col matrix: it packs B[p0:p0+kb, j0:j0+nb] into dst

@@ -13,23 +13,17 @@ import "unsafe"
 // fixed distance apart, so that the vector transpose used for any transposed operand packs
 // them; the result is added to gw in gw's own order.
 func SgemmConv3W(m int, alpha float32, gout []float32, in []float32, ch, n, s int, gw []float32, ldgw int) {
-	k, cols := ch*9, n*s*s
-	if ch < 0 || n < 0 || s < 0 {
-		panic("gemm: negative dimension")
-	}
+	src := newConv3Src(in, ch, n, s)
+	k, cols := ch*9, src.cols
 	// The product C' = gout * op(B'), op(B') = B'^T with B' the shift-major im2col matrix:
 	// m x k, inner dimension cols.
 	if !checkArgs(false, true, m, k, cols, len(gout), max(1, cols), -1, 0, len(gw), ldgw) {
 		return
 	}
-	if len(in) < ch*cols {
-		panic(shortB)
-	}
 	if alpha == 0 || cols == 0 {
 		return
 	}
 	tmp := getScratch(m * k)
-	src := &conv3Src{in: unsafe.SliceData(in), ch: ch, n: n, s: s, cols: cols}
 	p := problem{transB: true, m: m, n: k, k: cols, alpha: alpha, a: unsafe.SliceData(gout), lda: max(1, cols),
 		conv: src, beta: 0, c: unsafe.SliceData(tmp.buf), ldc: k}
 	run(currentKernel(), &p, Threads())
