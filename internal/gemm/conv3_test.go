@@ -39,10 +39,6 @@ func TestSgemmConv3MatchesExplicit(t *testing.T) {
 		{1, 1, 1, 1}, {3, 1, 3, 5}, {8, 2, 2, 14}, {33, 3, 5, 7}, {16, 16, 7, 4},
 		{32, 32, 10, 14}, {5, 5, 64, 3}, {64, 1, 40, 28}, {9, 40, 3, 9},
 	}
-	splits := []struct {
-		name string
-		mode int
-	}{{"auto", splitAuto}, {"cols", splitCols}, {"rows", splitRows}, {"depth", splitDepth}}
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(11, 12))
 		for _, sh := range shapes {
@@ -51,20 +47,16 @@ func TestSgemmConv3MatchesExplicit(t *testing.T) {
 			in := randSlice(r, sh.ch*cols)
 			b := naiveIm2col3(in, sh.ch, sh.n, sh.s)
 			c0 := randSlice(r, sh.m*cols)
-			for _, sp := range splits {
+			for _, sp := range splitModes {
 				for _, nt := range []int{1, 2, 3} {
 					for _, ab := range [][2]float32{{1, 0}, {-0.5, 1.5}} {
 						name := fmt.Sprintf("%+v %s nt=%d alpha=%g beta=%g", sh, sp.name, nt, ab[0], ab[1])
 						want := append([]float32(nil), c0...)
 						got := append([]float32(nil), c0...)
-						func() {
-							forceSplit = sp.mode
-							defer func() { forceSplit = splitAuto }()
-							withThreads(nt, func() {
-								Gemm(false, false, sh.m, cols, k, ab[0], a, k, b, cols, ab[1], want, cols)
-								SgemmConv3(sh.m, ab[0], a, k, in, sh.ch, sh.n, sh.s, ab[1], got, cols)
-							})
-						}()
+						withSplit(sp.mode, nt, func() {
+							Gemm(false, false, sh.m, cols, k, ab[0], a, k, b, cols, ab[1], want, cols)
+							SgemmConv3(sh.m, ab[0], a, k, in, sh.ch, sh.n, sh.s, ab[1], got, cols)
+						})
 						for i := range want {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 								t.Fatalf("%s: C[%d] = %v, explicit im2col gives %v", name, i, got[i], want[i])
@@ -113,10 +105,6 @@ func TestSgemmConv3WMatchesExplicit(t *testing.T) {
 		{1, 1, 1, 1}, {4, 1, 3, 5}, {8, 8, 2, 14}, {33, 3, 5, 7}, {16, 16, 7, 4},
 		{32, 32, 10, 14}, {5, 12, 64, 3}, {64, 1, 40, 28}, {9, 40, 3, 9},
 	}
-	splits := []struct {
-		name string
-		mode int
-	}{{"auto", splitAuto}, {"cols", splitCols}, {"rows", splitRows}, {"depth", splitDepth}}
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(13, 14))
 		for _, sh := range shapes {
@@ -125,23 +113,19 @@ func TestSgemmConv3WMatchesExplicit(t *testing.T) {
 			in := randSlice(r, sh.ch*cols)
 			b := naiveIm2col3(in, sh.ch, sh.n, sh.s)
 			g0 := randSlice(r, sh.m*k)
-			for _, sp := range splits {
+			for _, sp := range splitModes {
 				for _, nt := range []int{1, 2, 3} {
 					name := fmt.Sprintf("%+v %s nt=%d", sh, sp.name, nt)
 					want := make([]float32, sh.m*k)
 					got := make([]float32, sh.m*k)
 					want1 := append([]float32(nil), g0...)
 					got1 := append([]float32(nil), g0...)
-					func() {
-						forceSplit = sp.mode
-						defer func() { forceSplit = splitAuto }()
-						withThreads(nt, func() {
-							Gemm(false, true, sh.m, k, cols, 0.5, gout, cols, b, cols, 0, want, k)
-							SgemmConv3W(sh.m, 0.5, gout, in, sh.ch, sh.n, sh.s, got, k)
-							Gemm(false, true, sh.m, k, cols, 0.5, gout, cols, b, cols, 1, want1, k)
-							SgemmConv3W(sh.m, 0.5, gout, in, sh.ch, sh.n, sh.s, got1, k)
-						})
-					}()
+					withSplit(sp.mode, nt, func() {
+						Gemm(false, true, sh.m, k, cols, 0.5, gout, cols, b, cols, 0, want, k)
+						SgemmConv3W(sh.m, 0.5, gout, in, sh.ch, sh.n, sh.s, got, k)
+						Gemm(false, true, sh.m, k, cols, 0.5, gout, cols, b, cols, 1, want1, k)
+						SgemmConv3W(sh.m, 0.5, gout, in, sh.ch, sh.n, sh.s, got1, k)
+					})
 					for i := range want {
 						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 							t.Fatalf("%s: gw[%d] = %v, explicit im2col gives %v", name, i, got[i], want[i])

@@ -212,26 +212,31 @@ func TestSgemmSplits(t *testing.T) {
 		{false, false, 50, 300, 1100, 0.5, 2, 1}, // everything feasible
 		{true, true, 3, 5, 7, 1, 1, 0},           // too small to split
 	}
-	splits := []struct {
-		name string
-		mode int
-	}{{"auto", splitAuto}, {"cols", splitCols}, {"rows", splitRows}, {"depth", splitDepth}}
 	forEachKernel(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(5, 6))
-		for _, sp := range splits {
+		for _, sp := range splitModes {
 			for _, nt := range []int{2, 3} {
-				func() {
-					forceSplit = sp.mode
-					defer func() { forceSplit = splitAuto }()
-					withThreads(nt, func() {
-						for _, tc := range cases {
-							checkCase(t, r, tc)
-						}
-					})
-				}()
+				withSplit(sp.mode, nt, func() {
+					for _, tc := range cases {
+						checkCase(t, r, tc)
+					}
+				})
 			}
 		}
 	})
+}
+
+// splitModes are the parallel decompositions the tests force, and the automatic choice.
+var splitModes = []struct {
+	name string
+	mode int
+}{{"auto", splitAuto}, {"cols", splitCols}, {"rows", splitRows}, {"depth", splitDepth}}
+
+// withSplit runs f with the decomposition forced to mode and nt goroutines per call.
+func withSplit(mode, nt int, f func()) {
+	forceSplit = mode
+	defer func() { forceSplit = splitAuto }()
+	withThreads(nt, f)
 }
 
 func TestSgemmSpecial(t *testing.T) {
