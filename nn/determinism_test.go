@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math/rand/v2"
+	"mdsm/internal/isa/isatest"
 	"testing"
 )
 
@@ -11,6 +12,10 @@ import (
 // size, so adjoints kept from an earlier EnergyGrad (backward.go) must not leak into a
 // later step.
 func TestGradientsAreDeterministic(t *testing.T) {
+	isatest.ForEachLevel(t, testGradientsAreDeterministic)
+}
+
+func testGradientsAreDeterministic(t *testing.T) {
 	c := Config{InChannels: 1, ImageSize: 28, Filters: 4, Stages: 2}
 	p := InitParams[float32](c, rand.New(rand.NewPCG(1, 2)))
 	x := make([]float32, 4*c.Dim())

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"mdsm/internal/isa/isatest"
 	"testing"
 )
 
@@ -180,7 +181,9 @@ func sampleIndices(size, k int, rng *rand.Rand) []int {
 
 // TestFloat32MatchesFloat64 runs the training gradient in both precisions on the same
 // weights: the float32 engine used for training must agree to float32 accuracy.
-func TestFloat32MatchesFloat64(t *testing.T) {
+func TestFloat32MatchesFloat64(t *testing.T) { isatest.ForEachLevel(t, testFloat32MatchesFloat64) }
+
+func testFloat32MatchesFloat64(t *testing.T) {
 	cfg := gradCheckConfigs[3].cfg
 	const n = 4
 	p64, x64, v64 := randomProblem(cfg, n, 4)

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"mdsm/internal/isa"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself in init.
@@ -57,6 +59,10 @@ func main() {
 		}
 		usage()
 		return
+	}
+	if err := isa.Err(); err != nil {
+		fmt.Fprintf(os.Stderr, "mdsm: %v (or unset it)\n", err)
+		os.Exit(2)
 	}
 	var err error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

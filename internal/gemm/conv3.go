@@ -55,14 +55,14 @@ func newConv3Src(in []float32, ch, n, s int) *conv3Src {
 // one contiguous copy from the plane; afterwards the entries whose source pixel lies
 // outside its image are zeroed. Those depend only on the column (x = 0 or s-1, y = 0 or
 // s-1) and the shift, so they are listed once per panel.
-func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace) {
+func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace, vec bool) {
 	s, cols := src.s, src.cols
 	for jr := 0; jr < nb; jr += nr {
 		w := min(nr, nb-jr)
 		g0 := j0 + jr
 		panel := dst[jr*kb : jr*kb+nr*kb]
 		edge := ws.borders(g0, w, s) // border columns of this panel
-		vec := vecCopy != nil && w == nr && nr%8 == 0
+		full := vec && w == nr && nr%8 == 0
 		for q := 0; q < kb; {
 			r := p0 + q
 			c, kk := r/9, r%9
@@ -70,7 +70,7 @@ func packConv3(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspa
 			lo, hi := g0+off, g0+off+w
 			// The three rows kx = 0, 1, 2 of one (c, ky) read runs one float apart: one
 			// vector copy packs them when the panel is full and inside the plane.
-			if vec && kk%3 == 0 && q+3 <= kb && lo >= 0 && hi+2 <= cols {
+			if full && kk%3 == 0 && q+3 <= kb && lo >= 0 && hi+2 <= cols {
 				vecCopy(&panel[q*nr], add(src.in, c*cols+lo), 1, 3, nr/8)
 				for i := 0; i < 3; i++ {
 					zeroBorders(panel[(q+i)*nr:(q+i+1)*nr], kk+i, edge)

@@ -45,7 +45,7 @@ func SgemmConv3W(m int, alpha float32, gout []float32, in []float32, ch, n, s in
 // columns. Groups of 8 columns that share a shift are transposed from the input by the
 // vector helper; the rest (groups straddling two shifts, the ends of the batch) element by
 // element. Pixels whose source lies outside their image are then zeroed, per shift.
-func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace) {
+func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *workspace, vec bool) {
 	s, cols, ch := src.s, src.cols, src.ch
 	edge := ws.borders(p0, kb, s) // border pixels of this depth range, as depth indices
 	kb8 := kb &^ 7
@@ -57,7 +57,7 @@ func packConv3T(dst []float32, src *conv3Src, p0, kb, j0, nb, nr int, ws *worksp
 			kk, c := r/ch, r%ch
 			off := (kk/3-1)*s + kk%3 - 1
 			lo, hi := p0+off, p0+kb+off
-			if vecT8 != nil && j+8 <= w && c+8 <= ch && kb8 > 0 && lo >= 0 && hi <= cols {
+			if vec && j+8 <= w && c+8 <= ch && kb8 > 0 && lo >= 0 && hi <= cols {
 				base := add(src.in, c*cols+lo)
 				vecT8(&panel[j], nr, base, cols, kb8, 1)
 				for i := 0; i < 8; i++ {

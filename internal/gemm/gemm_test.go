@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"mdsm/internal/isa"
 	"testing"
 )
 
@@ -135,6 +136,28 @@ func checkCase(t *testing.T, r *rand.Rand, tc gemmCase) {
 	if bad > 0 {
 		t.Fatalf("%v: %d of %d entries wrong", tc, bad, m*n)
 	}
+}
+
+// kernels lists the micro-kernels this machine can run (one per isa level), pure Go first.
+func kernels() []*kernel {
+	var ks []*kernel
+	for _, l := range isa.Levels() {
+		if k := kernelAt(l); len(ks) == 0 || ks[len(ks)-1] != k {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// setKernel forces the isa level whose kernel is named name ("go", "avx2", "avx512") and
+// returns the function restoring the previous level; ok is false where the CPU lacks it.
+func setKernel(name string) (restore func(), ok bool) {
+	for _, l := range isa.Levels() {
+		if kernelAt(l).name == name {
+			return isa.Force(l)
+		}
+	}
+	return func() {}, false
 }
 
 // forEachKernel runs f once per micro-kernel available on this CPU (the pure-Go one always).
@@ -342,6 +365,72 @@ func TestSgemmAllocs(t *testing.T) {
 		Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n)
 		if got := testing.AllocsPerRun(20, func() { Gemm(false, false, m, n, k, 1, a, k, b, n, 0, c, n) }); got > 0.5 {
 			t.Errorf("single-threaded Gemm allocates %v times per call", got)
+		}
+	})
+}
+
+// TestThreadCountIndependence checks that every product, whatever decomposition the shape
+// gets, is bit-for-bit the same on 1, 2, 3, 4 and 7 goroutines: the property that makes a
+// run resumed on a machine with another core count continue exactly.
+func TestThreadCountIndependence(t *testing.T) {
+	cases := []gemmCase{
+		{false, false, 16, 20000, 27, 1, 0, 0},  // column split
+		{true, false, 2000, 40, 64, 1, 1, 1},    // row split
+		{false, true, 20, 30, 20000, 1, 0.5, 2}, // depth split
+		{false, true, 32, 288, 3136, 1, 1, 0},   // a weight gradient
+		{true, false, 144, 4096, 128, 1, 0, 3},  // an input gradient
+	}
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		for _, tc := range cases {
+			lda, ldb := tc.k, tc.n
+			if tc.tA {
+				lda = tc.m
+			}
+			if tc.tB {
+				ldb = tc.k
+			}
+			lda, ldb = lda+tc.pad, ldb+tc.pad
+			ldc := tc.n + tc.pad
+			rowsA, rowsB := tc.m, tc.k
+			if tc.tA {
+				rowsA = tc.k
+			}
+			if tc.tB {
+				rowsB = tc.n
+			}
+			a, b, c0 := randSlice(r, rowsA*lda), randSlice(r, rowsB*ldb), randSlice(r, tc.m*ldc)
+			var want []float32
+			for _, nt := range []int{1, 2, 3, 4, 7} {
+				c := append([]float32(nil), c0...)
+				withThreads(nt, func() { Gemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc) })
+				if want == nil {
+					want = c
+					continue
+				}
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%v: %d threads give C[%d] = %v, 1 thread %v", tc, nt, i, c[i], want[i])
+					}
+				}
+			}
+		}
+		// The implicit-im2col weight gradient (depth split over the pixels of the batch).
+		ch, n, s, m := 16, 8, 14, 16
+		in, gout := randSlice(r, ch*n*s*s), randSlice(r, m*n*s*s)
+		var want []float32
+		for _, nt := range []int{1, 2, 3, 4, 7} {
+			gw := make([]float32, m*ch*9)
+			withThreads(nt, func() { SgemmConv3W(m, 1, gout, in, ch, n, s, gw, ch*9) })
+			if want == nil {
+				want = gw
+				continue
+			}
+			for i := range gw {
+				if math.Float32bits(gw[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("SgemmConv3W: %d threads give gw[%d] = %v, 1 thread %v", nt, i, gw[i], want[i])
+				}
+			}
 		}
 	})
 }

@@ -2,7 +2,7 @@
 
 package gemm
 
-import "golang.org/x/sys/cpu"
+import "mdsm/internal/isa"
 
 //go:generate go run gen_amd64.go
 
@@ -31,19 +31,12 @@ var (
 	kernelAVX512x48 = &kernel{name: "avx512", mr: 8, nr: 48, mc: 128, kc: 192, nc: 1536, fn: kernAVX512x48, vec: true}
 )
 
-// archKernels lists the assembly kernels usable on this CPU, slowest first.
-var archKernels []*kernel
-
 func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if isa.Supported() >= isa.AVX2 {
 		vecCopy, vecT8 = packCopy, packT8
-		archKernels = append(archKernels, kernelAVX2)
-		if cpu.X86.HasAVX512F {
-			archKernels = append(archKernels, kernelAVX512x48)
-		}
+		byLevel[isa.AVX2] = kernelAVX2
 	}
-	if len(archKernels) > 0 {
-		best = archKernels[len(archKernels)-1]
-		active.Store(best)
+	if isa.Supported() >= isa.AVX512 {
+		byLevel[isa.AVX512] = kernelAVX512x48
 	}
 }

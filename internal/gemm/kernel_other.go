@@ -2,5 +2,4 @@
 
 package gemm
 
-// archKernels lists the assembly kernels usable on this CPU: none without amd64 assembly.
-var archKernels []*kernel
+// This build has no assembly kernels: every level runs kernelGo (see byLevel).

@@ -1,6 +1,7 @@
 package gemm
 
 import (
+	"mdsm/internal/isa"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -18,43 +19,28 @@ type kernel struct {
 	mc, kc, nc int // cache blocks: mc multiple of mr, nc multiple of nr
 	fn         func(kc int, a, b, c *float32, ldc int, beta float32, load int)
 	vec        bool // pack with the vector helpers vecCopy/vecT8
+	free       freeList[*workspace]
 }
 
-var (
-	kernelGo = &kernel{name: "go", mr: 2, nr: 4, mc: 128, kc: 256, nc: 2048, fn: kernGo}
-	// best is the fastest kernel this CPU supports (set by the per-arch init).
-	best = kernelGo
-	// active is the kernel float32 Gemm uses; tests switch it with setKernel.
-	active atomic.Pointer[kernel]
-)
+var kernelGo = &kernel{name: "go", mr: 2, nr: 4, mc: 128, kc: 256, nc: 2048, fn: kernGo}
 
-func init() { active.Store(best) }
+// byLevel is the micro-kernel of each instruction-set level this build has (the amd64 init
+// fills in the assembly ones); a level without its own kernel runs the next lower one.
+var byLevel = [...]*kernel{isa.Go: kernelGo, isa.AVX2: nil, isa.AVX512: nil}
 
-func currentKernel() *kernel { return active.Load() }
+// currentKernel is the kernel of the active level (isa.Active: the CPU's best, capped by
+// MDSM_ISA or by a test's isa.Force).
+func currentKernel() *kernel { return kernelAt(isa.Active()) }
 
-// setKernel selects the micro-kernel by name ("go", "avx2", "avx512", or "" for the best
-// available one) and returns a function restoring the previous choice. For tests and benchmarks.
-func setKernel(name string) (restore func(), ok bool) {
-	var k *kernel
-	switch name {
-	case "":
-		k = best
-	default:
-		for _, c := range kernels() {
-			if c.name == name {
-				k = c
-			}
+// kernelAt is the kernel that runs at level l: its own, or the next lower level's.
+func kernelAt(l isa.Level) *kernel {
+	for ; l > isa.Go; l-- {
+		if k := byLevel[l]; k != nil {
+			return k
 		}
 	}
-	if k == nil {
-		return func() {}, false
-	}
-	old := active.Swap(k)
-	return func() { active.Store(old) }, true
+	return kernelGo
 }
-
-// kernels lists the kernels usable on this CPU, the pure-Go one first.
-func kernels() []*kernel { return append([]*kernel{kernelGo}, archKernels...) }
 
 // KernelName reports which micro-kernel float32 Gemm runs on ("avx512", "avx2" or "go").
 func KernelName() string { return currentKernel().name }
@@ -245,26 +231,41 @@ const (
 	chunksPerThread = 4
 )
 
-// run computes p on up to nt goroutines. C is cut by columns, by rows, or (when C is small and
-// the inner dimension long, as for weight gradients) the inner dimension is cut and each
-// goroutine sums its chunks into a private accumulator, added to C at the end; the choice
-// minimises the duplicated packing work. Chunks are handed out dynamically, several per
-// goroutine, so a core busy with something else does not stall the whole call.
+// Depth split: the number of parts is a function of the shape alone, never of the thread
+// count, so that the sums (and so training) are bit-for-bit the same on 1, 2 or 64 threads.
+const (
+	// maxDepthParts bounds the parts (and the m*n accumulators) of a depth-split product.
+	maxDepthParts = 16
+	// nominalThreads is the thread count the cost model assumes when it decides whether to
+	// split the depth: a fixed number, so the decision does not follow GOMAXPROCS.
+	nominalThreads = 4
+)
+
+// run computes p on up to nt goroutines. C is cut by columns or by rows, which leaves every
+// entry's sum as it is; or, when C is small and the inner dimension long (weight gradients),
+// the inner dimension is cut into parts whose products are summed into private accumulators
+// and added to C in part order. Whether and how the depth is cut depends only on the shape
+// (see depthParts), so the result never depends on nt. Chunks are handed out dynamically,
+// several per goroutine, so a core busy with something else does not stall the whole call.
 func run(kern *kernel, p *problem, nt int) {
+	if parts := depthParts(kern, p); parts != nil {
+		runDepth(kern, p, parts, nt)
+		return
+	}
 	work := p.m * p.n * p.k
 	if nt > 1 && work < minParallelWork*nt {
 		nt = max(1, work/minParallelWork)
 	}
 	if nt <= 1 {
-		ws := getWorkspace(kern)
+		ws := kern.getWorkspace()
 		serial(kern, ws, p)
-		wsPool.Put(ws)
+		kern.putWorkspace(ws)
 		return
 	}
 	runParallel(kern, *p, nt)
 }
 
-// forceSplit overrides the choice of parallel decomposition (tests and tuning only).
+// forceSplit overrides the choice of decomposition (tests and tuning only).
 var forceSplit = splitAuto
 
 const (
@@ -274,14 +275,14 @@ const (
 	splitDepth
 )
 
-// runParallel is run for nt > 1 (kept apart so that the serial path does not allocate).
-func runParallel(kern *kernel, p problem, nt int) {
-	// Cost model, in packed/touched elements duplicated by the split: columns: every chunk
-	// packs all of A (m*k); rows: all of B (n*k); depth: a private m*n accumulator per
-	// goroutine, read and written once per kc step and summed at the end (weighted 6, as
-	// measured on Zen 5: it ties with the column split at about that weight).
+// splitCosts returns the cost model of the three decompositions at nt goroutines, in
+// packed/touched elements duplicated by the split: columns: every chunk packs all of A
+// (m*k); rows: all of B (n*k); depth: a private m*n accumulator per part, read and written
+// once per kc step and summed at the end (weighted 6, as measured on Zen 5: it ties with the
+// column split at about that weight). An impossible split costs the maximum int.
+func splitCosts(kern *kernel, p *problem, nt int) (colCost, rowCost, depCost int) {
 	const inf = int(^uint(0) >> 1)
-	colCost, rowCost, depCost := inf, inf, inf
+	colCost, rowCost, depCost = inf, inf, inf
 	if p.n >= 2*max(kern.nr, minColChunk/2) {
 		colCost = p.m * p.k * chunkCount(p.n, kern.nr, nt, minColChunk)
 	}
@@ -291,67 +292,88 @@ func runParallel(kern *kernel, p problem, nt int) {
 	if p.k >= 2*minDepthChunk {
 		depCost = 6 * p.m * p.n * nt
 	}
+	return colCost, rowCost, depCost
+}
+
+// depthParts returns the boundaries of the depth parts when p is to be computed by a depth
+// split, else nil. The decision and the parts depend on the shape and the kernel only.
+func depthParts(kern *kernel, p *problem) []int {
+	switch forceSplit {
+	case splitCols, splitRows:
+		return nil
+	case splitAuto:
+		if p.m*p.n*p.k < 2*minParallelWork {
+			return nil
+		}
+		col, row, dep := splitCosts(kern, p, nominalThreads)
+		if dep >= col || dep >= row {
+			return nil
+		}
+	}
+	if p.k < 2*kern.kc {
+		return nil
+	}
+	parts := evenParts(p.k, kern.kc, min(maxDepthParts, max(2, p.k/minDepthChunk)))
+	if len(parts) < 3 {
+		return nil
+	}
+	return parts
+}
+
+// runDepth computes p as the sum of the products over the depth parts (boundaries parts):
+// part 0 goes straight into C (with p's beta), the others into private accumulators, which
+// are then added to C in part order, so the result is the same for every nt.
+func runDepth(kern *kernel, p *problem, parts []int, nt int) {
+	np := len(parts) - 1
+	mn := p.m * p.n
+	acc := getScratch((np - 1) * mn)
+	q := *p
+	parallel(kern, nt, np, func(ws *workspace, _, i int) {
+		sub := q.depth(parts[i], parts[i+1]-parts[i])
+		if i > 0 {
+			sub.c, sub.ldc = &acc.buf[(i-1)*mn], q.n
+			sub.beta = 0
+		}
+		serial(kern, ws, &sub)
+	})
+	c := unsafe.Slice(p.c, (p.m-1)*p.ldc+p.n)
+	for w := 1; w < np; w++ {
+		part := acc.buf[(w-1)*mn : w*mn]
+		for i := 0; i < p.m; i++ {
+			addTo(c[i*p.ldc:i*p.ldc+p.n], part[i*p.n:(i+1)*p.n])
+		}
+	}
+	putScratch(acc)
+}
+
+// runParallel is run's column or row split for nt > 1 (kept apart so that the serial path
+// does not allocate).
+func runParallel(kern *kernel, p problem, nt int) {
+	colCost, rowCost, _ := splitCosts(kern, &p, nt)
 	switch forceSplit {
 	case splitCols:
-		colCost, rowCost, depCost = 0, inf, inf
+		colCost, rowCost = 0, 1
 	case splitRows:
-		colCost, rowCost, depCost = inf, 0, inf
-	case splitDepth:
-		colCost, rowCost, depCost = inf, inf, 0
+		colCost, rowCost = 1, 0
 	}
+	const inf = int(^uint(0) >> 1)
 	switch {
-	case colCost == inf && rowCost == inf && depCost == inf:
-		ws := getWorkspace(kern)
+	case colCost == inf && rowCost == inf:
+		ws := kern.getWorkspace()
 		serial(kern, ws, &p)
-		wsPool.Put(ws)
-	case colCost <= rowCost && colCost <= depCost:
+		kern.putWorkspace(ws)
+	case colCost <= rowCost:
 		parts := chunks(p.n, kern.nr, nt, minColChunk)
 		parallel(kern, nt, len(parts)-1, func(ws *workspace, _, i int) {
 			sub := p.cols(parts[i], parts[i+1]-parts[i])
 			serial(kern, ws, &sub)
 		})
-	case rowCost <= depCost:
+	default:
 		parts := chunks(p.m, kern.mr, nt, minRowChunk)
 		parallel(kern, nt, len(parts)-1, func(ws *workspace, _, i int) {
 			sub := p.rows(parts[i], parts[i+1]-parts[i])
 			serial(kern, ws, &sub)
 		})
-	default:
-		// The depth split sums partial products, so its result depends on how the depth is cut
-		// and in which order the parts are added. Both are fixed here (one contiguous part per
-		// goroutine, added in part order) so that a training step is bit-for-bit repeatable:
-		// a resumed run reproduces an uninterrupted one exactly.
-		parts := evenParts(p.k, kern.kc, nt)
-		nt = len(parts) - 1
-		mn := p.m * p.n
-		acc := getScratch((nt - 1) * mn)
-		var wg sync.WaitGroup
-		for w := 0; w < nt; w++ {
-			sub := p.depth(parts[w], parts[w+1]-parts[w])
-			if w > 0 {
-				sub.c, sub.ldc = &acc.buf[(w-1)*mn], p.n
-				sub.beta = 0
-			}
-			run := func() {
-				ws := getWorkspace(kern)
-				serial(kern, ws, &sub)
-				wsPool.Put(ws)
-			}
-			if w == nt-1 {
-				run()
-			} else {
-				wg.Go(run)
-			}
-		}
-		wg.Wait()
-		c := unsafe.Slice(p.c, (p.m-1)*p.ldc+p.n)
-		for w := 1; w < nt; w++ {
-			part := acc.buf[(w-1)*mn : w*mn]
-			for i := 0; i < p.m; i++ {
-				addTo(c[i*p.ldc:i*p.ldc+p.n], part[i*p.n:(i+1)*p.n])
-			}
-		}
-		putScratch(acc)
 	}
 }
 
@@ -360,7 +382,7 @@ func runParallel(kern *kernel, p problem, nt int) {
 func parallel(kern *kernel, nt, n int, f func(ws *workspace, worker, chunk int)) {
 	var next atomic.Int64
 	work := func(w int) {
-		ws := getWorkspace(kern)
+		ws := kern.getWorkspace()
 		for {
 			i := int(next.Add(1) - 1)
 			if i >= n {
@@ -368,7 +390,7 @@ func parallel(kern *kernel, nt, n int, f func(ws *workspace, worker, chunk int))
 			}
 			f(ws, w, i)
 		}
-		wsPool.Put(ws)
+		kern.putWorkspace(ws)
 	}
 	nt = min(nt, n)
 	var wg sync.WaitGroup
@@ -428,34 +450,72 @@ type workspace struct {
 	edge [4][]int32 // border columns of a panel (packConv3)
 }
 
-var wsPool sync.Pool
-
-func getWorkspace(kern *kernel) *workspace {
+// getWorkspace takes a workspace sized for kern from its free list, or makes one.
+//
+// Not a sync.Pool: a Pool may drop its items at any garbage collection (and, under the race
+// detector, a quarter of all Puts at random), so a steady-state Gemm would now and then
+// allocate megabytes; the free list keeps up to a few workspaces per CPU for the life of the
+// process instead.
+func (kern *kernel) getWorkspace() *workspace {
+	if ws := kern.free.get(); ws != nil {
+		return ws
+	}
 	na := kern.mc * kern.kc
 	nb := kern.kc * kern.nc
 	nt := kern.mr * kern.nr
-	ws, _ := wsPool.Get().(*workspace)
-	if ws == nil || cap(ws.a) < na || cap(ws.b) < nb || cap(ws.tile) < nt {
-		ws = &workspace{}
-		// Lay the three buffers out 64-byte aligned in one allocation.
-		r := func(x int) int { return (x + 15) &^ 15 }
-		ws.raw = make([]float32, r(na)+r(nb)+r(nt)+16)
-		off := int((64 - uintptr(unsafe.Pointer(&ws.raw[0]))%64) % 64 / 4)
-		ws.a = ws.raw[off : off+na : off+na]
-		off += r(na)
-		ws.b = ws.raw[off : off+nb : off+nb]
-		off += r(nb)
-		ws.tile = ws.raw[off : off+nt : off+nt]
-	}
+	ws := &workspace{}
+	// Lay the three buffers out 64-byte aligned in one allocation.
+	r := func(x int) int { return (x + 15) &^ 15 }
+	ws.raw = make([]float32, r(na)+r(nb)+r(nt)+16)
+	off := int((64 - uintptr(unsafe.Pointer(&ws.raw[0]))%64) % 64 / 4)
+	ws.a = ws.raw[off : off+na : off+na]
+	off += r(na)
+	ws.b = ws.raw[off : off+nb : off+nb]
+	off += r(nb)
+	ws.tile = ws.raw[off : off+nt : off+nt]
 	return ws
+}
+
+// putWorkspace returns ws (made by kern.getWorkspace) to kern's free list.
+func (kern *kernel) putWorkspace(ws *workspace) { kern.free.put(ws) }
+
+// freeList is a bounded LIFO of reusable items, safe for concurrent use.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []T
+}
+
+// maxFree is how many items a free list keeps: enough for every goroutine of two concurrent
+// threaded calls (the trainer and a sampler) on this machine.
+func maxFree() int { return 2*runtime.GOMAXPROCS(0) + 2 }
+
+func (f *freeList[T]) get() (x T) {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		x = f.items[n-1]
+		var zero T
+		f.items[n-1] = zero
+		f.items = f.items[:n-1]
+	}
+	f.mu.Unlock()
+	return x
+}
+
+func (f *freeList[T]) put(x T) {
+	f.mu.Lock()
+	if len(f.items) < maxFree() {
+		f.items = append(f.items, x)
+	}
+	f.mu.Unlock()
 }
 
 type scratch struct{ buf []float32 }
 
-var scratchPool sync.Pool
+var scratchFree freeList[*scratch]
 
+// getScratch returns a buffer of n floats (contents undefined) from the free list.
 func getScratch(n int) *scratch {
-	s, _ := scratchPool.Get().(*scratch)
+	s := scratchFree.get()
 	if s == nil || cap(s.buf) < n {
 		return &scratch{buf: make([]float32, n)}
 	}
@@ -463,7 +523,7 @@ func getScratch(n int) *scratch {
 	return s
 }
 
-func putScratch(s *scratch) { scratchPool.Put(s) }
+func putScratch(s *scratch) { scratchFree.put(s) }
 
 // blocks returns the step that cuts n into ceil(n/max) near-equal blocks, rounded up to a
 // multiple of unit (so only the last block is short).
@@ -492,9 +552,9 @@ func serial(kern *kernel, ws *workspace, p *problem) {
 			kb := min(kcs, p.k-pc)
 			switch {
 			case p.conv != nil && p.transB:
-				packConv3T(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws)
+				packConv3T(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws, kern.vec)
 			case p.conv != nil:
-				packConv3(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws)
+				packConv3(ws.b, p.conv, p.pb+pc, kb, p.jb+jc, nb, nr, ws, kern.vec)
 			default:
 				packB(ws.b, p, pc, kb, jc, nb, nr, kern.vec)
 			}

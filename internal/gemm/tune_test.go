@@ -62,7 +62,7 @@ func TestTuneCPUTime(t *testing.T) {
 					Gemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, lda, bb, ldb, 0, c, s.n)
 					best = min(best, now()-t0)
 				}
-				fmt.Printf("%-10s %-22s %7.1f GFLOP/s\n", active.Load().name, s.name, 2*float64(s.m)*float64(s.n)*float64(s.k)/best.Seconds()/1e9)
+				fmt.Printf("%-10s %-22s %7.1f GFLOP/s\n", currentKernel().name, s.name, 2*float64(s.m)*float64(s.n)*float64(s.k)/best.Seconds()/1e9)
 			}
 		})
 		restore()

@@ -2,7 +2,7 @@
 
 package simd
 
-import "golang.org/x/sys/cpu"
+import "mdsm/internal/isa"
 
 // eluAVX2 computes dst[i] = elu(src[i]) for i < n, n a multiple of 8 (elu_amd64.s):
 // in 8-wide float32: m = max(min(x,0), -88), k = round(m/ln2), r = m - k ln2
@@ -13,7 +13,7 @@ import "golang.org/x/sys/cpu"
 func eluAVX2(dst, src *float32, n int)
 
 func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if isa.Supported() >= isa.AVX2 {
 		eluVec = eluAVX2
 	}
 }

@@ -2,6 +2,8 @@ package simd
 
 import (
 	"math"
+	"mdsm/internal/isa"
+	"mdsm/internal/isa/isatest"
 	"testing"
 )
 
@@ -17,7 +19,9 @@ func ulpDiff(a, b float32) int64 {
 // TestELUAccuracy sweeps every float32 in [-100, -1e-6] at a stride of 2^8 ulp and a
 // thousand points in (0, 10], comparing with the correctly rounded float64 reference,
 // at lengths that exercise the vector body and the scalar tail.
-func TestELUAccuracy(t *testing.T) {
+func TestELUAccuracy(t *testing.T) { isatest.ForEachLevel(t, testELUAccuracy) }
+
+func testELUAccuracy(t *testing.T) {
 	var xs []float32
 	for b := math.Float32bits(-1e-6); b <= math.Float32bits(-100); b += 1 << 8 {
 		xs = append(xs, math.Float32frombits(b))
@@ -48,10 +52,12 @@ func TestELUAccuracy(t *testing.T) {
 			t.Errorf("elu(%g) = %.9g, want %.9g (%d ulp)", x, got[i], want, d)
 		}
 	}
-	t.Logf("%d values, worst %d ulp (vector kernel: %t)", len(xs), worst, eluVec != nil)
+	t.Logf("%d values, worst %d ulp (level %v)", len(xs), worst, isa.Active())
 }
 
-func TestELUSpecials(t *testing.T) {
+func TestELUSpecials(t *testing.T) { isatest.ForEachLevel(t, testELUSpecials) }
+
+func testELUSpecials(t *testing.T) {
 	nan := float32(math.NaN())
 	in := []float32{nan, float32(math.Inf(1)), float32(math.Inf(-1)), 1, nan, -1, 2, nan, nan}
 	out := make([]float32, len(in))
