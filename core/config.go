@@ -50,12 +50,24 @@ type RunConfig struct {
 	// SampleT0 is the start temperature of this run's sampler (periodic grids, `mdsm sample`,
 	// the workbench). The paper uses 100; the small CPU presets sample best from 10 (README).
 	SampleT0 float64 `json:"sample_t0"`
+	// SampleShare bounds the share of wall time a periodic sample grid takes while it is
+	// drawn: the grid's Langevin steps run between training steps, on all cores, until they
+	// have had this share of the time since the grid began (0 = DefaultSampleShare). A grid
+	// due while the last one is still being drawn is skipped.
+	SampleShare float64 `json:"sample_share,omitempty"`
 
 	// NaNRollback: when a step produces a NaN or an infinity, roll back to the newest good
 	// checkpoint with the learning rate halved and go on, at most MaxNaNRollbacks times,
 	// instead of stopping.
 	NaNRollback bool `json:"nan_rollback,omitempty"`
 }
+
+// DefaultSampleShare is the share of wall time a periodic sample grid may take while it is
+// drawn, when a run config does not set one: training keeps 85% of its speed. With the
+// default small preset a grid of 36 images x 1,000 Langevin steps costs about 190 training
+// steps of compute, so one takes about 1,060 steps to draw and the run draws one every
+// 1,500 steps (measured in BENCHMARKS.md, "Periodic sample grids").
+const DefaultSampleShare = 0.15
 
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
 // embedded MNIST subset. The noise range and learning rate of the small presets were
@@ -69,6 +81,7 @@ func DefaultRunConfig() RunConfig {
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,
 		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
+		SampleShare: DefaultSampleShare,
 	}
 }
 
@@ -98,7 +111,8 @@ func (c RunConfig) Validate() error {
 		name string
 		v    float64
 	}{{"lr", c.LR}, {"lr_min", c.LRMin}, {"beta1", c.Beta1}, {"beta2", c.Beta2}, {"sigma0", c.Sigma0},
-		{"sigma_min", c.SigmaMin}, {"sigma_max", c.SigmaMax}, {"single_sigma", c.SingleSigma}, {"sample_t0", c.SampleT0}} {
+		{"sigma_min", c.SigmaMin}, {"sigma_max", c.SigmaMax}, {"single_sigma", c.SingleSigma}, {"sample_t0", c.SampleT0},
+		{"sample_share", c.SampleShare}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			bad("%s = %v: must be a finite number", f.name, f.v)
 		}
@@ -168,10 +182,24 @@ func (c RunConfig) Validate() error {
 	if !(c.SampleT0 > 0) {
 		bad("sample_t0 = %g: the sampler's start temperature must be > 0", c.SampleT0)
 	}
+	if !(c.SampleShare >= 0 && c.SampleShare <= MaxSampleShare) {
+		bad("sample_share = %g: must be in [0, %g] (0 = the default, %g)", c.SampleShare, MaxSampleShare, DefaultSampleShare)
+	}
 	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1 || c.SampleSteps > sampling.MaxScheduleSteps) {
 		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and 1..%d steps", c.SampleCount, c.SampleSteps, sampling.MaxScheduleSteps)
 	}
 	return errors.Join(errs...)
+}
+
+// MaxSampleShare is the largest share of wall time a run may give its sample grids.
+const MaxSampleShare = 0.9
+
+// sampleShare is the effective SampleShare.
+func (c RunConfig) sampleShare() float64 {
+	if c.SampleShare == 0 {
+		return DefaultSampleShare
+	}
+	return c.SampleShare
 }
 
 // microBatch is the effective micro-batch size.

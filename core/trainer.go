@@ -16,9 +16,19 @@ import (
 	"mdsm/nn"
 )
 
-// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote. The
-// trainer calls it every SampleEvery steps on its own goroutine, so training goes on.
-type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error)
+// SampleFunc starts drawing a sample grid from a weight snapshot taken after the given step.
+// The trainer calls it every SampleEvery steps (unless a grid is still being drawn) and runs
+// the job between training steps, within the run's SampleShare of the wall time.
+type SampleFunc func(p *nn.Params[float32], step int, dir string) (SampleJob, error)
+
+// SampleJob is a sample grid being drawn in slices. It runs on the training goroutine, so it
+// may use every core while it runs; a slice should take a fraction of a training step.
+type SampleJob interface {
+	// Step advances the grid by one slice of work and reports whether it is complete.
+	Step(ctx context.Context) (done bool, err error)
+	// Finish writes the grid's files and returns the path of its image.
+	Finish() (string, error)
+}
 
 // Trainer runs MDSM training on a background goroutine. Control it with Start, Pause,
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
@@ -40,7 +50,8 @@ type Trainer struct {
 	batch   []float32
 
 	step      int
-	elapsed   time.Duration // training time over all sessions of the run
+	elapsed   time.Duration // training time over all sessions of the run, sample grids included
+	gridTime  time.Duration // time the sample grid took since the last step (counted in the next)
 	rate      float64       // smoothed images per second
 	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
 	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
@@ -74,11 +85,16 @@ type Trainer struct {
 	StopAtStep int
 
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
-	Sampler    SampleFunc
-	sampling   sync.Mutex
-	sampleCtx  context.Context
-	sampleStop context.CancelFunc
-	sampleWG   sync.WaitGroup
+	Sampler SampleFunc
+	grid    *gridRun // the grid being drawn, or nil
+}
+
+// gridRun is a periodic sample grid in progress and the time accounts that bound its share.
+type gridRun struct {
+	job   SampleJob
+	step  int           // the training step of its weights
+	train time.Duration // training time since it began
+	spent time.Duration // time spent drawing it
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
@@ -257,7 +273,6 @@ func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
 		snap: p.Clone(), lrScale: 1}
 	t.cond = sync.NewCond(&t.mu)
-	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t
 }
 
@@ -447,8 +462,10 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	t.sampleStop()
-	t.sampleWG.Wait()
+	if runErr == nil {
+		t.finishGrid()
+	}
+	t.grid = nil
 	final := Stopped
 	if runErr != nil {
 		final = Failed
@@ -490,7 +507,11 @@ func (t *Trainer) trainStep() error {
 		return nonFinite{fmt.Errorf("step %d: non-finite weights after the update: %w", t.step+1, err)}
 	}
 	t.step++
-	dt := time.Since(start)
+	// The step's time includes the grid slices run since the last step, so that the rate
+	// and the ETA are those of the wall clock.
+	trainDur := time.Since(start)
+	dt := trainDur + t.gridTime
+	t.gridTime = 0
 	t.elapsed += dt
 	ips := float64(cfg.BatchSize) / dt.Seconds()
 	if t.rate == 0 {
@@ -520,8 +541,9 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
-		t.sampleAsync()
+		t.startGrid()
 	}
+	t.gridTime = t.advanceGrid(trainDur)
 	return nil
 }
 
@@ -541,22 +563,74 @@ func (t *Trainer) checkpoint() (string, error) {
 	return path, err
 }
 
-// sampleAsync draws a sample grid from the current snapshot unless one is still running.
-func (t *Trainer) sampleAsync() {
-	if !t.sampling.TryLock() {
+// startGrid starts a sample grid from the current weights, unless one is still being drawn.
+func (t *Trainer) startGrid() {
+	if t.grid != nil {
 		return
 	}
-	p, step := t.Snapshot()
-	t.sampleWG.Add(1)
-	go func() {
-		defer t.sampleWG.Done()
-		defer t.sampling.Unlock()
-		path, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
-		if errors.Is(err, context.Canceled) {
+	job, err := t.Sampler(t.params.Clone(), t.step, t.dir.Path)
+	if err != nil {
+		t.emit(SampleEvent{At: time.Now(), Step: t.step, Err: err})
+		return
+	}
+	t.grid = &gridRun{job: job, step: t.step}
+}
+
+// advanceGrid gives the grid in progress its share of the time after a training step of
+// length dt: it runs slices while the grid has had less than share/(1-share) of the training
+// time since it began, so that it takes at most that share of the wall time. It returns the
+// time the slices took.
+func (t *Trainer) advanceGrid(dt time.Duration) time.Duration {
+	g := t.grid
+	if g == nil {
+		return 0
+	}
+	g.train += dt
+	share := t.cfg.sampleShare()
+	budget := time.Duration(float64(g.train) * share / (1 - share))
+	start := time.Now()
+	for g.spent < budget {
+		s := time.Now()
+		done, err := g.job.Step(context.Background())
+		g.spent += time.Since(s)
+		if err != nil || done {
+			t.endGrid(err)
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// finishGrid completes the grid in progress at full speed when training has reached its
+// last step, so that the last grid started is not lost; a stop request abandons it.
+func (t *Trainer) finishGrid() {
+	if t.grid == nil || t.step < t.cfg.Steps {
+		return
+	}
+	for {
+		t.mu.Lock()
+		stop := t.stopReq
+		t.mu.Unlock()
+		if stop {
 			return
 		}
-		t.emit(SampleEvent{At: time.Now(), Step: step, Path: path, Err: err})
-	}()
+		done, err := t.grid.job.Step(context.Background())
+		if err != nil || done {
+			t.endGrid(err)
+			return
+		}
+	}
+}
+
+// endGrid writes the finished grid (unless it failed) and reports it.
+func (t *Trainer) endGrid(err error) {
+	g := t.grid
+	t.grid = nil
+	path := ""
+	if err == nil {
+		path, err = g.job.Finish()
+	}
+	t.emit(SampleEvent{At: time.Now(), Step: g.step, Path: path, Err: err})
 }
 
 // ErrNonFinite marks a training step stopped by a NaN or an infinity in the loss, the

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"mdsm/internal/winograd"
 )
 
 // ConvAlgorithm selects how a model runs its 3x3 convolutions (every pass: forward, data
@@ -111,3 +113,34 @@ func (m *Model[T]) SetConvAlgorithm(a ConvAlgorithm) {
 
 // ConvAlgorithm reports the algorithm the model was set to.
 func (m *Model[T]) ConvAlgorithm() ConvAlgorithm { return m.convAlgo }
+
+// ConvScratchBytes is the scratch, in bytes, of the Winograd convolutions of a float32
+// model of this configuration at batch n under the default algorithm (MDSM_CONV or the
+// per-layer choice): the transformed weights, inputs and products, each kept at the size of
+// the largest layer that needs it.
+func (c Config) ConvScratchBytes(n int) int64 {
+	var u, v, mm int
+	for _, l := range c.convLayers() {
+		tile := winogradTile(defaultConv, true, l.cin, l.cout, l.size)
+		if tile == 0 {
+			continue
+		}
+		for _, d := range [2][2]int{{l.cout, l.cin}, {l.cin, l.cout}} {
+			lu, lv, lm := winograd.Scratch(tile, d[0], d[1], n, l.size, 4)
+			u, v, mm = max(u, lu), max(v, lv), max(mm, lm)
+		}
+	}
+	return 4 * int64(u+v+mm)
+}
+
+// convLayer is one 3x3 convolution of the network: its channels and image side.
+type convLayer struct{ cin, cout, size int }
+
+// convLayers lists the 3x3 convolutions: the stem and both of every block.
+func (c Config) convLayers() []convLayer {
+	ls := []convLayer{{c.InChannels, c.Filters, c.ImageSize}}
+	for _, b := range c.blocks() {
+		ls = append(ls, convLayer{b.cin, b.cin, b.size}, convLayer{b.cin, b.cout, b.size})
+	}
+	return ls
+}

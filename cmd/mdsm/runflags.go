@@ -47,6 +47,7 @@ func bindRunFlags(fs *flag.FlagSet, cfg *core.RunConfig) *runFlags {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "checkpoint every N steps")
 	fs.IntVar(&cfg.KeepCheckpoints, "keep", cfg.KeepCheckpoints, "checkpoints to keep (newest)")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid to RUN/samples every N steps (0 = never)")
+	fs.Float64Var(&cfg.SampleShare, "sample-share", cfg.SampleShare, fmt.Sprintf("largest share of wall time a sample grid takes while it is drawn, between training steps (0 = %g; a grid due while one is drawn is skipped)", core.DefaultSampleShare))
 	fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", core.MaxNaNRollbacks))
 	fs.BoolVar(&core.SkipMemoryCheck, "skip-memory-check", core.SkipMemoryCheck, "start even if the memory estimate says the run does not fit")
 	return r

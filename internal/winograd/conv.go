@@ -32,11 +32,27 @@ func grow[T Float](s *[]T, n int) []T {
 // set and evict each other (measured: 3x slower transforms at batch 64 on 7x7 images).
 func planeStride(n int) int { return (n+15)/32*32 + 16 }
 
+// Scratch returns the scratch floats (transformed weights, inputs and products) a Conv
+// holds after a convolution from nIn to nOut channels of n images of side s with tile m:
+// Forward, its adjoint (nIn and nOut swapped) and WeightGrad need the same. A Conv keeps
+// each of the three buffers at the largest size any call needed.
+func Scratch(m, nOut, nIn, n, s, elemBytes int) (u, v, mm int) {
+	g := NewGeom(m, s, n)
+	pts := g.Points()
+	ipc := chunkImagesBytes(g, nIn+nOut, elemBytes)
+	pc := ipc * g.T * g.T
+	return pts * planeStride(nOut*nIn), pts * planeStride(nIn*pc), pts * planeStride(nOut*pc)
+}
+
 // chunkImages is how many images a chunk holds: as many as fit chunkBytes with ch channels
 // transformed (ch = input plus output channels), at least one.
 func chunkImages[T Float](g Geom, ch int) int {
 	var z T
-	perImage := g.Points() * ch * g.T * g.T * int(unsafe.Sizeof(z))
+	return chunkImagesBytes(g, ch, int(unsafe.Sizeof(z)))
+}
+
+func chunkImagesBytes(g Geom, ch, elemBytes int) int {
+	perImage := g.Points() * ch * g.T * g.T * elemBytes
 	return max(1, min(g.N, chunkBytes/perImage))
 }
 
