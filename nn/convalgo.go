@@ -116,21 +116,19 @@ func (m *Model[T]) ConvAlgorithm() ConvAlgorithm { return m.convAlgo }
 
 // ConvScratchBytes is the scratch, in bytes, of the Winograd convolutions of a float32
 // model of this configuration at batch n under the default algorithm (MDSM_CONV or the
-// per-layer choice): the transformed weights, inputs and products, each kept at the size of
-// the largest layer that needs it.
+// per-layer choice): about the largest layer's (winograd.Scratch).
 func (c Config) ConvScratchBytes(n int) int64 {
-	var u, v, mm int
+	most := 0
 	for _, l := range c.convLayers() {
 		tile := winogradTile(defaultConv, true, l.cin, l.cout, l.size)
 		if tile == 0 {
 			continue
 		}
 		for _, d := range [2][2]int{{l.cout, l.cin}, {l.cin, l.cout}} {
-			lu, lv, lm := winograd.Scratch(tile, d[0], d[1], n, l.size, 4)
-			u, v, mm = max(u, lu), max(v, lv), max(mm, lm)
+			most = max(most, winograd.Scratch(tile, d[0], d[1], n, l.size, 4))
 		}
 	}
-	return 4 * int64(u+v+mm)
+	return 4 * int64(most)
 }
 
 // convLayer is one 3x3 convolution of the network: its channels and image side.

@@ -11,6 +11,11 @@ import "unsafe"
 // each chunk computed on one goroutine over the whole inner dimension: no product's depth
 // is split, so every entry is summed in the same order whatever the thread count.
 func GemmBatched[T Float](count int, transA, transB bool, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int) {
+	gemmBatched(Threads(), count, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC)
+}
+
+// gemmBatched is GemmBatched on up to nt goroutines.
+func gemmBatched[T Float](nt, count int, transA, transB bool, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int) {
 	if count <= 0 || m == 0 || n == 0 {
 		return
 	}
@@ -30,12 +35,18 @@ func GemmBatched[T Float](count int, transA, transB bool, m, n, k int, alpha T, 
 		p := problem{transA: transA, transB: transB, m: m, n: n, k: k, alpha: float32(alpha),
 			a: unsafe.SliceData(a32), lda: lda, b: unsafe.SliceData(b32), ldb: ldb,
 			beta: float32(beta), c: unsafe.SliceData(c32), ldc: ldc}
-		runBatched(currentKernel(), &p, count, strideA, strideB, strideC, Threads())
+		runBatched(currentKernel(), &p, count, strideA, strideB, strideC, nt)
 	default:
 		for i := 0; i < count; i++ {
 			Gemm(transA, transB, m, n, k, alpha, at(a, i, strideA), lda, at(b, i, strideB), ldb, beta, at(c, i, strideC), ldc)
 		}
 	}
+}
+
+// GemmBatchedSerial is GemmBatched on the calling goroutine only, for callers that spread
+// their own work over the cores.
+func GemmBatchedSerial[T Float](count int, transA, transB bool, m, n, k int, alpha T, a []T, lda, strideA int, b []T, ldb, strideB int, beta T, c []T, ldc, strideC int) {
+	gemmBatched(1, count, transA, transB, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC)
 }
 
 // runBatched computes count products like p (the i-th with its matrices i strides further)

@@ -45,6 +45,10 @@ type Float interface{ ~float32 | ~float64 }
 type algo struct {
 	m, alpha int
 	vec      *vecKernels
+	// kron is G (x) G, alpha^2 x 9: U[xi = i*alpha+j] = sum_k kron[xi][k] g[k] is the weight
+	// transform (G g Gt)[i][j] of a 3x3 kernel g (k = ky*3+kx); kronRot is the same for the
+	// kernel rotated by 180 degrees (column k read from g[8-k]).
+	kron, kronRot []float64
 }
 
 // vecKernels are the float32 assembly twins of inputImage, outputImage and
@@ -63,14 +67,32 @@ type vecKernels struct {
 //	At = [1 1 1 0; 0 1 -1 -1]
 //
 // Every coefficient is 0, +-1 or +-1/2, so its data transforms are exact.
-var f2 = &algo{m: 2, alpha: 4}
+var f2 = newAlgo(2, [][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}})
 
 // f4 is F(4x4, 3x3), points 0, 1, -1, 2, -2, infinity (Lavin and Gray's matrices):
 //
 //	Bt = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //	G  = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //	At = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-var f4 = &algo{m: 4, alpha: 6}
+var f4 = newAlgo(4, [][3]float64{
+	{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+	{1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}})
+
+// newAlgo builds F(m x m, 3 x 3) from its G.
+func newAlgo(m int, g [][3]float64) *algo {
+	al := m + 2
+	a := &algo{m: m, alpha: al, kron: make([]float64, al*al*9), kronRot: make([]float64, al*al*9)}
+	for i := 0; i < al; i++ {
+		for j := 0; j < al; j++ {
+			for k := 0; k < 9; k++ {
+				v := g[i][k/3] * g[j][k%3]
+				a.kron[(i*al+j)*9+k] = v
+				a.kronRot[(i*al+j)*9+8-k] = v
+			}
+		}
+	}
+	return a
+}
 
 // algoFor returns the algorithm with output tile m (2 or 4).
 func algoFor(m int) *algo {

@@ -15,7 +15,7 @@ func BenchmarkTransforms(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			img := randF32(r, n*s*s)
 			t2 := g.T * g.T
-			ld := planeStride(n * t2)
+			ld := planeStride(n*t2 + spill + 1)
 			v := make([]float32, g.Points()*ld)
 			b.Run(fmt.Sprintf("input/F%d/s%d", m, s), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
@@ -45,28 +45,3 @@ func BenchmarkTransforms(b *testing.B) {
 	}
 }
 
-// BenchmarkWeights times the weight transform and its adjoint of a 512 x 512 layer.
-func BenchmarkWeights(b *testing.B) {
-	const nOut, nIn = 512, 512
-	r := rand.New(rand.NewPCG(1, 1))
-	w := randF32(r, nOut*nIn*9)
-	for _, m := range []int{2, 4} {
-		a := algoFor(m)
-		pl := planeStride(nOut * nIn)
-		u := make([]float32, a.alpha*a.alpha*pl)
-		for _, adj := range []bool{false, true} {
-			b.Run(fmt.Sprintf("F%d/adjoint=%v", m, adj), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					weightsRange(a, u, w, pl, nOut, nIn, 0, nOut, adj)
-				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nOut*nIn), "ns/kernel")
-			})
-		}
-		b.Run(fmt.Sprintf("F%d/gradient", m), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				weightsAdjointRange(a, w, u, pl, nOut, nIn, 0, nOut)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*nOut*nIn), "ns/kernel")
-		})
-	}
-}

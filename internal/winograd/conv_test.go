@@ -100,15 +100,20 @@ var convShapes = []struct{ nOut, nIn, n, s int }{
 // the direct definition to rounding.
 func TestForwardMatchesDirect(t *testing.T) { forEachChunking(t, testForwardMatchesDirect) }
 
-// forEachChunking runs f with the default chunk size and with chunks of one tile row.
+// forEachChunking runs f with the plans chosen by shape and with one-image chunks, fused and
+// phased.
 func forEachChunking(t *testing.T, f func(t *testing.T)) {
-	t.Run("default chunks", f)
-	t.Run("one-row chunks", func(t *testing.T) {
-		old := chunkBytes
-		chunkBytes = 1
-		defer func() { chunkBytes = old }()
-		f(t)
-	})
+	for _, mode := range []struct {
+		name string
+		mode int
+	}{{"by shape", 0}, {"fused one-image chunks", 1}, {"phased one-image chunks", 2}} {
+		t.Run(mode.name, func(t *testing.T) {
+			old := forceMode
+			forceMode = mode.mode
+			defer func() { forceMode = old }()
+			f(t)
+		})
+	}
 }
 
 func testForwardMatchesDirect(t *testing.T) {

@@ -209,13 +209,8 @@ func inputF2() {
 	ins("MOVQ BX, R14")
 	ins("IMULQ R9, R14")
 	ins("ADDQ SI, R14")
-	ins("MOVQ 544(R12), R13")
-	ins("SUBQ R14, R13") // tiles left in the image (R13 is restored below)
 	ins("LEAQ (DI)(R14*4), R14")
-	ins("CMPQ R13, $8")
-	ins("JGE in2_plain")
-	laneMask("R13", "15", "Y15")
-	for _, masked := range []bool{true, false} {
+	for _, masked := range []bool{false} {
 		if !masked {
 			w("in2_plain:")
 		}
@@ -421,13 +416,8 @@ func outputAdjointF2() {
 	ins("MOVQ BX, CX")
 	ins("IMULQ R9, CX")
 	ins("ADDQ SI, CX")
-	ins("MOVQ 96(R12), R11")
-	ins("SUBQ CX, R11") // tiles left in the image
 	ins("LEAQ (DI)(CX*4), CX")
-	ins("CMPQ R11, $8")
-	ins("JGE adj2_plain")
-	laneMask("R11", "12", "Y12")
-	for _, masked := range []bool{true, false} {
+	for _, masked := range []bool{false} {
 		if !masked {
 			w("adj2_plain:")
 		}
@@ -861,13 +851,8 @@ func inputF4() {
 	ins("MOVQ BX, R11")
 	ins("IMULQ R9, R11")
 	ins("ADDQ SI, R11")
-	ins("MOVQ 1664(R12), CX")
-	ins("SUBQ R11, CX") // tiles left in the image
 	ins("LEAQ (DI)(R11*4), R11")
-	ins("CMPQ CX, $8")
-	ins("JGE in4_plain")
-	laneMask("CX", "15", "Y15")
-	for _, masked := range []bool{true, false} {
+	for _, masked := range []bool{false} {
 		if !masked {
 			w("in4_plain:")
 		}
@@ -1068,13 +1053,8 @@ func outputAdjointF4() {
 	ins("MOVQ BX, R11")
 	ins("IMULQ R9, R11")
 	ins("ADDQ SI, R11")
-	ins("MOVQ 1024(R12), CX")
-	ins("SUBQ R11, CX") // tiles left in the image
 	ins("LEAQ (DI)(R11*4), R11")
-	ins("CMPQ CX, $8")
-	ins("JGE adj4_plain")
-	laneMask("CX", "15", "Y15")
-	for _, masked := range []bool{true, false} {
+	for _, masked := range []bool{false} {
 		if !masked {
 			w("adj4_plain:")
 		}

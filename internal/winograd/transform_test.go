@@ -26,7 +26,7 @@ func randF32(r *rand.Rand, n int) []float32 {
 // outputs start as NaN so that a value left unwritten shows.
 func transformsAt(a *algo, s int, img, mm, gout []float32) (v, out, mbar []float32) {
 	g := NewGeom(a.m, s, 1)
-	ld := g.T*g.T + 3 // a stride longer than the image's tiles, as in a chunk
+	ld := g.T*g.T + spill + 3 // a stride with room for the spill, as in a chunk
 	nan := float32(math.NaN())
 	fill := func(n int) []float32 {
 		x := make([]float32, n)
@@ -43,13 +43,13 @@ func transformsAt(a *algo, s int, img, mm, gout []float32) (v, out, mbar []float
 }
 
 // TestTransformsSameAtEveryLevel: the assembly transforms give the bits of their Go twins,
-// and write every value of every tile (and no padding slot between tile sets).
+// write every value of every tile, and write at most spill floats past an image's tiles.
 func TestTransformsSameAtEveryLevel(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, a := range []*algo{f2, f4} {
 		for _, s := range transformSides {
 			g := NewGeom(a.m, s, 1)
-			ld := g.T*g.T + 3
+			ld := g.T*g.T + spill + 3
 			img, gout := randF32(r, s*s), randF32(r, s*s)
 			mm := randF32(r, g.Points()*ld)
 			restore, _ := isa.Force(isa.Go)
@@ -57,6 +57,8 @@ func TestTransformsSameAtEveryLevel(t *testing.T) {
 			restore()
 			isatest.ForEachLevel(t, func(t *testing.T) {
 				v, out, mbar := transformsAt(a, s, img, mm, gout)
+				// Every tile is written with the twin's bits; past an image's tiles at most
+				// spill floats may be (vector stores), never more.
 				check := func(what string, got, want []float32, stride, used int) {
 					for i := range want {
 						inTile := stride == 0 || i%stride < used
@@ -64,8 +66,8 @@ func TestTransformsSameAtEveryLevel(t *testing.T) {
 						if inTile && (gb != wb || math.IsNaN(float64(got[i]))) {
 							t.Fatalf("F(%d,3) s=%d %s[%d] = %v, Go twin %v", a.m, s, what, i, got[i], want[i])
 						}
-						if !inTile && !math.IsNaN(float64(got[i])) {
-							t.Fatalf("F(%d,3) s=%d %s[%d] written outside the tiles", a.m, s, what, i)
+						if !inTile && i%stride >= used+spill && !math.IsNaN(float64(got[i])) {
+							t.Fatalf("F(%d,3) s=%d %s[%d] written past the spill after the tiles", a.m, s, what, i)
 						}
 					}
 				}
