@@ -47,7 +47,7 @@ func BenchmarkConvLayers(b *testing.B) {
 		for _, algo := range []ConvAlgorithm{ConvDirect, ConvWinograd2, ConvWinograd4} {
 			m := &Model[float32]{}
 			c := conv[float32]{w: w, cin: l.cin, cout: l.cout, k: 3, gw: make([]float32, len(w)), wc: &m.wino}
-			c.tile = winogradTile(algo, true, l.cin, l.cout, l.size)
+			c.tile, c.tileW = winogradTiles(algo, true, l.cin, l.cout, l.size)
 			passes := []struct {
 				name string
 				f    func()

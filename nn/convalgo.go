@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"mdsm/internal/isa"
 	"mdsm/internal/winograd"
 )
 
@@ -66,29 +67,59 @@ func init() {
 // ConvEnvErr reports a malformed MDSM_CONV value (nil when it is unset or valid).
 func ConvEnvErr() error { return convEnvErr }
 
-// winogradTile is the output tile (2 or 4) layer c runs Winograd with under algorithm a, or 0
-// for the direct convolution. size is the side of the layer's images.
-func winogradTile(a ConvAlgorithm, f32 bool, cin, cout, size int) int {
+// winogradTiles returns the output tiles (2 or 4; 0 for the direct convolution) a 3x3 layer
+// from cin to cout channels on images of side size runs under algorithm a: fwd for the
+// forward and data-adjoint passes, grad for the weight gradient.
+func winogradTiles(a ConvAlgorithm, f32 bool, cin, cout, size int) (fwd, grad int) {
 	switch a {
 	case ConvWinograd2:
-		return 2
+		return 2, 2
 	case ConvWinograd4:
-		return 4
+		return 4, 4
 	case ConvAuto:
 		if f32 {
-			return autoTile(cin, cout, size)
+			return autoTiles(cin, cout, size)
 		}
 	}
-	return 0
+	return 0, 0
 }
 
-// autoTile is the measured per-layer choice for float32 (BENCHMARKS.md, "Convolution
-// algorithms"): Winograd for layers with enough channels, direct for the stem.
-func autoTile(cin, cout, size int) int {
-	if min(cin, cout) < 8 {
-		return 0
+// autoTiles is the measured per-layer choice for float32 (BenchmarkConvLayers: one core, the
+// least CPU time of three runs; BENCHMARKS.md "Convolution algorithms"), by the channel
+// counts, the image side and the instruction-set level (the AVX2 GEMM does half the AVX-512
+// one's multiplies per cycle, so saving them pays more there):
+//
+//   - forward and data adjoint: direct below 16 channels (the stem, 1-4 input channels);
+//     F(4,3) on sides divisible by 4 from 16 pixels (28x28x16: 1.5x faster than direct on
+//     AVX-512, 1.9x on AVX2; 32x32x64: 2.2x), on sides from 12 with cin*cout >= 2048
+//     (14x14, 32 to 64: 1.4x, 1.9x on AVX2), and with AVX2 from 7 pixels and 64 channels
+//     (7x7x64: 1.4x); F(2,3) elsewhere (14x14x32: 1.4x, 1.6x on AVX2; 7x7x64 on AVX-512:
+//     1.2x; 8x8x256: 1.6x), also on 4x4 images, where it ties with direct;
+//   - weight gradient: direct below 64 channels, whose products (as wide as the channel
+//     counts) run the GEMM at a third of its speed (28x28x16: F(2,3) 1.7x slower); from 64
+//     channels F(4,3) on 16 pixels or more (32x32x64: 1.4x, 16x16x128: 1.8x), F(2,3) on 8
+//     to 15 (8x8x256: 1.5x) and from 256 channels on smaller images (4x4x512: 1.2x), and on
+//     7x7x64 F(4,3) with AVX2 (1.2x), direct with AVX-512 (a tie).
+func autoTiles(cin, cout, size int) (fwd, grad int) {
+	ch := min(cin, cout)
+	avx512 := isa.Active() >= isa.AVX512
+	switch {
+	case ch < 16:
+	case size >= 16 && size%4 == 0, size >= 12 && cin*cout >= 2048, !avx512 && size >= 7 && ch >= 64:
+		fwd = 4
+	default:
+		fwd = 2
 	}
-	return 2
+	switch {
+	case ch < 64:
+	case size >= 16:
+		grad = 4
+	case size >= 8 || ch >= 256:
+		grad = 2
+	case size >= 7 && !avx512:
+		grad = 4
+	}
+	return fwd, grad
 }
 
 // SetConvAlgorithm makes the model run its 3x3 convolutions with a (ConvAuto: the per-layer
@@ -97,9 +128,9 @@ func (m *Model[T]) SetConvAlgorithm(a ConvAlgorithm) {
 	m.convAlgo = a
 	f32 := isFloat32(m.stem.w)
 	set := func(c *conv[T], size int) {
-		c.tile = 0
+		c.tile, c.tileW = 0, 0
 		if c.k == 3 {
-			c.tile = winogradTile(a, f32, c.cin, c.cout, size)
+			c.tile, c.tileW = winogradTiles(a, f32, c.cin, c.cout, size)
 		}
 		c.wc = &m.wino
 	}
@@ -120,12 +151,14 @@ func (m *Model[T]) ConvAlgorithm() ConvAlgorithm { return m.convAlgo }
 func (c Config) ConvScratchBytes(n int) int64 {
 	most := 0
 	for _, l := range c.convLayers() {
-		tile := winogradTile(defaultConv, true, l.cin, l.cout, l.size)
-		if tile == 0 {
-			continue
-		}
-		for _, d := range [2][2]int{{l.cout, l.cin}, {l.cin, l.cout}} {
-			most = max(most, winograd.Scratch(tile, d[0], d[1], n, l.size, 4))
+		fwd, grad := winogradTiles(defaultConv, true, l.cin, l.cout, l.size)
+		for _, tile := range []int{fwd, grad} {
+			if tile == 0 {
+				continue
+			}
+			for _, d := range [2][2]int{{l.cout, l.cin}, {l.cin, l.cout}} {
+				most = max(most, winograd.Scratch(tile, d[0], d[1], n, l.size, 4))
+			}
 		}
 	}
 	return 4 * int64(most)

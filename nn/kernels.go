@@ -193,7 +193,8 @@ type conv[T Float] struct {
 	k         int // 3 or 1
 	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
 	wflip     []T // the rotated, transposed kernel of backwardData (3x3, float32)
-	tile      int // Winograd output tile (2 or 4; 3x3 only), 0 for the direct convolution
+	tile      int // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
+	tileW     int // the same for the weight gradient
 	wc        *winograd.Conv[T]
 }
 
@@ -301,8 +302,8 @@ func (c *conv[T]) backwardWeights(in, gout, inT, goutT []T, n, s int, col []T) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
 	switch {
-	case c.tile != 0:
-		c.wc.WeightGrad(c.tile, c.cout, c.cin, n, s, c.gw, winograd.GradTerm[T]{Gout: gout, In: in}, winograd.GradTerm[T]{Gout: goutT, In: inT})
+	case c.tileW != 0:
+		c.wc.WeightGrad(c.tileW, c.cout, c.cin, n, s, c.gw, winograd.GradTerm[T]{Gout: gout, In: in}, winograd.GradTerm[T]{Gout: goutT, In: inT})
 	case c.k != 3:
 		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, in, cols, 1, c.gw, kk)
 		gemm.Gemm(false, true, c.cout, kk, cols, 1, goutT, cols, inT, cols, 1, c.gw, kk)
