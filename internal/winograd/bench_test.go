@@ -44,4 +44,3 @@ func BenchmarkTransforms(b *testing.B) {
 		}
 	}
 }
-

@@ -41,8 +41,8 @@ const (
 // concurrent use.
 type Conv[T Float] struct {
 	u, v, mm, part, coef []T
-	free           []*chunkScratch[T] // fused chunks' scratch, one per goroutine in flight
-	mu             sync.Mutex
+	free                 []*chunkScratch[T] // fused chunks' scratch, one per goroutine in flight
+	mu                   sync.Mutex
 }
 
 // chunkScratch is one goroutine's V and M of a fused chunk.

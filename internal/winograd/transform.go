@@ -192,4 +192,3 @@ func outputAdjointRow[T Float](a *algo, g Geom, gout []T, ty int, mbar []T, ld i
 		}
 	}
 }
-
