@@ -152,13 +152,13 @@ func (c Config) ConvScratchBytes(n int) int64 {
 	most := 0
 	for _, l := range c.convLayers() {
 		fwd, grad := winogradTiles(defaultConv, true, l.cin, l.cout, l.size)
-		for _, tile := range []int{fwd, grad} {
-			if tile == 0 {
-				continue
-			}
+		if fwd != 0 {
 			for _, d := range [2][2]int{{l.cout, l.cin}, {l.cin, l.cout}} {
-				most = max(most, winograd.Scratch(tile, d[0], d[1], n, l.size, 4))
+				most = max(most, winograd.Scratch(fwd, d[0], d[1], n, l.size, 4, false))
 			}
+		}
+		if grad != 0 {
+			most = max(most, winograd.Scratch(grad, l.cout, l.cin, n, l.size, 4, true))
 		}
 	}
 	return 4 * int64(most)

@@ -136,25 +136,22 @@ func (p *plan) plan(n, perImage int, grad bool) {
 	p.ipc = max(1, min(n, chunkBytes/perImage))
 }
 
-// Scratch returns the scratch floats of a Conv after a convolution from nIn to nOut
-// channels of n images of side s with tile m: its transformed weights, the chunks of
-// transformed inputs and products (one per goroutine when fused), and the partial weight
-// gradients. Forward, its adjoint (nIn and nOut swapped) and WeightGrad need about the same.
-func Scratch(m, nOut, nIn, n, s, elemBytes int) int {
-	total := 0
-	for _, grad := range []bool{false, true} {
-		p := newPlan(m, nOut, nIn, n, s, elemBytes, grad)
-		chunk := p.pts * (p.lv + p.lm)
-		if p.fused {
-			chunk *= min(p.chunks, runtime.GOMAXPROCS(0))
-		}
-		t := p.pts*p.lu + chunk
-		if grad && p.fused {
-			t += p.chunks * p.pts * p.lu
-		}
-		total = max(total, t)
+// Scratch returns the scratch floats of a Conv after Forward (grad false; its adjoint, nIn
+// and nOut swapped, needs about the same) or WeightGrad (grad true) from nIn to nOut
+// channels of n images of side s with tile m: the transformed weights, the chunks of
+// transformed inputs and products (one per goroutine when fused) and the partial weight
+// gradients.
+func Scratch(m, nOut, nIn, n, s, elemBytes int, grad bool) int {
+	p := newPlan(m, nOut, nIn, n, s, elemBytes, grad)
+	chunk := p.pts * (p.lv + p.lm)
+	if p.fused {
+		chunk *= min(p.chunks, runtime.GOMAXPROCS(0))
 	}
-	return total
+	t := p.pts*p.lu + chunk
+	if grad && p.fused {
+		t += p.chunks * p.pts * p.lu
+	}
+	return t
 }
 
 // Forward computes the 3x3 "same" correlation out = w * in (+ bias) of n images of side s
