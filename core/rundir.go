@@ -38,6 +38,10 @@ type MetricRecord struct {
 	ImagesPerSec float64 `json:"images_per_s"`
 	Elapsed      float64 `json:"elapsed_s"`
 	Time         string  `json:"time"`
+	// WorldSize is the number of ranks of a distributed run (absent for one process), and
+	// RankImagesPerSec each rank's images per second of compute (waiting excluded).
+	WorldSize        int       `json:"world_size,omitempty"`
+	RankImagesPerSec []float64 `json:"rank_images_per_s,omitempty"`
 }
 
 // TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to
@@ -59,6 +63,9 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// WorldSize is the number of ranks that trained the run when the checkpoint was
+	// written (0 in older checkpoints means 1). A run resumes at any world size.
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -153,8 +160,12 @@ func (r *RunDir) openMetrics() error {
 	return nil
 }
 
-// Close releases the lock and the metrics file.
+// Close releases the lock and the metrics file. It does nothing on a nil RunDir (the
+// ranks of a distributed run other than rank 0 have none).
 func (r *RunDir) Close() error {
+	if r == nil {
+		return nil
+	}
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil

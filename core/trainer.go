@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mdsm/data"
+	"mdsm/dist"
 	"mdsm/nn"
 )
 
@@ -25,7 +26,8 @@ type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir s
 // Snapshot (the live parameters are written by the optimiser during every step).
 type Trainer struct {
 	cfg     RunConfig
-	dir     *RunDir
+	dir     *RunDir // nil on the ranks of a distributed run other than rank 0
+	path    string  // the run directory
 	ds      *data.Dataset
 	params  *nn.Params[float32]
 	grads   *nn.Params[float32]
@@ -44,6 +46,15 @@ type Trainer struct {
 	rate      float64       // smoothed images per second
 	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
 	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
+
+	// comm is the group of a data-parallel run (dist.Single() for one process); dp
+	// computes and combines the gradient over it (nil for one process). Rank 0 alone
+	// writes the run directory.
+	comm dist.Comm
+	dp   *dataParallel
+	// pendingErr is an error of rank 0's writing in a distributed run, kept until the
+	// next control agreement so that every rank stops at the same step.
+	pendingErr error
 
 	events   chan Event
 	evMu     sync.RWMutex // emit holds it for reading; closing the channel for writing
@@ -104,27 +115,43 @@ func checkData(cfg RunConfig, ds *data.Dataset) error {
 
 // NewTrainer creates a run directory and a trainer for a fresh run on ds.
 func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid run config: %w", err)
+	return NewTrainerOn(dist.Single(), cfg, ds, runDir)
+}
+
+// NewTrainerOn is NewTrainer for one rank of a data-parallel run over comm: every rank
+// calls it with the same cfg (rank 0's, see dist.BcastJSON) and its own copy of the
+// data; rank 0 alone creates the run directory. A run config without a micro-batch gets
+// batch/W (rounded up), so that each rank computes one slot per step.
+func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error) {
+	if comm.Size() > 1 && cfg.MicroBatch == 0 {
+		cfg.MicroBatch = (cfg.BatchSize + comm.Size() - 1) / comm.Size()
 	}
-	if err := checkData(cfg, ds); err != nil {
-		return nil, err
-	}
-	if err := CheckMemory(cfg); err != nil {
-		return nil, err
-	}
-	dir, err := CreateRunDir(runDir, cfg)
+	var dir *RunDir
+	err := cfg.Validate()
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("invalid run config: %w", err)
 	}
-	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-	batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
-	if err != nil {
+	if err == nil {
+		err = checkData(cfg, ds)
+	}
+	if err == nil {
+		err = CheckMemory(cfg)
+	}
+	if err == nil && comm.Rank() == 0 {
+		dir, err = CreateRunDir(runDir, cfg)
+	}
+	var batcher *data.Batcher
+	if err == nil {
+		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
+	}
+	if err := dist.Agree(comm, err); err != nil {
 		dir.Close()
 		return nil, err
 	}
-	t := newTrainer(cfg, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
+	t := newTrainer(comm, cfg, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
 	t.warnDiskSpace()
+	t.warnSlots()
 	return t, nil
 }
 
@@ -137,64 +164,103 @@ type ResumeOptions struct {
 	MicroBatch int
 	// NaNRollback turns on RunConfig.NaNRollback for the rest of the run.
 	NaNRollback bool
+	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
+	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
+	// directory and hands the checkpoint to the others, which need not see it. The world
+	// size may differ from the one the run was started with: the result does not depend
+	// on it.
+	Comm dist.Comm
 }
 
 // ResumeTrainer reopens a run directory at its newest readable checkpoint, so training
 // continues exactly where it stopped (same batches, noise and optimiser state). A run with
 // no checkpoint yet restarts from step 0 with its saved config.
 func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer, error) {
-	dir, cfg, err := OpenRunDir(runDir)
-	if err != nil {
-		return nil, err
+	comm := opt.Comm
+	if comm == nil {
+		comm = dist.Single()
 	}
+	var (
+		dir     *RunDir
+		cfg     RunConfig
+		changed bool
+		ck      *Checkpoint
+		skipped []error
+	)
+	// Rank 0 opens the run, applies the options and loads the newest checkpoint.
+	err := func() error {
+		if comm.Rank() != 0 {
+			return nil
+		}
+		var err error
+		if dir, cfg, err = OpenRunDir(runDir); err != nil {
+			return err
+		}
+		if opt.Steps > 0 && opt.Steps != cfg.Steps {
+			cfg.Steps, changed = opt.Steps, true
+		}
+		if opt.MicroBatch > 0 && opt.MicroBatch != cfg.MicroBatch {
+			cfg.MicroBatch, changed = opt.MicroBatch, true
+		}
+		if comm.Size() > 1 && cfg.MicroBatch == 0 { // one slot per rank (see NewTrainerOn)
+			cfg.MicroBatch, changed = (cfg.BatchSize+comm.Size()-1)/comm.Size(), true
+		}
+		if opt.NaNRollback && !cfg.NaNRollback {
+			cfg.NaNRollback, changed = true, true
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("resume %s: %w", runDir, err)
+		}
+		ck, skipped, err = LoadLatestCheckpoint(runDir)
+		if err != nil && len(skipped) == 0 { // no checkpoint at all: start over
+			ck, err = nil, nil
+		}
+		if err != nil {
+			return err
+		}
+		if ck != nil {
+			if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
+				pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
+				return fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc)
+			}
+		}
+		return nil
+	}()
 	fail := func(err error) (*Trainer, error) { dir.Close(); return nil, err }
-	if err := checkData(cfg, ds); err != nil {
+	if err := dist.BcastJSON(comm, &cfg, err); err != nil {
 		return fail(err)
 	}
-	changed := false
-	if opt.Steps > 0 && opt.Steps != cfg.Steps {
-		cfg.Steps, changed = opt.Steps, true
+	// Every rank checks its own data and memory.
+	err = checkData(cfg, ds)
+	if err == nil {
+		err = CheckMemory(cfg)
 	}
-	if opt.MicroBatch > 0 && opt.MicroBatch != cfg.MicroBatch {
-		cfg.MicroBatch, changed = opt.MicroBatch, true
+	var batcher *data.Batcher
+	if err == nil {
+		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 	}
-	if opt.NaNRollback && !cfg.NaNRollback {
-		cfg.NaNRollback, changed = true, true
-	}
-	if err := cfg.Validate(); err != nil {
-		return fail(fmt.Errorf("resume %s: %w", runDir, err))
-	}
-	if err := CheckMemory(cfg); err != nil {
+	if err := dist.Agree(comm, err); err != nil {
 		return fail(err)
 	}
-	ck, skipped, err := LoadLatestCheckpoint(runDir)
+	if ck, err = shareCheckpoint(comm, ck, nil, cfg.Model); err != nil {
+		return fail(err)
+	}
 	var t *Trainer
-	if err != nil && len(skipped) == 0 { // no checkpoint at all: start over
+	if ck == nil {
 		params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
-		if err != nil {
-			return fail(err)
-		}
-		t = newTrainer(cfg, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
-	} else if err != nil {
-		return fail(err)
+		t = newTrainer(comm, cfg, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
 	} else {
-		if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
-			pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
-			return fail(fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc))
-		}
-		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
+		noise := new(rand.PCG)
+		err := batcher.Restore(ck.State.Batcher)
 		if err != nil {
+			err = fmt.Errorf("resume %s: %w", runDir, err)
+		} else if err = noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
+			err = fmt.Errorf("resume %s: noise generator state: %w", runDir, err)
+		}
+		if err := dist.Agree(comm, err); err != nil {
 			return fail(err)
 		}
-		if err := batcher.Restore(ck.State.Batcher); err != nil {
-			return fail(fmt.Errorf("resume %s: %w", runDir, err))
-		}
-		noise := new(rand.PCG)
-		if err := noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
-			return fail(fmt.Errorf("resume %s: noise generator state: %w", runDir, err))
-		}
-		t = newTrainer(cfg, dir, ds, ck.Params, ck.Adam, batcher, noise)
+		t = newTrainer(comm, cfg, dir, runDir, ds, ck.Params, ck.Adam, batcher, noise)
 		t.step = ck.State.Step
 		t.elapsed = time.Duration(ck.State.Elapsed * float64(time.Second))
 		t.snapStep = t.step
@@ -202,40 +268,74 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			t.lrScale = ck.State.LRScale
 		}
 		t.rollbacks = ck.State.Rollbacks
-		for _, e := range skipped {
-			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
-		}
-		// Set damaged newer checkpoints aside (step-N.json.damaged): counted as complete,
-		// they would make pruning delete the good ones.
-		if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
-			for _, s := range steps {
-				if s > t.step {
-					b := checkpointBase(runDir, s) + ".json"
-					os.Rename(b, b+".damaged")
+		if t.writer() {
+			for _, e := range skipped {
+				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
+			}
+			// Set damaged newer checkpoints aside (step-N.json.damaged): counted as
+			// complete, they would make pruning delete the good ones.
+			if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
+				for _, s := range steps {
+					if s > t.step {
+						b := checkpointBase(runDir, s) + ".json"
+						os.Rename(b, b+".damaged")
+					}
 				}
 			}
 		}
-		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)})
+		msg := fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)
+		if w := ck.State.WorldSize; max(w, 1) != comm.Size() {
+			msg += fmt.Sprintf(" (saved by %d ranks, now %d)", max(w, 1), comm.Size())
+		}
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: msg})
 	}
-	if changed {
-		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
-			return fail(storageError(err, runDir))
+	// Rank 0 rewrites config.json and metrics.jsonl; the others learn whether it could.
+	err = nil
+	if t.writer() {
+		if changed {
+			if werr := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); werr != nil {
+				err = storageError(werr, runDir)
+			}
+		}
+		if err == nil {
+			damaged, terr := dir.TruncateMetrics(t.step)
+			err = terr
+			if damaged > 0 {
+				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
+			}
 		}
 	}
-	damaged, err := dir.TruncateMetrics(t.step)
-	if err != nil {
+	if err := dist.Agree(comm, err); err != nil {
 		return fail(err)
 	}
-	if damaged > 0 {
-		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
-	}
 	t.warnDiskSpace()
+	t.warnSlots()
 	return t, nil
+}
+
+// writer reports whether this process writes the run directory (rank 0).
+func (t *Trainer) writer() bool { return t.comm.Rank() == 0 }
+
+// warnSlots warns when the ranks of a distributed run get unequal work: the batch makes
+// batch/micro-batch slots, shared in turn by the ranks.
+func (t *Trainer) warnSlots() {
+	w := t.comm.Size()
+	if w == 1 {
+		return
+	}
+	slots := (t.cfg.BatchSize + t.cfg.microBatch() - 1) / t.cfg.microBatch()
+	if slots%w != 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("batch %d in micro-batches of %d makes %d slots for %d ranks: some ranks wait each step; --micro-batch %d gives each rank one slot (results then equal the single process at that micro-batch)",
+			t.cfg.BatchSize, t.cfg.microBatch(), slots, w, (t.cfg.BatchSize+w-1)/w)})
+	}
 }
 
 // warnDiskSpace warns when the run directory's file system has room for fewer than two
 // more checkpoints.
 func (t *Trainer) warnDiskSpace() {
+	if !t.writer() {
+		return
+	}
 	var fs syscall.Statfs_t
 	if syscall.Statfs(t.dir.Path, &fs) != nil {
 		return
@@ -248,14 +348,17 @@ func (t *Trainer) warnDiskSpace() {
 	}
 }
 
-func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
+func newTrainer(comm dist.Comm, cfg RunConfig, dir *RunDir, path string, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
 	sig, _ := NoiseLevels(cfg)
 	m := nn.NewModel(p)
-	t := &Trainer{cfg: cfg, dir: dir, ds: ds, params: p, grads: nn.NewParams[float32](cfg.Model), model: m,
+	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, grads: nn.NewParams[float32](cfg.Model), model: m,
 		obj: NewObjective(m, cfg.Sigma0, cfg.BatchSize, cfg.microBatch()), adam: adam, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
 		snap: p.Clone(), lrScale: 1}
+	if comm.Size() > 1 {
+		t.dp = newDataParallel(comm, p)
+	}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t
@@ -265,7 +368,10 @@ func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float
 func (t *Trainer) Config() RunConfig { return t.cfg }
 
 // RunDir is the path of the run directory.
-func (t *Trainer) RunDir() string { return t.dir.Path }
+func (t *Trainer) RunDir() string { return t.path }
+
+// Comm is the group of processes training this run (one, unless it is data-parallel).
+func (t *Trainer) Comm() dist.Comm { return t.comm }
 
 // Events is the event stream. It is buffered; when a reader falls far behind, step events
 // are dropped rather than slowing training (metrics.jsonl keeps every logged step).
@@ -431,6 +537,21 @@ func (t *Trainer) run() {
 		stop, ck := t.stopReq, t.ckptReq
 		t.ckptReq = false
 		t.mu.Unlock()
+		if t.dp != nil { // the ranks act together: any rank's request is everyone's
+			f, err := agreeFlags(t.comm, controlFlags{stop: stop, checkpoint: ck, failed: t.pendingErr != nil})
+			if err != nil {
+				runErr = fmt.Errorf("step %d: %w", t.step+1, err)
+				break
+			}
+			if f.failed {
+				runErr = t.pendingErr
+				if runErr == nil {
+					runErr = fmt.Errorf("%w: rank 0 could not write the run directory", &dist.PeerError{Ranks: []int{0}})
+				}
+				break
+			}
+			stop, ck = f.stop, f.checkpoint
+		}
 		if ck {
 			t.checkpoint()
 		}
@@ -476,8 +597,17 @@ func (t *Trainer) trainStep() error {
 	// One sigma per batch index, the fixed set shuffled over the batch each step.
 	copy(t.perm, t.sigmas)
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
-	t.grads.Zero()
-	loss, err := t.obj.LossGrad(t.batch, cfg.BatchSize, t.perm, t.rng, t.grads)
+	noiseSeed := t.rng.Uint64() // the seed of this step's per-image noise streams
+	var loss float64
+	var err error
+	if t.dp != nil {
+		if loss, err = t.dp.lossGrad(t.obj, t.batch, cfg.BatchSize, t.perm, noiseSeed, t.grads); err != nil {
+			return fmt.Errorf("step %d: %w", t.step+1, err)
+		}
+		err = t.obj.checkLoss(loss)
+	} else {
+		loss, err = t.obj.LossGrad(t.batch, cfg.BatchSize, t.perm, noiseSeed, t.grads)
+	}
 	if err != nil {
 		return nonFinite{fmt.Errorf("step %d: non-finite loss: %w", t.step+1, err)}
 	}
@@ -503,33 +633,63 @@ func (t *Trainer) trainStep() error {
 	t.snapStep = t.step
 	t.snapMu.Unlock()
 
+	var rankRates []float64
+	if t.dp != nil {
+		rankRates = t.dp.rankRates(cfg.BatchSize, t.obj.micro)
+	}
+
 	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
-		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta}
+		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
 	t.emit(ev)
-	if t.step%cfg.LogEvery == 0 || t.step == cfg.Steps {
+	// Rank 0 writes; in a distributed run an error of its writing stops every rank at the
+	// next agreement (run), not here, where the others would wait for it forever.
+	fail := func(err error) error {
+		if t.dp == nil {
+			return err
+		}
+		if t.pendingErr == nil {
+			t.pendingErr = err
+		}
+		return nil
+	}
+	if t.writer() && (t.step%cfg.LogEvery == 0 || t.step == cfg.Steps) {
 		rec := MetricRecord{Step: t.step, Loss: loss, NormLoss: ev.NormLoss, LR: lr, ImagesPerSec: t.rate,
 			Elapsed: t.elapsed.Seconds(), Time: ev.At.UTC().Format(time.RFC3339Nano)}
+		if t.dp != nil {
+			rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), rankRates
+		}
 		if err := t.dir.AppendMetrics(rec); err != nil {
-			return fmt.Errorf("step %d: %w", t.step, err)
+			return fail(fmt.Errorf("step %d: %w", t.step, err))
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
 		if _, err := t.checkpoint(); err != nil {
-			return err
+			return fail(err)
 		}
 	}
-	if t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
+	if t.writer() && t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
 		t.sampleAsync()
 	}
 	return nil
 }
 
-// checkpoint writes a checkpoint of the current state.
+// checkpoint writes a checkpoint of the current state. In a distributed run it is a
+// collective (every rank calls it at the same step): the ranks first check that their
+// weights agree, then rank 0 writes.
 func (t *Trainer) checkpoint() (string, error) {
+	if t.dp != nil {
+		if err := checkSameWeights(t.comm, t.params, t.step); err != nil {
+			t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Err: err})
+			return "", err
+		}
+	}
+	if !t.writer() {
+		return "", nil
+	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks}
+		Rollbacks: t.rollbacks, WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -580,8 +740,12 @@ func (t *Trainer) rollback(cause error) error {
 	if t.rollbacks >= MaxNaNRollbacks {
 		return fmt.Errorf("%w; gave up after %d rollbacks, each halving the learning rate (lower --lr, raise --sigma-min or check the data)", cause, t.rollbacks)
 	}
-	ck, _, err := LoadLatestCheckpoint(t.dir.Path)
-	if err != nil {
+	var ck *Checkpoint
+	var err error
+	if t.writer() {
+		ck, _, err = LoadLatestCheckpoint(t.path)
+	}
+	if ck, err = shareCheckpoint(t.comm, ck, err, t.cfg.Model); err != nil || ck == nil {
 		return fmt.Errorf("%w; no checkpoint to roll back to: %v", cause, err)
 	}
 	if pc, mc := ck.Params.Config, t.cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
@@ -601,8 +765,10 @@ func (t *Trainer) rollback(cause error) error {
 	t.snapMu.Unlock()
 	t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("%v; rolled back to the checkpoint at step %d with the learning rate halved (now %g x the schedule; rollback %d of %d)",
 		cause, t.step, t.lrScale, t.rollbacks, MaxNaNRollbacks)})
-	if _, err := t.dir.TruncateMetrics(t.step); err != nil {
-		return err
+	if t.writer() {
+		if _, err := t.dir.TruncateMetrics(t.step); err != nil {
+			return err
+		}
 	}
 	if _, err := t.checkpoint(); err != nil {
 		return err

@@ -80,7 +80,7 @@ func (p *trainPane) setHistory(m historyMsg) {
 	}
 	if n := len(m.records); n > 0 && p.s.trainer == nil {
 		rec := m.records[n-1]
-		p.s.step, p.s.imagesPerSec = rec.Step, rec.ImagesPerSec
+		p.s.step, p.s.imagesPerSec, p.s.rankRates = rec.Step, rec.ImagesPerSec, rec.RankImagesPerSec
 	}
 	if m.err != nil {
 		p.app.logf("warn", "%v", m.err)
@@ -168,7 +168,7 @@ func (p *trainPane) view(w, h int) string {
 		st.label.Render("step ") + st.value.Render(fmt.Sprintf("%d/%d", s.step, total)),
 		p.bar.ViewAs(frac) + st.dim.Render(fmt.Sprintf(" %3.0f%%", 100*frac)),
 		st.label.Render("ETA ") + st.value.Render(eta),
-		st.label.Render("img/s ") + st.value.Render(fmt.Sprintf("%.0f", s.imagesPerSec)),
+		st.label.Render("img/s ") + st.value.Render(fmt.Sprintf("%.0f", s.imagesPerSec)) + st.dim.Render(core.RankRatesText(s.rankRates)),
 	}, "  ")
 	ckpt := "none yet"
 	if !s.lastCkptAt.IsZero() {

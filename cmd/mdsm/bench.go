@@ -162,8 +162,7 @@ func benchOne(c benchCase, steps, warmup int) (benchResult, error) {
 		grads := nn.NewParams[float32](m)
 		adam := core.NewAdam(m, 0.9, 0.95)
 		step = func() {
-			grads.Zero()
-			obj.LossGrad(x, c.Batch, sig, rng, grads)
+			obj.LossGrad(x, c.Batch, sig, rng.Uint64(), grads)
 			adam.Step(p, grads, 1e-4)
 		}
 		// Six forward-equivalents: forward, the energy's data adjoints (dE/dx), the tangent

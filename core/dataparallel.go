@@ -1,0 +1,236 @@
+package core
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+	"unsafe"
+
+	"mdsm/dist"
+	"mdsm/nn"
+)
+
+// dataParallel computes a step's loss and gradient on one rank of a data-parallel run and
+// combines the ranks' results so that every rank ends with the single-process result, bit
+// for bit (Objective.LossGrad defines it: the micro-batch slots' gradients added in slot
+// order).
+//
+// Slot s (micro-batch s of the global batch) belongs to rank s mod W and is computed in
+// round s div W. After each round the ranks exchange their slot gradients with one
+// Alltoall, split into W chunks: rank q receives chunk q of the round's W slot gradients
+// and adds them, in slot order, to its running sum of chunk q. Because round j holds slots
+// jW..jW+W-1, the chunk sums are exactly the single process's left-to-right sums. An
+// Allgather of the chunks then gives every rank the whole gradient. Per rank and step this
+// moves (rounds+1)(W-1)/W gradients, which is the 2(W-1)/W of a ring all-reduce when each
+// rank has one slot (micro-batch = batch/W, the default of a distributed run); MPI's own
+// all-reduce would add in an order of its choosing.
+type dataParallel struct {
+	comm        dist.Comm
+	rank, size  int
+	count       int // parameters
+	chunk       int // ceil(count/size): the part of the gradient each rank sums
+	slot, recv  []float32
+	acc, gather []float32
+	scratch     *nn.Params[float32]
+	info        []float64 // this rank's slot losses of the step, then its compute seconds
+	allInfo     []float64
+	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
+	computeSecs []float64 // per rank
+}
+
+func newDataParallel(comm dist.Comm, p *nn.Params[float32]) *dataParallel {
+	w := comm.Size()
+	count := p.Count()
+	chunk := (count + w - 1) / w
+	return &dataParallel{comm: comm, rank: comm.Rank(), size: w, count: count, chunk: chunk,
+		slot: make([]float32, chunk*w), recv: make([]float32, chunk*w), acc: make([]float32, chunk),
+		gather: make([]float32, chunk*w), scratch: nn.NewParams[float32](p.Config), computeSecs: make([]float64, w)}
+}
+
+// lossGrad is Objective.LossGrad over the ranks: x is the whole batch (every rank draws
+// it; each evaluates its own slots), and grads and the returned loss are the
+// single-process ones on every rank. Its errors are the collectives' (check the loss with
+// Objective.checkLoss).
+func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float64, noiseSeed uint64, grads *nn.Params[float32]) (float64, error) {
+	slots := (n + o.micro - 1) / o.micro
+	rounds := (slots + d.size - 1) / d.size
+	if cap(d.info) < rounds+1 {
+		d.info = make([]float64, rounds+1)
+		d.allInfo = make([]float64, (rounds+1)*d.size)
+	}
+	info, allInfo := d.info[:rounds+1], d.allInfo[:(rounds+1)*d.size]
+	clear(info)
+	var busy time.Duration
+	for j := range rounds {
+		s := j*d.size + d.rank
+		if s < slots {
+			start := time.Now()
+			lo := s * o.micro
+			k := min(o.micro, n-lo)
+			d.scratch.Zero()
+			info[j] = o.SlotLossGrad(x[lo*o.dim:(lo+k)*o.dim], lo, k, n, sigmas, noiseSeed, d.scratch)
+			flatten(d.slot, d.scratch)
+			busy += time.Since(start)
+		} else {
+			clear(d.slot) // no slot this round: the receivers skip it
+		}
+		if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
+			return 0, fmt.Errorf("exchanging gradients: %w", err)
+		}
+		for q := range d.size {
+			if j*d.size+q >= slots {
+				break
+			}
+			blk := d.recv[q*d.chunk : (q+1)*d.chunk]
+			if j == 0 && q == 0 {
+				copy(d.acc, blk)
+				continue
+			}
+			for i, v := range blk {
+				d.acc[i] += v
+			}
+		}
+	}
+	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
+		return 0, fmt.Errorf("gathering gradients: %w", err)
+	}
+	unflatten(grads, d.gather)
+	info[rounds] = busy.Seconds()
+	if err := d.comm.AllgatherF64(info, allInfo); err != nil {
+		return 0, fmt.Errorf("gathering losses: %w", err)
+	}
+	loss := 0.0
+	for s := range slots {
+		loss += allInfo[(s%d.size)*(rounds+1)+s/d.size]
+	}
+	for q := range d.size {
+		d.computeSecs[q] = allInfo[q*(rounds+1)+rounds]
+	}
+	return loss, nil
+}
+
+// rankRates is each rank's images per second of compute (waiting excluded) in the last
+// step of a batch of n in micro-batches of micro.
+func (d *dataParallel) rankRates(n, micro int) []float64 {
+	out := make([]float64, d.size)
+	for s, lo := 0, 0; lo < n; s, lo = s+1, lo+micro {
+		out[s%d.size] += float64(min(micro, n-lo))
+	}
+	for q := range out {
+		if d.computeSecs[q] > 0 {
+			out[q] /= d.computeSecs[q]
+		} else {
+			out[q] = 0
+		}
+	}
+	return out
+}
+
+// flatten writes p's tensors one after the other (in Names order) into dst.
+func flatten(dst []float32, p *nn.Params[float32]) {
+	off := 0
+	for _, name := range p.Names {
+		off += copy(dst[off:], p.T[name].Data)
+	}
+}
+
+// unflatten is the inverse of flatten.
+func unflatten(p *nn.Params[float32], src []float32) {
+	off := 0
+	for _, name := range p.Names {
+		off += copy(p.T[name].Data, src[off:])
+	}
+}
+
+// controlFlags are the requests every rank must agree on before a step of a distributed
+// run: any rank's request counts for all, so that they stop, checkpoint or fail together.
+type controlFlags struct{ stop, checkpoint, failed bool }
+
+// agreeFlags is a collective: it returns the flags of all ranks or-ed together.
+func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed)}
+	all := make([]float64, 3*c.Size())
+	if err := c.AllgatherF64(mine, all); err != nil {
+		return f, err
+	}
+	var out controlFlags
+	for q := range c.Size() {
+		out.stop = out.stop || all[3*q] != 0
+		out.checkpoint = out.checkpoint || all[3*q+1] != 0
+		out.failed = out.failed || all[3*q+2] != 0
+	}
+	return out, nil
+}
+
+// checkSameWeights is a collective that fails when the ranks' weights differ (they cannot,
+// unless the ranks compute different updates, e.g. on different hardware with different
+// rounding): the hash of every rank's weights is compared with rank 0's.
+func checkSameWeights(c dist.Comm, p *nn.Params[float32], step int) error {
+	h := fnv.New64a()
+	for _, name := range p.Names {
+		data := p.T[name].Data
+		if len(data) > 0 {
+			h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
+		}
+	}
+	mine := []float64{math.Float64frombits(h.Sum64())}
+	all := make([]float64, c.Size())
+	if err := c.AllgatherF64(mine, all); err != nil {
+		return err
+	}
+	for q, v := range all {
+		if math.Float64bits(v) != math.Float64bits(all[0]) {
+			return fmt.Errorf("step %d: the weights of rank %d differ from rank 0's: the ranks computed different updates (are MDSM_ISA and the CPU kind the same on every node?)", step, q)
+		}
+	}
+	return nil
+}
+
+// shareCheckpoint hands rank 0's checkpoint (or its error) to every rank: the state as
+// JSON, then weights and Adam moments as raw float32. Other ranks need not see the run
+// directory (it may be on rank 0's disk only). ck is nil on the other ranks and, on rank
+// 0, when there is no checkpoint yet (then every rank returns nil).
+func shareCheckpoint(c dist.Comm, ck *Checkpoint, err error, model nn.Config) (*Checkpoint, error) {
+	if c.Size() == 1 {
+		return ck, err
+	}
+	var head struct {
+		Has   bool       `json:"has"`
+		State TrainState `json:"state"`
+		Path  string     `json:"path"`
+		Model nn.Config  `json:"model"`
+	}
+	if c.Rank() == 0 && ck != nil {
+		head.Has, head.State, head.Path, head.Model = true, ck.State, ck.Path, ck.Params.Config
+	}
+	if err := dist.BcastJSON(c, &head, err); err != nil {
+		return nil, err
+	}
+	if !head.Has {
+		return nil, nil
+	}
+	if c.Rank() != 0 {
+		ck = &Checkpoint{State: head.State, Path: head.Path, Params: nn.NewParams[float32](head.Model),
+			Adam: NewAdam(head.Model, head.State.Config.Beta1, head.State.Config.Beta2)}
+		ck.Adam.T = head.State.AdamT
+	}
+	for _, p := range []*nn.Params[float32]{ck.Params, ck.Adam.M, ck.Adam.V} {
+		for _, name := range p.Names {
+			data := p.T[name].Data
+			if len(data) == 0 {
+				continue
+			}
+			if err := c.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))); err != nil {
+				return nil, fmt.Errorf("broadcasting checkpoint: %w", err)
+			}
+		}
+	}
+	return ck, nil
+}
