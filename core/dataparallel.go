@@ -75,21 +75,8 @@ func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float
 		} else {
 			clear(d.slot) // no slot this round: the receivers skip it
 		}
-		if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
-			return 0, fmt.Errorf("exchanging gradients: %w", err)
-		}
-		for q := range d.size {
-			if j*d.size+q >= slots {
-				break
-			}
-			blk := d.recv[q*d.chunk : (q+1)*d.chunk]
-			if j == 0 && q == 0 {
-				copy(d.acc, blk)
-				continue
-			}
-			for i, v := range blk {
-				d.acc[i] += v
-			}
+		if err := d.reduceRound(j, slots); err != nil {
+			return 0, err
 		}
 	}
 	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
@@ -108,6 +95,62 @@ func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float
 		d.computeSecs[q] = allInfo[q*(rounds+1)+rounds]
 	}
 	return loss, nil
+}
+
+// reduceRound exchanges round j's slot gradients (d.slot on every rank) and adds this
+// rank's chunk of each, in slot order, to d.acc.
+func (d *dataParallel) reduceRound(j, slots int) error {
+	if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
+		return fmt.Errorf("exchanging gradients: %w", err)
+	}
+	for q := range d.size {
+		if j*d.size+q >= slots {
+			break
+		}
+		blk := d.recv[q*d.chunk : (q+1)*d.chunk]
+		if j == 0 && q == 0 {
+			copy(d.acc, blk)
+			continue
+		}
+		for i, v := range blk {
+			d.acc[i] += v
+		}
+	}
+	return nil
+}
+
+// ExchangeTimes measures what a data-parallel step of a model costs beyond its compute
+// when each rank has one slot: the fixed-order reduction of the gradient (Alltoall, sums,
+// Allgather), the gathering of the losses and the control agreement; reps times, after
+// one untimed exchange. Every rank calls it (mdsm bench --exchange).
+func ExchangeTimes(comm dist.Comm, model nn.Config, reps int) ([]time.Duration, error) {
+	p := nn.NewParams[float32](model)
+	d := newDataParallel(comm, p)
+	for i := range d.slot[:d.count] {
+		d.slot[i] = float32(i%1000) * 1e-3
+	}
+	info, all := make([]float64, 2), make([]float64, 2*d.size)
+	var out []time.Duration
+	for r := -1; r < reps; r++ {
+		start := time.Now()
+		if _, err := agreeFlags(comm, controlFlags{}); err != nil {
+			return nil, err
+		}
+		if err := d.reduceRound(0, d.size); err != nil {
+			return nil, err
+		}
+		if err := comm.AllgatherF32(d.acc, d.gather); err != nil {
+			return nil, err
+		}
+		unflatten(p, d.gather)
+		if err := comm.AllgatherF64(info, all); err != nil {
+			return nil, err
+		}
+		if r >= 0 {
+			out = append(out, time.Since(start))
+		}
+	}
+	return out, nil
 }
 
 // rankRates is each rank's images per second of compute (waiting excluded) in the last

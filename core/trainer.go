@@ -135,7 +135,7 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		err = checkData(cfg, ds)
 	}
 	if err == nil {
-		err = CheckMemory(cfg)
+		err = checkMemory(cfg, comm.Size())
 	}
 	if err == nil && comm.Rank() == 0 {
 		dir, err = CreateRunDir(runDir, cfg)
@@ -233,7 +233,7 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	// Every rank checks its own data and memory.
 	err = checkData(cfg, ds)
 	if err == nil {
-		err = CheckMemory(cfg)
+		err = checkMemory(cfg, comm.Size())
 	}
 	var batcher *data.Batcher
 	if err == nil {
