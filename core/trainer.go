@@ -24,9 +24,9 @@ type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir s
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
 // Snapshot (the live parameters are written by the optimiser during every step).
 type Trainer struct {
-	cfg     RunConfig
-	dir     *RunDir
-	ds      *data.Dataset
+	cfg RunConfig
+	dir *RunDir
+	ds  *data.Dataset
 	// params and adam are the host copies of the weights and the optimiser state: the
 	// engine's own on the CPU, refreshed from the engine before a checkpoint on a device.
 	params  *nn.Params[float32]
