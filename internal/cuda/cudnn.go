@@ -51,12 +51,12 @@ type AlgoPerf struct {
 
 // cuDNN enumerations used here.
 const (
-	cudnnTensorNCHW        = 0
-	cudnnDataFloat         = 0
-	cudnnCrossCorrelation  = 1
-	cudnnDeterministic     = 1
-	MathDefault            = 0 // may use TF32 tensor cores for float32
-	MathFMA                = 3 // float32 arithmetic only: no TF32
+	cudnnTensorNCHW         = 0
+	cudnnDataFloat          = 0
+	cudnnCrossCorrelation   = 1
+	cudnnDeterministic      = 1
+	MathDefault             = 0 // may use TF32 tensor cores for float32
+	MathFMA                 = 3 // float32 arithmetic only: no TF32
 	cudnnStatusNotSupported = 9
 )
 
