@@ -147,3 +147,7 @@ func (a *Adam) CopyFrom(b *Adam) {
 	a.M.CopyFrom(b.M)
 	a.V.CopyFrom(b.V)
 }
+
+// NonFinite marks err as a NaN or infinity in training (errors.Is(err, ErrNonFinite)), for
+// engines outside core.
+func NonFinite(err error) error { return nonFinite{err} }

@@ -422,7 +422,7 @@ type Function struct {
 type Dim3 struct{ X, Y, Z int }
 
 // Launch enqueues kernel f on the stream. Each argument is a uint64 (a device pointer),
-// an int32, a float32 or a uint32, passed as the kernel's parameters in order. The
+// an int32 (or an int that fits one), a uint32, a float32 or a float64, passed as the kernel's parameters in order. The
 // parameter values live in one pinned Go array and the driver reads them through an
 // array of pointers into it (cuLaunchKernel's void** kernelParams) before returning.
 func (c *Context) Launch(f Function, grid, block Dim3, shmem int, args ...any) error {
@@ -442,13 +442,15 @@ func (c *Context) Launch(f Function, grid, block Dim3, shmem int, args ...any) e
 			*(*uint32)(unsafe.Pointer(&vals[i])) = v
 		case float32:
 			*(*float32)(unsafe.Pointer(&vals[i])) = v
+		case float64:
+			vals[i] = math.Float64bits(v)
 		case int:
 			if v != int(int32(v)) {
 				return fmt.Errorf("launch %s: argument %d = %d does not fit an int", f.Name, i, v)
 			}
 			*(*int32)(unsafe.Pointer(&vals[i])) = int32(v)
 		default:
-			return fmt.Errorf("launch %s: argument %d has type %T (want uint64, int32, uint32, float32 or int)", f.Name, i, a)
+			return fmt.Errorf("launch %s: argument %d has type %T (want uint64, int32, uint32, float32, float64 or int)", f.Name, i, a)
 		}
 		ptrs[i] = unsafe.Pointer(&vals[i])
 	}
