@@ -33,6 +33,10 @@ type cudaOps struct {
 	ws    Buf // cuDNN workspace, grown to the largest asked for
 	first error
 	convs []*cuda.Conv
+	// bytes and peak count the device memory this device allocated (as
+	// torch.cuda.max_memory_allocated counts PyTorch's), for mdsm bench.
+	bytes, peak int64
+	sizes       map[uint64]int64
 }
 
 // openCUDA opens GPU ordinal with the loaded libraries: its context and stream, a cuDNN
@@ -90,7 +94,7 @@ func (o *cudaOps) close() error {
 			cv.Destroy()
 		}
 		if o.ws.P != 0 {
-			o.c.Free(o.ws.P)
+			o.free(o.ws)
 		}
 		if o.dnn != nil {
 			o.dnn.Destroy()
@@ -110,10 +114,22 @@ func (o *cudaOps) alloc(n int) (Buf, error) {
 	if err != nil {
 		return Buf{}, err
 	}
+	if o.sizes == nil {
+		o.sizes = map[uint64]int64{}
+	}
+	o.sizes[p] = int64(4 * n)
+	o.bytes += int64(4 * n)
+	o.peak = max(o.peak, o.bytes)
 	return Buf{P: p, N: n}, nil
 }
 
-func (o *cudaOps) free(b Buf) { o.keep(o.c.Free(b.P)) }
+func (o *cudaOps) free(b Buf) {
+	o.bytes -= o.sizes[b.P]
+	delete(o.sizes, b.P)
+	o.keep(o.c.Free(b.P))
+}
+
+func (o *cudaOps) peakBytes() int64 { return o.peak }
 func (o *cudaOps) upload(dst Buf, src []float32) {
 	o.keep(o.c.Upload(dst.P, src[:min(len(src), dst.N)]))
 }
@@ -132,7 +148,7 @@ func (o *cudaOps) conv(n, cin, cout, s, k int) (convOp, error) {
 	o.convs = append(o.convs, cv)
 	if need := (cv.Workspace + 3) / 4; need > o.ws.N {
 		if o.ws.P != 0 {
-			o.c.Free(o.ws.P)
+			o.free(o.ws)
 			o.ws = Buf{}
 		}
 		if o.ws, err = o.alloc(need); err != nil {

@@ -74,7 +74,20 @@ func newTrainEngine(d device, name string, ordinal int, stream uintptr, cfg core
 	return e, nil
 }
 
-func (e *trainEngine) Device() string     { return e.name }
+func (e *trainEngine) Device() string { return e.name }
+
+// PeakDeviceBytes is the most device memory the engine has held (0 on the host device).
+func (e *trainEngine) PeakDeviceBytes() int64 { return peakOf(e.d) }
+
+// PeakDeviceBytes is the most device memory the model has held.
+func (m *energyModel) PeakDeviceBytes() int64 { return peakOf(m.d) }
+
+func peakOf(d device) int64 {
+	if p, ok := d.(interface{ peakBytes() int64 }); ok {
+		return p.peakBytes()
+	}
+	return 0
+}
 func (e *trainEngine) HostResident() bool { return false }
 
 func (e *trainEngine) Close() error {
