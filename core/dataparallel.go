@@ -27,6 +27,7 @@ import (
 // all-reduce would add in an order of its choosing.
 type dataParallel struct {
 	comm        dist.Comm
+	eng         slotEngine
 	rank, size  int
 	count       int // parameters
 	chunk       int // ceil(count/size): the part of the gradient each rank sums
@@ -39,21 +40,42 @@ type dataParallel struct {
 	computeSecs []float64 // per rank
 }
 
-func newDataParallel(comm dist.Comm, p *nn.Params[float32]) *dataParallel {
-	w := comm.Size()
-	count := p.Count()
-	chunk := (count + w - 1) / w
-	return &dataParallel{comm: comm, rank: comm.Rank(), size: w, count: count, chunk: chunk,
-		slot: make([]float32, chunk*w), recv: make([]float32, chunk*w), acc: make([]float32, chunk),
-		gather: make([]float32, chunk*w), scratch: nn.NewParams[float32](p.Config), computeSecs: make([]float64, w)}
+// slotEngine is a TrainEngine that computes the gradient of one micro-batch slot on its
+// own, which a data-parallel run needs to add the slots in the single process's order:
+// the CPU engine.
+type slotEngine interface {
+	// slotLossGrad is Objective.SlotLossGrad.
+	slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64
+	// checkLoss is Objective.checkLoss.
+	checkLoss(loss float64) error
+	// microBatch is the images per slot.
+	microBatch() int
 }
 
-// lossGrad is Objective.LossGrad over the ranks: x is the whole batch (every rank draws
-// it; each evaluates its own slots), and grads and the returned loss are the
-// single-process ones on every rank. Its errors are the collectives' (check the loss with
-// Objective.checkLoss).
-func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float64, noiseSeed uint64, grads *nn.Params[float32]) (float64, error) {
-	slots := (n + o.micro - 1) / o.micro
+func (e *cpuEngine) slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64 {
+	return e.obj.SlotLossGrad(x, noise, lo, k, n, sigmas, dst)
+}
+func (e *cpuEngine) checkLoss(loss float64) error { return e.obj.checkLoss(loss) }
+func (e *cpuEngine) microBatch() int              { return e.obj.micro }
+
+func newDataParallel(comm dist.Comm, eng slotEngine, model nn.Config) *dataParallel {
+	w := comm.Size()
+	scratch := nn.NewParams[float32](model)
+	count := len(scratch.Flat())
+	chunk := (count + w - 1) / w
+	return &dataParallel{comm: comm, eng: eng, rank: comm.Rank(), size: w, count: count, chunk: chunk,
+		slot: make([]float32, chunk*w), recv: make([]float32, chunk*w), acc: make([]float32, chunk),
+		gather: make([]float32, chunk*w), scratch: scratch, computeSecs: make([]float64, w)}
+}
+
+// lossGrad is Objective.LossGradNoise over the ranks: x and noise are the whole batch's
+// (every rank draws them; each evaluates its own slots), and grads (a flat gradient, the
+// engine's buffer) and the returned loss are the single-process ones on every rank. Its
+// errors are the collectives' (check the loss with checkLoss).
+func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, grads []float32) (float64, error) {
+	micro := d.eng.microBatch()
+	dim := len(x) / n
+	slots := (n + micro - 1) / micro
 	rounds := (slots + d.size - 1) / d.size
 	if cap(d.info) < rounds+1 {
 		d.info = make([]float64, rounds+1)
@@ -66,11 +88,11 @@ func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float
 		s := j*d.size + d.rank
 		if s < slots {
 			start := time.Now()
-			lo := s * o.micro
-			k := min(o.micro, n-lo)
+			lo := s * micro
+			k := min(micro, n-lo)
 			d.scratch.Zero()
-			info[j] = o.SlotLossGrad(x[lo*o.dim:(lo+k)*o.dim], lo, k, n, sigmas, noiseSeed, d.scratch)
-			flatten(d.slot, d.scratch)
+			info[j] = d.eng.slotLossGrad(x[lo*dim:(lo+k)*dim], noise[lo*dim:(lo+k)*dim], lo, k, n, sigmas, d.scratch)
+			copy(d.slot, d.scratch.Flat())
 			busy += time.Since(start)
 		} else {
 			clear(d.slot) // no slot this round: the receivers skip it
@@ -82,7 +104,7 @@ func (d *dataParallel) lossGrad(o *Objective, x []float32, n int, sigmas []float
 	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
 		return 0, fmt.Errorf("gathering gradients: %w", err)
 	}
-	unflatten(grads, d.gather)
+	copy(grads, d.gather[:d.count])
 	info[rounds] = busy.Seconds()
 	if err := d.comm.AllgatherF64(info, allInfo); err != nil {
 		return 0, fmt.Errorf("gathering losses: %w", err)
@@ -124,8 +146,7 @@ func (d *dataParallel) reduceRound(j, slots int) error {
 // Allgather), the gathering of the losses and the control agreement; reps times, after
 // one untimed exchange. Every rank calls it (mdsm bench --exchange).
 func ExchangeTimes(comm dist.Comm, model nn.Config, reps int) ([]time.Duration, error) {
-	p := nn.NewParams[float32](model)
-	d := newDataParallel(comm, p)
+	d := newDataParallel(comm, nil, model)
 	for i := range d.slot[:d.count] {
 		d.slot[i] = float32(i%1000) * 1e-3
 	}
@@ -142,7 +163,7 @@ func ExchangeTimes(comm dist.Comm, model nn.Config, reps int) ([]time.Duration, 
 		if err := comm.AllgatherF32(d.acc, d.gather); err != nil {
 			return nil, err
 		}
-		unflatten(p, d.gather)
+		copy(d.scratch.Flat(), d.gather[:d.count])
 		if err := comm.AllgatherF64(info, all); err != nil {
 			return nil, err
 		}
@@ -168,22 +189,6 @@ func (d *dataParallel) rankRates(n, micro int) []float64 {
 		}
 	}
 	return out
-}
-
-// flatten writes p's tensors one after the other (in Names order) into dst.
-func flatten(dst []float32, p *nn.Params[float32]) {
-	off := 0
-	for _, name := range p.Names {
-		off += copy(dst[off:], p.T[name].Data)
-	}
-}
-
-// unflatten is the inverse of flatten.
-func unflatten(p *nn.Params[float32], src []float32) {
-	off := 0
-	for _, name := range p.Names {
-		off += copy(p.T[name].Data, src[off:])
-	}
 }
 
 // controlFlags are the requests every rank must agree on before a step of a distributed
@@ -217,11 +222,8 @@ func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
 // rounding): the hash of every rank's weights is compared with rank 0's.
 func checkSameWeights(c dist.Comm, p *nn.Params[float32], step int) error {
 	h := fnv.New64a()
-	for _, name := range p.Names {
-		data := p.T[name].Data
-		if len(data) > 0 {
-			h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data)))
-		}
+	if w := p.Flat(); len(w) > 0 {
+		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w)))
 	}
 	mine := []float64{math.Float64frombits(h.Sum64())}
 	all := make([]float64, c.Size())
@@ -265,12 +267,8 @@ func shareCheckpoint(c dist.Comm, ck *Checkpoint, err error, model nn.Config) (*
 		ck.Adam.T = head.State.AdamT
 	}
 	for _, p := range []*nn.Params[float32]{ck.Params, ck.Adam.M, ck.Adam.V} {
-		for _, name := range p.Names {
-			data := p.T[name].Data
-			if len(data) == 0 {
-				continue
-			}
-			if err := c.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))); err != nil {
+		if w := p.Flat(); len(w) > 0 {
+			if err := c.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
 				return nil, fmt.Errorf("broadcasting checkpoint: %w", err)
 			}
 		}

@@ -87,6 +87,9 @@ type DoneEvent struct {
 	At   time.Time
 	Step int
 	Err  error
+	// Stopped says that a stop request ended training before its last step: Stop on this
+	// trainer, or on another rank of a distributed run.
+	Stopped bool
 }
 
 func (e StepEvent) When() time.Time       { return e.At }

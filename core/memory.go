@@ -26,8 +26,8 @@ type MemoryEstimate struct {
 	// Slots: the gradient of one micro-batch before it is added (when the batch is split),
 	// and in a data-parallel run the buffers of the gradient exchange.
 	Slots    int64
-	Batch    int64 // the batch (grows with batch_size)
-	PerImage int64 // engine activations, scratch and noise per image of a micro-batch
+	Batch    int64 // the batch and its noise (grow with batch_size)
+	PerImage int64 // engine activations and scratch per image of a micro-batch
 	Micro    int   // the effective micro-batch
 	Sampler  int64 // the periodic sample grid's model and chain (0 if sample_every = 0)
 	Overhead int64 // runtime, GEMM workspaces
@@ -69,20 +69,20 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	dim := int64(c.Dim())
 	stored, kept, act := engineSizes(cfg)
 	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
-	// head's u, w and their tangents, and the objective's noise, x~, dE/dx, v and energy.
-	perImage := f * (2*stored + kept + dim + 5*act + 4 + 4*dim + 1)
+	// head's u, w and their tangents, and the objective's x~, dE/dx, v and energy.
+	perImage := f * (2*stored + kept + dim + 5*act + 4 + 3*dim + 1)
 	var slots int64
 	switch {
 	case ranks > 1: // dataParallel: a slot's gradient, its flat copy, the received
 		// chunks, the gathered sum, and this rank's chunk
 		slots = f * (4*params + params/int64(ranks))
-	case cfg.microBatch() < cfg.BatchSize: // Objective.LossGrad's scratch gradient
+	case cfg.microBatch() < cfg.BatchSize: // Objective.LossGradNoise's scratch gradient
 		slots = f * params
 	}
 	est := MemoryEstimate{
 		Params:   6 * f * params,
 		Slots:    slots,
-		Batch:    f * int64(cfg.BatchSize) * dim,
+		Batch:    2 * f * int64(cfg.BatchSize) * dim,
 		PerImage: perImage,
 		Micro:    cfg.microBatch(),
 		Overhead: memOverhead,

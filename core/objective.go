@@ -33,21 +33,38 @@ type Objective struct {
 func NewObjective(m *nn.Model[float32], sigma0 float64, batch, micro int) *Objective {
 	d := m.Config().Dim()
 	return &Objective{model: m, sigma0: sigma0, micro: micro, dim: d,
-		noise: make([]float32, micro*d), xn: make([]float32, micro*d), g: make([]float32, micro*d),
+		noise: make([]float32, batch*d), xn: make([]float32, micro*d), g: make([]float32, micro*d),
 		v: make([]float32, micro*d), e: make([]float32, micro)}
 }
 
-// LossGrad evaluates the loss of the batch x (n clean images, NCHW) with per-image noise
-// levels sigmas and the noise of stream noiseSeed (ImageNoise), and writes its weight
-// gradient into grads (overwriting it). Micro-batch k (images k*micro...) is a slot: each
-// slot's gradient is computed from zero and the slots are added in order,
+// LossGrad draws the noise from rng, evaluates the loss on clean images x (n of them, NCHW)
+// with per-image noise levels sigmas, and adds the weight gradient to grads. The noise is
+// drawn for the whole batch first, so the micro-batch size does not change the result.
+func (o *Objective) LossGrad(x []float32, n int, sigmas []float64, rng *rand.Rand, grads *nn.Params[float32]) (float64, error) {
+	noise := o.noise[:n*o.dim]
+	DrawNoise(rng, noise)
+	return o.LossGradNoise(x, noise, n, sigmas, grads)
+}
+
+// DrawNoise fills noise with standard normal draws from rng, in order: the one noise
+// stream of training on every device, so a run resumed on another device goes on with the
+// same noise.
+func DrawNoise(rng *rand.Rand, noise []float32) {
+	for i := range noise {
+		noise[i] = float32(rng.NormFloat64())
+	}
+}
+
+// LossGradNoise is LossGrad with the noise given (n*Dim standard normal values, as
+// DrawNoise draws them). Micro-batch k (images k*micro...) is a slot: the first slot's
+// gradient is added to grads, every later slot's is computed from zero on its own and then
+// added, and so are the slots' losses,
 //
-//	grads = ((g_0 + g_1) + g_2) + ...,   loss = ((0 + l_0) + l_1) + ...,
+//	grads += ((g_0 + g_1) + g_2) + ...,   loss = ((0 + l_0) + l_1) + ...,
 //
 // which is exactly what a data-parallel run computes however its slots are spread over the
-// ranks (dataParallel), so the two agree bit for bit.
-func (o *Objective) LossGrad(x []float32, n int, sigmas []float64, noiseSeed uint64, grads *nn.Params[float32]) (float64, error) {
-	grads.Zero()
+// ranks (dataParallel), so that the two agree bit for bit.
+func (o *Objective) LossGradNoise(x, noise []float32, n int, sigmas []float64, grads *nn.Params[float32]) (float64, error) {
 	loss := 0.0
 	for s, lo := 0, 0; lo < n; s, lo = s+1, lo+o.micro {
 		k := min(o.micro, n-lo)
@@ -59,9 +76,9 @@ func (o *Objective) LossGrad(x []float32, n int, sigmas []float64, noiseSeed uin
 			o.scratch.Zero()
 			dst = o.scratch
 		}
-		loss += o.SlotLossGrad(x[lo*o.dim:(lo+k)*o.dim], lo, k, n, sigmas, noiseSeed, dst)
+		loss += o.SlotLossGrad(x[lo*o.dim:(lo+k)*o.dim], noise[lo*o.dim:(lo+k)*o.dim], lo, k, n, sigmas, dst)
 		if s > 0 {
-			addParams(grads, o.scratch)
+			addFlat(grads.Flat(), o.scratch.Flat())
 		}
 	}
 	return loss, o.checkLoss(loss)
@@ -75,22 +92,18 @@ func (o *Objective) checkLoss(loss float64) error {
 	return nil
 }
 
-// SlotLossGrad evaluates the images at positions lo..lo+k-1 of a batch of n (x holds just
-// those k images) and adds the weight gradient of their part of the batch loss to grads;
-// it returns that part of the loss. Each image's noise comes from its own stream
-// (ImageNoise(noiseSeed, position)), so neither the micro-batch size nor the number of
-// ranks changes it.
-func (o *Objective) SlotLossGrad(x []float32, lo, k, n int, sigmas []float64, noiseSeed uint64, grads *nn.Params[float32]) float64 {
+// SlotLossGrad evaluates the k images at positions lo..lo+k-1 of a batch of n (x and noise
+// hold just those k images) and adds the weight gradient of their part of the batch loss to
+// grads; it returns that part of the loss (no gradient when it is not finite: the step
+// fails anyway).
+func (o *Objective) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, grads *nn.Params[float32]) float64 {
 	d := o.dim
 	inv0 := 1 / (o.sigma0 * o.sigma0)
-	noise, xn, g, v := o.noise[:k*d], o.xn[:k*d], o.g[:k*d], o.v[:k*d]
+	xn, g, v := o.xn[:k*d], o.g[:k*d], o.v[:k*d]
 	for b := 0; b < k; b++ {
-		rng := ImageNoise(noiseSeed, lo+b)
 		s := float32(sigmas[lo+b])
 		for j := 0; j < d; j++ {
-			z := float32(rng.NormFloat64())
-			noise[b*d+j] = z
-			xn[b*d+j] = x[b*d+j] + s*z
+			xn[b*d+j] = x[b*d+j] + s*noise[b*d+j]
 		}
 	}
 	o.lastK = k
@@ -109,34 +122,16 @@ func (o *Objective) SlotLossGrad(x []float32, lo, k, n int, sigmas []float64, no
 		loss += sum * w
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss // no gradient from a diverged slot: the step fails anyway
+		return loss
 	}
 	o.model.DirectionalGrad(v, grads)
 	return loss
 }
 
-// ImageNoise is the generator of the training noise of the image at batch position pos in
-// the step whose noise seed is noiseSeed (drawn once per step from the run's noise stream):
-// a stream per image, so that any rank can draw the noise of any image.
-func ImageNoise(noiseSeed uint64, pos int) *rand.Rand {
-	return rand.New(rand.NewPCG(splitmix64(noiseSeed^splitmix64(uint64(pos))), splitmix64(uint64(pos)+0x9e3779b97f4a7c15)))
-}
-
-// splitmix64 is the SplitMix64 finaliser, a bijective mixer for deriving seeds.
-func splitmix64(z uint64) uint64 {
-	z += 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
-// addParams adds q to p element by element.
-func addParams(p, q *nn.Params[float32]) {
-	for _, name := range p.Names {
-		a, b := p.T[name].Data, q.T[name].Data
-		for i, v := range b {
-			a[i] += v
-		}
+// addFlat adds b to a element by element.
+func addFlat(a, b []float32) {
+	for i, v := range b {
+		a[i] += v
 	}
 }
 

@@ -66,6 +66,9 @@ type TrainState struct {
 	// WorldSize is the number of ranks that trained the run when the checkpoint was
 	// written (0 in older checkpoints means 1). A run resumes at any world size.
 	WorldSize int `json:"world_size,omitempty"`
+	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
+	// H200, ...)"); the files themselves are device-independent.
+	Device string `json:"device,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -443,7 +446,9 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 		if m == nil || v == nil || len(m.Data) != len(p.T[n].Data) || len(v.Data) != len(p.T[n].Data) {
 			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", st.Optimizer, n)
 		}
-		opt.M.T[n].Data, opt.V.T[n].Data = m.Data, v.Data
+		// copied into place: the tensors share Params.Flat, which engines upload
+		copy(opt.M.T[n].Data, m.Data)
+		copy(opt.V.T[n].Data, v.Data)
 	}
 	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
 }

@@ -25,21 +25,23 @@ type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir s
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
 // Snapshot (the live parameters are written by the optimiser during every step).
 type Trainer struct {
-	cfg     RunConfig
-	dir     *RunDir // nil on the ranks of a distributed run other than rank 0
-	path    string  // the run directory
-	ds      *data.Dataset
+	cfg  RunConfig
+	dir  *RunDir // nil on the ranks of a distributed run other than rank 0
+	path string  // the run directory
+	ds   *data.Dataset
+	// params and adam are the host copies of the weights and the optimiser state: the
+	// engine's own on the CPU, refreshed from the engine before a checkpoint on a device.
 	params  *nn.Params[float32]
-	grads   *nn.Params[float32]
-	model   *nn.Model[float32]
-	obj     *Objective
 	adam    *Adam
+	engine  TrainEngine
+	device  Device
 	batcher *data.Batcher
 	noise   *rand.PCG
 	rng     *rand.Rand
 	sigmas  []float64
 	perm    []float64
 	batch   []float32
+	noiseB  []float32 // the step's noise, drawn here so that every engine sees the same
 
 	step      int
 	elapsed   time.Duration // training time over all sessions of the run
@@ -72,9 +74,10 @@ type Trainer struct {
 	err      error
 	lastCkpt time.Time
 
-	snapMu   sync.RWMutex
-	snap     *nn.Params[float32]
-	snapStep int
+	snapMu     sync.RWMutex
+	snap       *nn.Params[float32]
+	snapStep   int
+	snapWanted atomic.Bool // a reader asked for newer weights (device engines)
 
 	// beforeStep, when set (tests only), sees every batch before the step that uses it: the
 	// race-free way to inject faults such as a NaN pixel.
@@ -83,6 +86,11 @@ type Trainer struct {
 	// StopAtStep, when set before Start, stops (with a checkpoint) once that many steps are
 	// done, short of the configured total: a session of a longer run.
 	StopAtStep int
+
+	// ReduceGradients, when set before Start, runs between each step's LossGrad and its
+	// optimiser update on the engine's gradient buffer: the seam where data-parallel
+	// training sums the gradients of its processes.
+	ReduceGradients ReduceFunc
 
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
 	Sampler    SampleFunc
@@ -126,7 +134,12 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 	if comm.Size() > 1 && cfg.MicroBatch == 0 {
 		cfg.MicroBatch = (cfg.BatchSize + comm.Size() - 1) / comm.Size()
 	}
-	var dir *RunDir
+	var (
+		dir     *RunDir
+		dev     Device
+		note    string
+		batcher *data.Batcher
+	)
 	err := cfg.Validate()
 	if err != nil {
 		err = fmt.Errorf("invalid run config: %w", err)
@@ -135,12 +148,14 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		err = checkData(cfg, ds)
 	}
 	if err == nil {
-		err = checkMemory(cfg, comm.Size())
+		dev, note, err = openRankDevice(comm, cfg)
+	}
+	if err == nil {
+		err = checkMemoryOn(dev, cfg, comm.Size())
 	}
 	if err == nil && comm.Rank() == 0 {
 		dir, err = CreateRunDir(runDir, cfg)
 	}
-	var batcher *data.Batcher
 	if err == nil {
 		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 	}
@@ -149,10 +164,39 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		return nil, err
 	}
 	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-	t := newTrainer(comm, cfg, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	t, err := newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	if err := dist.Agree(comm, err); err != nil {
+		dir.Close()
+		return nil, err
+	}
+	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	t.warnDiskSpace()
 	t.warnSlots()
 	return t, nil
+}
+
+// openRankDevice opens the run's device. A data-parallel run trains on the CPU: its
+// fixed-order reduction needs the CPU engine's per-slot gradients (GPU ranks would sum
+// through NCCL, dist.OpenNCCL, which is not wired into the trainer yet).
+func openRankDevice(comm dist.Comm, cfg RunConfig) (Device, string, error) {
+	if comm.Size() == 1 {
+		return OpenDevice(cfg.Device, cfg.TF32)
+	}
+	if kind, _, err := ParseDevice(cfg.Device); err != nil {
+		return CPU, "", err
+	} else if kind == "cpu" || kind == "auto" {
+		return CPU, fmt.Sprintf("device: cpu (data-parallel on %d ranks)", comm.Size()), nil
+	}
+	return CPU, "", fmt.Errorf("device %s: data-parallel training (%d ranks) runs on the CPU for now; the GPU path through NCCL is not wired into the trainer yet: use --device cpu, or train on one GPU without mpirun", cfg.Device, comm.Size())
+}
+
+// checkMemoryOn is CheckMemory for a run (one rank of ranks) on the CPU; a device engine
+// checks its device's memory when it allocates.
+func checkMemoryOn(d Device, cfg RunConfig, ranks int) error {
+	if !d.IsCPU() {
+		return nil
+	}
+	return checkMemory(cfg, ranks)
 }
 
 // ResumeOptions adjusts a resumed run.
@@ -164,6 +208,12 @@ type ResumeOptions struct {
 	MicroBatch int
 	// NaNRollback turns on RunConfig.NaNRollback for the rest of the run.
 	NaNRollback bool
+	// Device moves the run to another device (--device syntax; "" keeps the configured
+	// one): checkpoints are device-independent float32, so a run started on a GPU goes on
+	// on the CPU and back.
+	Device string
+	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
+	TF32 *bool
 	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
 	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
 	// directory and hands the checkpoint to the others, which need not see it. The world
@@ -208,6 +258,12 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		if opt.NaNRollback && !cfg.NaNRollback {
 			cfg.NaNRollback, changed = true, true
 		}
+		if opt.Device != "" && opt.Device != cfg.Device {
+			cfg.Device, changed = opt.Device, true
+		}
+		if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
+			cfg.TF32, changed = *opt.TF32, true
+		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
 		}
@@ -230,12 +286,19 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	if err := dist.BcastJSON(comm, &cfg, err); err != nil {
 		return fail(err)
 	}
-	// Every rank checks its own data and memory.
+	// Every rank checks its own data, device and memory.
+	var (
+		dev     Device
+		note    string
+		batcher *data.Batcher
+	)
 	err = checkData(cfg, ds)
 	if err == nil {
-		err = checkMemory(cfg, comm.Size())
+		dev, note, err = openRankDevice(comm, cfg)
 	}
-	var batcher *data.Batcher
+	if err == nil {
+		err = checkMemoryOn(dev, cfg, comm.Size())
+	}
 	if err == nil {
 		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 	}
@@ -248,7 +311,10 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	var t *Trainer
 	if ck == nil {
 		params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-		t = newTrainer(comm, cfg, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+		t, err = newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+		if err := dist.Agree(comm, err); err != nil {
+			return fail(err)
+		}
 	} else {
 		noise := new(rand.PCG)
 		err := batcher.Restore(ck.State.Batcher)
@@ -257,10 +323,15 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		} else if err = noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
 			err = fmt.Errorf("resume %s: noise generator state: %w", runDir, err)
 		}
+		if err == nil {
+			t, err = newTrainer(comm, cfg, dev, dir, runDir, ds, ck.Params, ck.Adam, batcher, noise)
+		}
 		if err := dist.Agree(comm, err); err != nil {
+			if t != nil {
+				t.engine.Close()
+			}
 			return fail(err)
 		}
-		t = newTrainer(comm, cfg, dir, runDir, ds, ck.Params, ck.Adam, batcher, noise)
 		t.step = ck.State.Step
 		t.elapsed = time.Duration(ck.State.Elapsed * float64(time.Second))
 		t.snapStep = t.step
@@ -289,6 +360,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: msg})
 	}
+	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
+	fail = func(err error) (*Trainer, error) { t.engine.Close(); dir.Close(); return nil, err }
 	// Rank 0 rewrites config.json and metrics.jsonl; the others learn whether it could.
 	err = nil
 	if t.writer() {
@@ -348,21 +421,31 @@ func (t *Trainer) warnDiskSpace() {
 	}
 }
 
-func newTrainer(comm dist.Comm, cfg RunConfig, dir *RunDir, path string, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
+func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path string, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) (*Trainer, error) {
 	sig, _ := NoiseLevels(cfg)
-	m := nn.NewModel(p)
-	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, grads: nn.NewParams[float32](cfg.Model), model: m,
-		obj: NewObjective(m, cfg.Sigma0, cfg.BatchSize, cfg.microBatch()), adam: adam, batcher: b,
+	eng, err := dev.NewTrainEngine(cfg, p, adam)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
-		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
-		snap: p.Clone(), lrScale: 1}
+		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
+		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1}
 	if comm.Size() > 1 {
-		t.dp = newDataParallel(comm, p)
+		se, ok := eng.(slotEngine)
+		if !ok {
+			eng.Close()
+			return nil, fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone (the CPU's)", dev.Name)
+		}
+		t.dp = newDataParallel(comm, se, p.Config)
 	}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
-	return t
+	return t, nil
 }
+
+// Device is the device the trainer's engine runs on.
+func (t *Trainer) Device() Device { return t.device }
 
 // Config is the run's configuration.
 func (t *Trainer) Config() RunConfig { return t.cfg }
@@ -378,8 +461,12 @@ func (t *Trainer) Comm() dist.Comm { return t.comm }
 func (t *Trainer) Events() <-chan Event { return t.events }
 
 // Snapshot returns a private copy of the weights after the last completed step, and that
-// step: the only way for other goroutines to read weights.
+// step: the only way for other goroutines to read weights. On a device engine the copy is
+// refreshed after the step following a call (weights cross to the host only at the rate
+// they are read), so a reader polling at its preview rate sees weights one poll old at
+// most; checkpoints, periodic samples and the end of training refresh it too.
 func (t *Trainer) Snapshot() (*nn.Params[float32], int) {
+	t.snapWanted.Store(true)
 	t.snapMu.RLock()
 	defer t.snapMu.RUnlock()
 	return t.snap.Clone(), t.snapStep
@@ -421,6 +508,18 @@ func (t *Trainer) Start() {
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: Running})
 	go t.run()
+}
+
+// refreshSnapshot copies the engine's weights into the snapshot (training goroutine only).
+func (t *Trainer) refreshSnapshot() error {
+	t.snapWanted.Store(false)
+	t.snapMu.Lock()
+	defer t.snapMu.Unlock()
+	if err := t.engine.ReadParams(t.snap); err != nil {
+		return fmt.Errorf("copy the weights from %s: %w", t.device.Name, err)
+	}
+	t.snapStep = t.step
+	return nil
 }
 
 // Pause stops stepping after the current step. The Paused state (and its event) comes when
@@ -466,6 +565,7 @@ func (t *Trainer) Stop() error {
 		t.started = true
 		t.state = Stopped
 		t.mu.Unlock()
+		t.engine.Close()
 		t.dir.Close()
 		t.emit(DoneEvent{At: time.Now(), Step: t.step})
 		t.closeEvents()
@@ -521,7 +621,9 @@ func (t *Trainer) closeEvents() {
 func (t *Trainer) run() {
 	defer close(t.done)
 	defer t.dir.Close()
+	defer t.engine.Close()
 	var runErr error
+	stoppedEarly := false
 	for {
 		t.mu.Lock()
 		if t.pauseReq && !t.stopReq {
@@ -556,6 +658,7 @@ func (t *Trainer) run() {
 			t.checkpoint()
 		}
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
+			stoppedEarly = stop && t.step < t.cfg.Steps
 			break
 		}
 		if err := t.trainStep(); err != nil {
@@ -570,6 +673,11 @@ func (t *Trainer) run() {
 	}
 	t.sampleStop()
 	t.sampleWG.Wait()
+	if t.snapStep != t.step {
+		if err := t.refreshSnapshot(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	final := Stopped
 	if runErr != nil {
 		final = Failed
@@ -582,7 +690,7 @@ func (t *Trainer) run() {
 	t.state, t.err = final, runErr
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
-	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr})
+	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr, Stopped: stoppedEarly})
 	t.closeEvents()
 }
 
@@ -594,30 +702,34 @@ func (t *Trainer) trainStep() error {
 	if t.beforeStep != nil {
 		t.beforeStep(t.step+1, t.batch)
 	}
-	// One sigma per batch index, the fixed set shuffled over the batch each step.
+	// One sigma per batch index, the fixed set shuffled over the batch each step; then
+	// the noise of the whole batch.
 	copy(t.perm, t.sigmas)
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
-	noiseSeed := t.rng.Uint64() // the seed of this step's per-image noise streams
+	DrawNoise(t.rng, t.noiseB)
 	var loss float64
 	var err error
-	if t.dp != nil {
-		if loss, err = t.dp.lossGrad(t.obj, t.batch, cfg.BatchSize, t.perm, noiseSeed, t.grads); err != nil {
-			return fmt.Errorf("step %d: %w", t.step+1, err)
+	if t.dp != nil { // each rank its slots, the gradients added in slot order (dataParallel)
+		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm, t.engine.Gradients().Host)
+		if err == nil {
+			if lerr := t.dp.eng.checkLoss(loss); lerr != nil {
+				err = nonFinite{fmt.Errorf("non-finite loss: %w", lerr)}
+			}
 		}
-		err = t.obj.checkLoss(loss)
 	} else {
-		loss, err = t.obj.LossGrad(t.batch, cfg.BatchSize, t.perm, noiseSeed, t.grads)
+		loss, err = t.engine.LossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
 	}
 	if err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite loss: %w", t.step+1, err)}
+		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
-	if err := t.grads.CheckFinite(); err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite gradient: %w", t.step+1, err)}
+	if t.ReduceGradients != nil {
+		if err := t.ReduceGradients(t.engine.Gradients()); err != nil {
+			return fmt.Errorf("step %d: reduce the gradients: %w", t.step+1, err)
+		}
 	}
 	lr := LearningRate(cfg, t.step) * t.lrScale
-	t.adam.Step(t.params, t.grads, lr)
-	if err := t.params.CheckFinite(); err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite weights after the update: %w", t.step+1, err)}
+	if err := t.engine.Step(lr); err != nil {
+		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
 	dt := time.Since(start)
@@ -628,14 +740,15 @@ func (t *Trainer) trainStep() error {
 	} else {
 		t.rate = 0.9*t.rate + 0.1*ips
 	}
-	t.snapMu.Lock()
-	t.snap.CopyFrom(t.params)
-	t.snapStep = t.step
-	t.snapMu.Unlock()
+	if t.engine.HostResident() || t.snapWanted.Load() {
+		if err := t.refreshSnapshot(); err != nil {
+			return err
+		}
+	}
 
 	var rankRates []float64
 	if t.dp != nil {
-		rankRates = t.dp.rankRates(cfg.BatchSize, t.obj.micro)
+		rankRates = t.dp.rankRates(cfg.BatchSize, cfg.microBatch())
 	}
 
 	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))
@@ -678,6 +791,12 @@ func (t *Trainer) trainStep() error {
 // collective (every rank calls it at the same step): the ranks first check that their
 // weights agree, then rank 0 writes.
 func (t *Trainer) checkpoint() (string, error) {
+	if err := t.engine.ReadParams(t.params); err != nil {
+		return "", fmt.Errorf("checkpoint at step %d: copy the weights from %s: %w", t.step, t.device.Name, err)
+	}
+	if err := t.engine.ReadAdam(t.adam); err != nil {
+		return "", fmt.Errorf("checkpoint at step %d: copy the optimiser state from %s: %w", t.step, t.device.Name, err)
+	}
 	if t.dp != nil {
 		if err := checkSameWeights(t.comm, t.params, t.step); err != nil {
 			t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Err: err})
@@ -689,7 +808,7 @@ func (t *Trainer) checkpoint() (string, error) {
 	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, WorldSize: t.comm.Size()}
+		Rollbacks: t.rollbacks, Device: t.device.Name, WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -705,6 +824,13 @@ func (t *Trainer) checkpoint() (string, error) {
 func (t *Trainer) sampleAsync() {
 	if !t.sampling.TryLock() {
 		return
+	}
+	if t.snapStep != t.step {
+		if err := t.refreshSnapshot(); err != nil {
+			t.sampling.Unlock()
+			t.emit(SampleEvent{At: time.Now(), Step: t.step, Err: err})
+			return
+		}
 	}
 	p, step := t.Snapshot()
 	t.sampleWG.Add(1)
@@ -756,6 +882,9 @@ func (t *Trainer) rollback(cause error) error {
 	t.adam.M.CopyFrom(ck.Adam.M)
 	t.adam.V.CopyFrom(ck.Adam.V)
 	t.adam.T = ck.Adam.T
+	if err := t.engine.Load(t.params, t.adam); err != nil {
+		return fmt.Errorf("%w; cannot roll back: load the checkpoint onto %s: %v", cause, t.device.Name, err)
+	}
 	t.step = ck.State.Step
 	t.rollbacks++
 	t.lrScale /= 2
@@ -765,10 +894,12 @@ func (t *Trainer) rollback(cause error) error {
 	t.snapMu.Unlock()
 	t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("%v; rolled back to the checkpoint at step %d with the learning rate halved (now %g x the schedule; rollback %d of %d)",
 		cause, t.step, t.lrScale, t.rollbacks, MaxNaNRollbacks)})
+	var terr error
 	if t.writer() {
-		if _, err := t.dir.TruncateMetrics(t.step); err != nil {
-			return err
-		}
+		_, terr = t.dir.TruncateMetrics(t.step)
+	}
+	if err := dist.Agree(t.comm, terr); err != nil {
+		return err
 	}
 	if _, err := t.checkpoint(); err != nil {
 		return err

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
+	"mdsm/core"
 	"mdsm/dist"
 	"mdsm/internal/gemm"
 )
@@ -59,6 +61,21 @@ func refuseJob(name string) error {
 		return nil
 	}
 	return fmt.Errorf("mdsm %s does not run distributed (started as %s): run it as one process, without mpirun/srun/torchrun", name, l)
+}
+
+// openCommandDevice opens --device for a model command. In a distributed job each rank
+// takes its own GPU: cuda (and auto, when GPUs are there) means GPU LocalRank of the node.
+func openCommandDevice(spec string, tf32 bool) (core.Device, string, error) {
+	kind, _, err := core.ParseDevice(spec)
+	numbered := strings.Contains(spec, ":") // cuda:N: the user chose
+	if err != nil || !job.launch.Distributed() || numbered || (kind != "auto" && kind != "cuda") {
+		return core.OpenDevice(spec, tf32)
+	}
+	d, note, err := core.OpenDevice(fmt.Sprintf("cuda:%d", job.launch.LocalRank), tf32)
+	if err != nil && kind == "auto" {
+		return core.OpenDevice("cpu", tf32)
+	}
+	return d, note, err
 }
 
 // leader reports whether this process prints and writes results (rank 0).

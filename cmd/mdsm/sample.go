@@ -36,6 +36,7 @@ type modelSource struct {
 	// the run's sampler defaults (the paper's for a bare checkpoint)
 	sampleSteps int
 	sampleT0    float64
+	device      core.Device // where the network runs (--device)
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -61,6 +62,8 @@ func loadModelSource(path string) (*modelSource, error) {
 // rank 0 reads it and hands it to the other ranks, which need not see the file. threads
 // must point at the command's --threads value, read after parsing.
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
+	device := fs.String("device", "auto", core.DeviceFlagHelp)
+	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
 	if err := parseWithPositional(fs, args, 1); err != nil {
 		return nil, err
 	}
@@ -72,7 +75,18 @@ func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSou
 	if leader() {
 		src, err = loadModelSource(fs.Arg(0))
 	}
-	return shareModelSource(comm, src, err)
+	if src, err = shareModelSource(comm, src, err); err != nil {
+		return nil, err
+	}
+	d, note, err := openCommandDevice(*device, *tf32)
+	if err := dist.Agree(comm, err); err != nil {
+		return nil, err
+	}
+	if !d.IsCPU() || *device != "auto" {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", errorPrefix(), note)
+	}
+	src.device = d
+	return src, nil
 }
 
 // shareModelSource hands rank 0's model to every rank: what the run knew as JSON, then
@@ -98,12 +112,8 @@ func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource
 		src = &modelSource{params: nn.NewParams[float32](head.Model), path: head.Path, runDir: head.RunDir, data: head.Data,
 			sigma0: head.Sigma0, sampleT0: head.SampleT0, sampleSteps: head.SampleSteps}
 	}
-	for _, name := range src.params.Names {
-		data := src.params.T[name].Data
-		if len(data) == 0 {
-			continue
-		}
-		if err := comm.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))); err != nil {
+	if w := src.params.Flat(); len(w) > 0 {
+		if err := comm.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
 			return nil, fmt.Errorf("broadcasting the weights: %w", err)
 		}
 	}
@@ -121,9 +131,21 @@ func (s *modelSource) outputPrefix(out, name string) string {
 	return name
 }
 
-// energyFactory gives each sampling worker its own model over its own copy of the weights.
+// energyFactory gives each sampling worker its own model over its own copy of the weights,
+// on the command's device. A device model that cannot be made (out of GPU memory) falls
+// back to the CPU with a warning rather than stopping the command.
 func (s *modelSource) energyFactory() func() sampling.Energy {
-	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
+	return func() sampling.Energy { return s.energy() }
+}
+
+// energy is one model over a copy of the weights on the command's device.
+func (s *modelSource) energy() sampling.Energy {
+	m, err := s.device.NewEnergy(s.params.Clone())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mdsm: %s: %v; this worker uses the CPU\n", s.device, err)
+		return nn.NewModel(s.params.Clone())
+	}
+	return m
 }
 
 // scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.

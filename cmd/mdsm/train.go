@@ -107,6 +107,10 @@ Flags:
 				opt.MicroBatch = cfg.MicroBatch
 			case "nan-rollback":
 				opt.NaNRollback = cfg.NaNRollback
+			case "device":
+				opt.Device = cfg.Device
+			case "tf32":
+				opt.TF32 = &cfg.TF32
 			}
 		})
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
@@ -227,6 +231,8 @@ Flags:
 			}
 			if s, ok := stoppedBy.Load().(os.Signal); ok {
 				fmt.Fprintf(os.Stderr, "mdsm train: stopped by %v at step %d with a checkpoint; resume with: mdsm train --resume %s\n", s, e.Step, tr.RunDir())
+			} else if e.Stopped {
+				fmt.Fprintf(os.Stderr, "mdsm train: stopped at step %d with a checkpoint (another rank was asked to stop); resume with: mdsm train --resume %s\n", e.Step, tr.RunDir())
 			} else {
 				fmt.Fprintf(os.Stderr, "mdsm train: done at step %d; resume with: mdsm train --resume %s --steps N\n", e.Step, tr.RunDir())
 			}
