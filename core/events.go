@@ -42,7 +42,7 @@ type StepEvent struct {
 }
 
 // RankRatesText describes the ranks' compute rates of a distributed run for a status
-// line, " (2 ranks: 610 605)", or "" for one process.
+// line, " (2 ranks: 610 605 img/s)", or "" for one process.
 func RankRatesText(r []float64) string {
 	if len(r) < 2 {
 		return ""
@@ -51,7 +51,7 @@ func RankRatesText(r []float64) string {
 	for _, v := range r {
 		s += fmt.Sprintf(" %.0f", v)
 	}
-	return s + ")"
+	return s + " img/s)"
 }
 
 // CheckpointEvent reports a checkpoint written (or a failed attempt, Err set).

@@ -57,6 +57,7 @@ type Trainer struct {
 	// pendingErr is an error of rank 0's writing in a distributed run, kept until the
 	// next control agreement so that every rank stops at the same step.
 	pendingErr error
+	rankRate   []float64 // smoothed images per second of compute, per rank
 
 	events   chan Event
 	evMu     sync.RWMutex // emit holds it for reading; closing the channel for writing
@@ -747,8 +748,15 @@ func (t *Trainer) trainStep() error {
 	}
 
 	var rankRates []float64
-	if t.dp != nil {
-		rankRates = t.dp.rankRates(cfg.BatchSize, cfg.microBatch())
+	if t.dp != nil { // smoothed like the overall rate
+		now := t.dp.rankRates(cfg.BatchSize, cfg.microBatch())
+		if t.rankRate == nil {
+			t.rankRate = now
+		}
+		for q, v := range now {
+			t.rankRate[q] = 0.9*t.rankRate[q] + 0.1*v
+		}
+		rankRates = append([]float64(nil), t.rankRate...)
 	}
 
 	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))

@@ -400,7 +400,7 @@ func TestWatchShowsRanks(t *testing.T) {
 	f.Close()
 	h := newHarness(t, Options{Watch: run})
 	h.pump("metrics", 10*time.Second, func() bool { return h.a.s.step == 3 })
-	if v := h.view(); !strings.Contains(v, "img/s 1190 (2 ranks: 610 605)") {
+	if v := h.view(); !strings.Contains(v, "(2 ranks: 610 605 img/s)") {
 		t.Errorf("the Train pane should show the ranks' rates:\n%s", v)
 	}
 }

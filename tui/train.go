@@ -168,7 +168,7 @@ func (p *trainPane) view(w, h int) string {
 		st.label.Render("step ") + st.value.Render(fmt.Sprintf("%d/%d", s.step, total)),
 		p.bar.ViewAs(frac) + st.dim.Render(fmt.Sprintf(" %3.0f%%", 100*frac)),
 		st.label.Render("ETA ") + st.value.Render(eta),
-		st.label.Render("img/s ") + st.value.Render(fmt.Sprintf("%.0f", s.imagesPerSec)) + st.dim.Render(core.RankRatesText(s.rankRates)),
+		st.label.Render("img/s ") + st.value.Render(fmt.Sprintf("%.0f", s.imagesPerSec)),
 	}, "  ")
 	ckpt := "none yet"
 	if !s.lastCkptAt.IsZero() {
@@ -179,7 +179,8 @@ func (p *trainPane) view(w, h int) string {
 		st.label.Render("lr ") + st.value.Render(fmt.Sprintf("%.2e", p.lastLR)),
 		st.label.Render("elapsed ") + st.value.Render(p.elapsed.Round(time.Second).String()),
 		st.label.Render("last checkpoint ") + st.value.Render(ckpt),
-		st.label.Render("model ") + st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize)),
+		st.label.Render("model ") + st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize)) +
+			st.dim.Render(core.RankRatesText(s.rankRates)),
 	}, "  ")
 	logH := min(8, max(3, h/5))
 	chartH := max(4, h-4-logH-1)
