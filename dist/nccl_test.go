@@ -149,11 +149,20 @@ func TestNCCLIdReachesEveryRank(t *testing.T) {
 	}
 }
 
-// TestNCCLMissing: without the library the error names it and where to get it.
+// TestNCCLMissing: without the library the error names it, where it was looked for and
+// where to get it.
 func TestNCCLMissing(t *testing.T) {
 	t.Setenv(nccl.LibEnv, "/nonexistent/libnccl.so.2")
 	_, err := OpenNCCL(Launch{Launcher: LaunchSingle, Size: 1, LocalSize: 1}, nil)
 	if !errors.Is(err, nccl.ErrNotFound) || !strings.Contains(err.Error(), "libnccl2") || !strings.Contains(err.Error(), nccl.LibEnv) {
 		t.Fatalf("missing NCCL: %v", err)
+	}
+	t.Setenv(nccl.LibEnv, "")
+	t.Setenv("MDSM_CUDA_LIBS", t.TempDir())
+	if _, err := nccl.Load(); err == nil {
+		t.Skip("NCCL is installed here: no missing-library message to check")
+	} else if !errors.Is(err, nccl.ErrNotFound) || !strings.Contains(err.Error(), "libnccl (NCCL) not found") ||
+		!strings.Contains(err.Error(), "ldconfig") || !strings.Contains(err.Error(), "nvidia-nccl-cu12") {
+		t.Fatalf("NCCL not found by the search: %v", err)
 	}
 }

@@ -12,16 +12,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/ebitengine/purego"
+
+	"mdsm/internal/cuda"
 )
 
-// LibEnv names the environment variable that overrides the library path.
+// LibEnv names the environment variable that gives the library's path, bypassing the
+// search.
 const LibEnv = "MDSM_NCCL_LIB"
 
-// Candidates are the library names tried, in order, when LibEnv is not set.
-var Candidates = []string{"libnccl.so.2", "libnccl.so"}
+// Spec is how internal/cuda's library search finds NCCL: the folders of MDSM_CUDA_LIBS
+// and LD_LIBRARY_PATH, the system library cache, /usr/local/cuda*/lib64, and pip's
+// nvidia-nccl-cu12 wheel (site-packages/nvidia/nccl/lib).
+var Spec = cuda.LibSpec{Name: "libnccl (NCCL)", Files: []string{"libnccl.so.2", "libnccl.so"},
+	Fix: "install NCCL (NVIDIA's CUDA repository: apt install libnccl2, dnf install libnccl; or pip install nvidia-nccl-cu12), load your cluster's module (module load nccl), or point " + LibEnv + " at libnccl.so.2"}
 
 // ErrNotFound marks a missing NCCL library.
 var ErrNotFound = errors.New("NCCL library not found")
@@ -72,27 +77,19 @@ type Lib struct {
 	groupEnd      func() int32
 }
 
-// Load opens NCCL ($MDSM_NCCL_LIB, else the first of Candidates that loads) and resolves
+// Load opens NCCL ($MDSM_NCCL_LIB, else the first found by Spec's search) and resolves
 // every symbol mdsm uses.
 func Load() (*Lib, error) {
-	names := Candidates
-	if p := os.Getenv(LibEnv); p != "" {
-		names = []string{p}
-	}
-	var h uintptr
-	var tried []string
 	l := &Lib{}
-	for _, n := range names {
-		hh, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err == nil {
-			h, l.Path = hh, n
-			break
+	var h uintptr
+	var err error
+	if p := os.Getenv(LibEnv); p != "" {
+		if h, err = purego.Dlopen(p, purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
+			return nil, fmt.Errorf("%w: %s=%s: %v: %s", ErrNotFound, LibEnv, p, err, Spec.Fix)
 		}
-		tried = append(tried, fmt.Sprintf("%s (%v)", n, err))
-	}
-	if h == 0 {
-		return nil, fmt.Errorf("%w: tried %s. Install NCCL (NVIDIA's CUDA repository: apt install libnccl2, dnf install libnccl; or pip install nvidia-nccl-cu12, which puts libnccl.so.2 under site-packages/nvidia/nccl/lib), load your cluster's module (module load nccl), or point %s at libnccl.so.2",
-			ErrNotFound, strings.Join(tried, "; "), LibEnv)
+		l.Path = p
+	} else if h, l.Path, err = cuda.DefaultFinder().Find(Spec); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	for _, f := range []struct {
 		fptr any
