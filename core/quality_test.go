@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -27,6 +28,13 @@ func TestPeriodicSamplerScores(t *testing.T) {
 	s := res.Score
 	if s == nil || s.Step != 7 || s.N != 12 || !(s.FD > s.Floor) || !(s.Floor > 0) || s.Classes < 1 || s.MaxSoftmax <= 0 {
 		t.Errorf("score of an untrained net's grid: %+v; want N 12, FD above a positive floor", s)
+	}
+	stacked := cfg
+	stacked.Data, stacked.Model.InChannels = "stacked-mnist", 3
+	ps := nn.InitParams[float32](stacked.Model, rand.New(rand.NewPCG(1, 1)))
+	res, err = PeriodicSampler(stacked)(context.Background(), ps, 3, tr.RunDir())
+	if err != nil || res.ScoreErr != nil || res.Score == nil || res.Score.N != 12 || res.Score.Modes < 1 || res.Score.Modes > 12 {
+		t.Errorf("stacked-MNIST grid: score %+v, errors %v, %v; want 1..12 modes of N=12", res.Score, err, res.ScoreErr)
 	}
 	cfg.Data = "cifar10"
 	if res, err := GridSampler(cfg.SamplerConfig(), 4, 1, newLiveScorer(cfg))(context.Background(), p, 7, tr.RunDir()); err != nil || res.Score != nil {

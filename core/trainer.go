@@ -103,8 +103,8 @@ func LoadTrainingData(cfg RunConfig) (*data.Dataset, error) {
 
 func checkData(cfg RunConfig, ds *data.Dataset) error {
 	if ds.C != cfg.Model.InChannels || ds.H != cfg.Model.ImageSize || ds.W != cfg.Model.ImageSize {
-		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size",
-			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize)
+		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size (--in-channels %d)",
+			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize, ds.C)
 	}
 	return nil
 }
