@@ -37,7 +37,7 @@ func TestPeriodicSamplerScores(t *testing.T) {
 		t.Errorf("stacked-MNIST grid: score %+v, errors %v, %v; want 1..12 modes of N=12", res.Score, err, res.ScoreErr)
 	}
 	cfg.Data = "cifar10"
-	if res, err := GridSampler(cfg.SamplerConfig(), 4, 1, newLiveScorer(cfg))(context.Background(), p, 7, tr.RunDir()); err != nil || res.Score != nil {
+	if res, err := GridSamplerOn(CPU, cfg.SamplerConfig(), 4, 1, newLiveScorer(cfg))(context.Background(), p, 7, tr.RunDir()); err != nil || res.Score != nil {
 		t.Errorf("cifar10 run: score %+v, err %v; want no score", res.Score, err)
 	}
 }

@@ -62,6 +62,9 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
+	// H200, ...)"); the files themselves are device-independent.
+	Device string `json:"device,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"

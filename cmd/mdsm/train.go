@@ -90,6 +90,10 @@ Flags:
 				opt.MicroBatch = cfg.MicroBatch
 			case "nan-rollback":
 				opt.NaNRollback = cfg.NaNRollback
+			case "device":
+				opt.Device = cfg.Device
+			case "tf32":
+				opt.TF32 = &cfg.TF32
 			}
 		})
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
