@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -39,6 +40,10 @@ type dataParallel struct {
 	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
 	computeSecs []float64 // per rank
 }
+
+// errCollective marks a failed collective (a peer gone): the rank then makes no further
+// collective call, which could only wait forever; the launcher ends the job.
+var errCollective = errors.New("a collective operation failed")
 
 // slotEngine is a TrainEngine that computes the gradient of one micro-batch slot on its
 // own, which a data-parallel run needs to add the slots in the single process's order:
@@ -102,12 +107,12 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 		}
 	}
 	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
-		return 0, fmt.Errorf("gathering gradients: %w", err)
+		return 0, fmt.Errorf("gathering gradients: %w: %w", errCollective, err)
 	}
 	copy(grads, d.gather[:d.count])
 	info[rounds] = busy.Seconds()
 	if err := d.comm.AllgatherF64(info, allInfo); err != nil {
-		return 0, fmt.Errorf("gathering losses: %w", err)
+		return 0, fmt.Errorf("gathering losses: %w: %w", errCollective, err)
 	}
 	loss := 0.0
 	for s := range slots {
@@ -123,7 +128,7 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 // rank's chunk of each, in slot order, to d.acc.
 func (d *dataParallel) reduceRound(j, slots int) error {
 	if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
-		return fmt.Errorf("exchanging gradients: %w", err)
+		return fmt.Errorf("exchanging gradients: %w: %w", errCollective, err)
 	}
 	for q := range d.size {
 		if j*d.size+q >= slots {

@@ -62,12 +62,14 @@ type CheckpointEvent struct {
 	Err  error
 }
 
-// SampleEvent reports a periodic sample grid written to the run directory.
+// SampleEvent reports a periodic sample grid written to the run directory, and its score
+// when the run's data have a built-in classifier (nil otherwise).
 type SampleEvent struct {
-	At   time.Time
-	Step int
-	Path string
-	Err  error
+	At    time.Time
+	Step  int
+	Path  string
+	Score *SampleScore
+	Err   error
 }
 
 // LogEvent is a message for the event log (Level: info, warn or error).

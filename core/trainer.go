@@ -17,9 +17,10 @@ import (
 	"mdsm/nn"
 )
 
-// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote. The
-// trainer calls it every SampleEvery steps on its own goroutine, so training goes on.
-type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error)
+// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote (and
+// the grid's score). The trainer calls it every SampleEvery steps on its own goroutine, so
+// training goes on.
+type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error)
 
 // Trainer runs MDSM training on a background goroutine. Control it with Start, Pause,
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
@@ -99,6 +100,13 @@ type Trainer struct {
 	sampleCtx  context.Context
 	sampleStop context.CancelFunc
 	sampleWG   sync.WaitGroup
+	// scoreMu guards pending: the score of the last grid, waiting for the next
+	// metrics.jsonl line to carry it.
+	scoreMu          sync.Mutex
+	pending          *SampleScore
+	lastLogged       int     // the step of the last metrics.jsonl line
+	lastLoss, lastLR float64 // the loss and learning rate of the last step
+	lastRankRates    []float64
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
@@ -116,8 +124,8 @@ func LoadTrainingData(cfg RunConfig) (*data.Dataset, error) {
 
 func checkData(cfg RunConfig, ds *data.Dataset) error {
 	if ds.C != cfg.Model.InChannels || ds.H != cfg.Model.ImageSize || ds.W != cfg.Model.ImageSize {
-		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size",
-			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize)
+		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size (--in-channels %d)",
+			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize, ds.C)
 	}
 	return nil
 }
@@ -625,6 +633,7 @@ func (t *Trainer) run() {
 	defer t.engine.Close()
 	var runErr error
 	stoppedEarly := false
+	commFailed := false // a collective failed: no more collectives (the launcher ends the job)
 	for {
 		t.mu.Lock()
 		if t.pauseReq && !t.stopReq {
@@ -643,7 +652,7 @@ func (t *Trainer) run() {
 		if t.dp != nil { // the ranks act together: any rank's request is everyone's
 			f, err := agreeFlags(t.comm, controlFlags{stop: stop, checkpoint: ck, failed: t.pendingErr != nil})
 			if err != nil {
-				runErr = fmt.Errorf("step %d: %w", t.step+1, err)
+				runErr, commFailed = fmt.Errorf("step %d: %w", t.step+1, err), true
 				break
 			}
 			if f.failed {
@@ -663,6 +672,7 @@ func (t *Trainer) run() {
 			break
 		}
 		if err := t.trainStep(); err != nil {
+			commFailed = errors.Is(err, errCollective)
 			if errors.Is(err, ErrNonFinite) && t.cfg.NaNRollback {
 				if err = t.rollback(err); err == nil {
 					continue
@@ -676,6 +686,17 @@ func (t *Trainer) run() {
 	t.sampleWG.Wait()
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if t.pending != nil && t.lastLogged < t.step && runErr == nil {
+		// a grid scored after the last logged step: its score goes on a last line
+		if err := t.logMetrics(time.Now()); err != nil {
+			runErr = err
+		}
+	}
+	if t.dp != nil && !commFailed { // whether the final checkpoint (a collective) is written
+		if err := dist.Agree(t.comm, runErr); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -763,6 +784,7 @@ func (t *Trainer) trainStep() error {
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
 		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
 	t.emit(ev)
+	t.lastLoss, t.lastLR, t.lastRankRates = loss, lr, rankRates
 	// Rank 0 writes; in a distributed run an error of its writing stops every rank at the
 	// next agreement (run), not here, where the others would wait for it forever.
 	fail := func(err error) error {
@@ -775,13 +797,8 @@ func (t *Trainer) trainStep() error {
 		return nil
 	}
 	if t.writer() && (t.step%cfg.LogEvery == 0 || t.step == cfg.Steps) {
-		rec := MetricRecord{Step: t.step, Loss: loss, NormLoss: ev.NormLoss, LR: lr, ImagesPerSec: t.rate,
-			Elapsed: t.elapsed.Seconds(), Time: ev.At.UTC().Format(time.RFC3339Nano)}
-		if t.dp != nil {
-			rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), rankRates
-		}
-		if err := t.dir.AppendMetrics(rec); err != nil {
-			return fail(fmt.Errorf("step %d: %w", t.step, err))
+		if err := t.logMetrics(ev.At); err != nil {
+			return fail(err)
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
@@ -792,6 +809,26 @@ func (t *Trainer) trainStep() error {
 	if t.writer() && t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
 		t.sampleAsync()
 	}
+	return nil
+}
+
+// logMetrics appends the metrics.jsonl line of the current step, carrying the score of
+// the last periodic grid if one has arrived since the previous line.
+func (t *Trainer) logMetrics(at time.Time) error {
+	t.scoreMu.Lock()
+	sc := t.pending
+	t.pending = nil
+	t.scoreMu.Unlock()
+	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
+		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
+		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
+	if t.dp != nil {
+		rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), t.lastRankRates
+	}
+	if err := t.dir.AppendMetrics(rec); err != nil {
+		return fmt.Errorf("step %d: %w", t.step, err)
+	}
+	t.lastLogged = t.step
 	return nil
 }
 
@@ -845,11 +882,19 @@ func (t *Trainer) sampleAsync() {
 	go func() {
 		defer t.sampleWG.Done()
 		defer t.sampling.Unlock()
-		path, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
+		res, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		t.emit(SampleEvent{At: time.Now(), Step: step, Path: path, Err: err})
+		if res.ScoreErr != nil {
+			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", step, res.ScoreErr)})
+		}
+		if res.Score != nil {
+			t.scoreMu.Lock()
+			t.pending = res.Score
+			t.scoreMu.Unlock()
+		}
+		t.emit(SampleEvent{At: time.Now(), Step: step, Path: res.Path, Score: res.Score, Err: err})
 	}()
 }
 
