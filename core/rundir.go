@@ -38,6 +38,13 @@ type MetricRecord struct {
 	ImagesPerSec float64 `json:"images_per_s"`
 	Elapsed      float64 `json:"elapsed_s"`
 	Time         string  `json:"time"`
+	// WorldSize is the number of ranks of a distributed run (absent for one process), and
+	// RankImagesPerSec each rank's images per second of compute (waiting excluded).
+	WorldSize        int       `json:"world_size,omitempty"`
+	RankImagesPerSec []float64 `json:"rank_images_per_s,omitempty"`
+	// Score, on the first line logged after a periodic grid was scored, is that grid's
+	// score; Score.Step is the step of the grid's weights (earlier than Step).
+	Score *SampleScore `json:"score,omitempty"`
 }
 
 // TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to
@@ -59,6 +66,12 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// WorldSize is the number of ranks that trained the run when the checkpoint was
+	// written (0 in older checkpoints means 1). A run resumes at any world size.
+	WorldSize int `json:"world_size,omitempty"`
+	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
+	// H200, ...)"); the files themselves are device-independent.
+	Device string `json:"device,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -153,8 +166,12 @@ func (r *RunDir) openMetrics() error {
 	return nil
 }
 
-// Close releases the lock and the metrics file.
+// Close releases the lock and the metrics file. It does nothing on a nil RunDir (the
+// ranks of a distributed run other than rank 0 have none).
 func (r *RunDir) Close() error {
+	if r == nil {
+		return nil
+	}
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil
@@ -203,12 +220,10 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		r.metrics.Close()
 		r.metrics = nil
 	}
+	recs = keepMetrics(recs, step)
 	err = writeAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, rec := range recs {
-			if rec.Step > step {
-				continue
-			}
 			b, _ := json.Marshal(rec)
 			bw.Write(append(b, '\n'))
 		}
@@ -218,6 +233,26 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		return damaged, storageError(err, r.Path)
 	}
 	return damaged, storageError(r.openMetrics(), r.Path)
+}
+
+// keepMetrics returns the records of steps up to step. A dropped record may carry the
+// score of a grid drawn at or before step (a grid is scored while training goes on): that
+// score moves to the last kept record, since the resumed run will not draw the grid again.
+func keepMetrics(recs []MetricRecord, step int) []MetricRecord {
+	var kept []MetricRecord
+	var orphan *SampleScore
+	for _, rec := range recs {
+		switch {
+		case rec.Step <= step:
+			kept = append(kept, rec)
+		case rec.Score != nil && rec.Score.Step <= step:
+			orphan = rec.Score
+		}
+	}
+	if orphan != nil && len(kept) > 0 && kept[len(kept)-1].Score == nil {
+		kept[len(kept)-1].Score = orphan
+	}
+	return kept
 }
 
 // parseMetricsLenient keeps every parseable record and counts the lines it could not parse
@@ -432,7 +467,9 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 		if m == nil || v == nil || len(m.Data) != len(p.T[n].Data) || len(v.Data) != len(p.T[n].Data) {
 			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", st.Optimizer, n)
 		}
-		opt.M.T[n].Data, opt.V.T[n].Data = m.Data, v.Data
+		// copied into place: the tensors share Params.Flat, which engines upload
+		copy(opt.M.T[n].Data, m.Data)
+		copy(opt.V.T[n].Data, v.Data)
 	}
 	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
 }

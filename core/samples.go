@@ -20,32 +20,58 @@ func (c RunConfig) SamplerConfig() sampling.LangevinConfig {
 }
 
 // PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with
-// the run's SamplerConfig.
+// the run's SamplerConfig, on the run's device (the CPU when it cannot be opened), scored
+// when the run's data have a built-in classifier.
 func PeriodicSampler(c RunConfig) SampleFunc {
-	return GridSampler(c.SamplerConfig(), c.SampleCount, c.Seed)
+	d, _, err := OpenDevice(c.Device, c.TF32)
+	if err != nil {
+		d = CPU
+	}
+	return GridSamplerOn(d, c.SamplerConfig(), c.SampleCount, c.Seed, newLiveScorer(c))
 }
 
-// GridSampler returns a SampleFunc whose jobs draw n samples by annealed Langevin from a
-// weight snapshot, one Langevin step per Step, and write RUN/samples/step-NNNNNNNN.png (the
-// denoised chain ends) and its energy trace. Each job has its own model over its own
-// snapshot, so it never touches the trainer's live weights.
+// SampleResult is what a periodic grid produced: the file and, when the run's data have a
+// built-in classifier, the score of its chains (or why scoring failed; the grid stands).
+type SampleResult struct {
+	Path     string
+	Score    *SampleScore
+	ScoreErr error
+}
+
+// GridSampler is GridSamplerOn the CPU, unscored.
 func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
+	return GridSamplerOn(CPU, cfg, n, seed, nil)
+}
+
+// GridSamplerOn returns a SampleFunc whose jobs draw n samples by annealed Langevin from a
+// weight snapshot on device d, one Langevin step per Step, then write
+// RUN/samples/step-NNNNNNNN.png (the denoised chain ends) and its energy trace and score the
+// chain ends with sc (nil: no score). Each job has its own model over its own snapshot, so it
+// never touches the trainer's live weights.
+func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64, sc *liveScorer) SampleFunc {
 	return func(p *nn.Params[float32], step int, dir string) (SampleJob, error) {
-		chain, err := sampling.NewChain(nn.NewModel(p), n, p.Config.Dim(), cfg, seed)
+		model, err := d.NewEnergy(p)
 		if err != nil {
+			return nil, fmt.Errorf("sample grid on %s: %w", d, err)
+		}
+		chain, err := sampling.NewChain(model, n, p.Config.Dim(), cfg, seed)
+		if err != nil {
+			model.Close()
 			return nil, err
 		}
-		return &gridJob{chain: chain, cfg: p.Config, n: n, step: step, dir: dir}, nil
+		return &gridJob{model: model, chain: chain, cfg: p.Config, n: n, step: step, dir: dir, sc: sc}, nil
 	}
 }
 
 // gridJob is one periodic sample grid being drawn.
 type gridJob struct {
+	model EnergyModel
 	chain *sampling.Chain
 	cfg   nn.Config
 	n     int
 	step  int
 	dir   string
+	sc    *liveScorer
 }
 
 // Step runs one Langevin step of every chain.
@@ -56,8 +82,8 @@ func (j *gridJob) Step(ctx context.Context) (bool, error) {
 	return j.chain.Done(), nil
 }
 
-// Finish writes the grid of denoised chain ends and the energy trace.
-func (j *gridJob) Finish() (string, error) {
+// Finish writes the grid of denoised chain ends and the energy trace, and scores the grid.
+func (j *gridJob) Finish() (SampleResult, error) {
 	c := j.cfg
 	imgs := j.chain.Denoised()
 	cols := 1
@@ -66,16 +92,23 @@ func (j *gridJob) Finish() (string, error) {
 	}
 	grid, err := sampling.Grid(imgs, j.n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
 	if err != nil {
-		return "", err
+		return SampleResult{}, err
 	}
 	path := filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d.png", j.step))
 	if err := sampling.WritePNG(path, grid); err != nil {
-		return "", err
+		return SampleResult{}, err
 	}
 	f, err := os.Create(filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d-energy.csv", j.step)))
 	if err == nil {
 		sampling.WriteTraceCSV(f, j.chain.Trace())
 		f.Close()
 	}
-	return path, nil
+	res := SampleResult{Path: path}
+	if j.sc != nil {
+		res.Score, res.ScoreErr = j.sc.score(imgs, j.n, c, j.step)
+	}
+	return res, nil
 }
+
+// Close releases the job's model.
+func (j *gridJob) Close() { j.model.Close() }

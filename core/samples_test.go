@@ -86,7 +86,8 @@ func (j *sleepJob) Step(context.Context) (bool, error) {
 	return j.ran >= j.n, nil
 }
 
-func (j *sleepJob) Finish() (string, error) { return "grid.png", nil }
+func (j *sleepJob) Finish() (SampleResult, error) { return SampleResult{Path: "grid.png"}, nil }
+func (j *sleepJob) Close()                        {}
 
 // TestSampleShareBound: after each training step a grid gets slices until it has had
 // share/(1-share) of the training time since it began, and none once it has.
@@ -94,7 +95,7 @@ func TestSampleShareBound(t *testing.T) {
 	for _, share := range []float64{0.1, 0.5} {
 		cfg := testConfig()
 		cfg.SampleShare = share
-		tr := &Trainer{cfg: cfg, events: make(chan Event, 16)}
+		tr := &Trainer{cfg: cfg, events: make(chan Event, 64)}
 		job := &sleepJob{d: time.Millisecond, n: 1 << 30}
 		tr.grid = &gridRun{job: job}
 		for step := 0; step < 5; step++ {

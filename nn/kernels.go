@@ -293,26 +293,35 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 }
 
 // backwardWeights accumulates the weight gradient of the training pass's primal and
-// tangent products, gw += gout * in^T + goutT * inT^T, and gb += the row sums of gout (the
-// tangent pass has no bias). col is scratch.
+// tangent products, gw += gout * in^T + goutT * inT^T (inT, goutT nil: the primal alone),
+// and gb += the row sums of gout (the tangent pass has no bias). col is scratch.
 //
 // In float32 a direct 3x3 convolution packs its im2col rows straight from in
 // (gemm.SgemmConv3W); a Winograd one sums both products before its weight transform.
 func (c *conv[T]) backwardWeights(in, gout, inT, goutT []T, n, s int, col []T) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
+	terms := [][2][]T{{gout, in}, {goutT, inT}}
+	if inT == nil {
+		terms = terms[:1]
+	}
 	switch {
 	case c.tileW != 0:
-		c.wc.WeightGrad(c.tileW, c.cout, c.cin, n, s, c.gw, winograd.GradTerm[T]{Gout: gout, In: in}, winograd.GradTerm[T]{Gout: goutT, In: inT})
+		var wt [2]winograd.GradTerm[T]
+		for i, t := range terms {
+			wt[i] = winograd.GradTerm[T]{Gout: t[0], In: t[1]}
+		}
+		c.wc.WeightGrad(c.tileW, c.cout, c.cin, n, s, c.gw, wt[:len(terms)]...)
 	case c.k != 3:
-		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, in, cols, 1, c.gw, kk)
-		gemm.Gemm(false, true, c.cout, kk, cols, 1, goutT, cols, inT, cols, 1, c.gw, kk)
+		for _, t := range terms {
+			gemm.Gemm(false, true, c.cout, kk, cols, 1, t[0], cols, t[1], cols, 1, c.gw, kk)
+		}
 	case isFloat32(in):
-		for _, t := range [2][2][]T{{gout, in}, {goutT, inT}} {
+		for _, t := range terms {
 			gemm.SgemmConv3W(c.cout, 1, any(t[0]).([]float32), any(t[1]).([]float32), c.cin, n, s, any(c.gw).([]float32), kk)
 		}
 	default:
-		for _, t := range [2][2][]T{{gout, in}, {goutT, inT}} {
+		for _, t := range terms {
 			im2col3(t[1], c.cin, n, s, col)
 			gemm.Gemm(false, true, c.cout, kk, cols, 1, t[0], cols, col, cols, 1, c.gw, kk)
 		}
