@@ -84,40 +84,39 @@ func winogradTiles(a ConvAlgorithm, f32 bool, cin, cout, size int) (fwd, grad in
 	return 0, 0
 }
 
-// autoTiles is the measured per-layer choice for float32 (BenchmarkConvLayers: one core, the
-// least CPU time of three runs; BENCHMARKS.md "Convolution algorithms"), by the channel
-// counts, the image side and the instruction-set level (the AVX2 GEMM does half the AVX-512
-// one's multiplies per cycle, so saving them pays more there):
+// autoTiles is the measured per-layer choice for float32 (BenchmarkConvLayers: one core,
+// least CPU time of two or three runs; BENCHMARKS.md "Convolution algorithms"), by the
+// channel counts, the image side and the instruction-set level (the AVX2 GEMM does half the
+// AVX-512 one's multiplies per cycle, so saving them pays more there). Speed-ups below are
+// against the direct convolution, AVX-512 then AVX2:
 //
-//   - forward and data adjoint: direct below 16 channels (the stem, 1-4 input channels);
-//     F(4,3) on sides divisible by 4 from 16 pixels (28x28x16: 1.5x faster than direct on
-//     AVX-512, 1.9x on AVX2; 32x32x64: 2.2x), on sides from 12 with cin*cout >= 2048
-//     (14x14, 32 to 64: 1.4x, 1.9x on AVX2), and with AVX2 from 7 pixels and 64 channels
-//     (7x7x64: 1.4x); F(2,3) elsewhere (14x14x32: 1.4x, 1.6x on AVX2; 7x7x64 on AVX-512:
-//     1.2x; 8x8x256: 1.6x), also on 4x4 images, where it ties with direct;
+//   - forward and data adjoint: direct below 16 channels (the stem, 1-4 input channels) and
+//     on 4x4 images (512 channels: F(2,3) ties on AVX-512, loses 9% on AVX2); F(4,3) on
+//     sides divisible by 4 from 16 pixels (28x28x16: 1.5x/1.9x, 32x32x64: 2.3x/2.5x,
+//     16x16x128: 2.1x/2.2x), on sides from 12 with cin*cout >= 2048 (14x14, 32 to 64:
+//     1.4x/1.9x), and on AVX2 from 64 channels (7x7x64: 1.4x, 8x8x256 to 512: 1.3x);
+//     F(2,3) elsewhere (14x14x32: 1.4x/1.6x, 7x7x64 and 8x8x256 on AVX-512: 1.2x, 1.4x);
 //   - weight gradient: direct below 64 channels, whose products (as wide as the channel
 //     counts) run the GEMM at a third of its speed (28x28x16: F(2,3) 1.7x slower); from 64
-//     channels F(4,3) on 16 pixels or more (32x32x64: 1.4x, 16x16x128: 1.8x), F(2,3) on 8
-//     to 15 (8x8x256: 1.5x) and from 256 channels on smaller images (4x4x512: 1.2x), and on
-//     7x7x64 F(4,3) with AVX2 (1.2x), direct with AVX-512 (a tie).
+//     channels F(4,3) on 16 pixels or more (32x32x64: 1.4x/1.7x, 16x16x128: 1.9x/2.1x) and
+//     on AVX2 (8x8x256: 2.1x, 7x7x64: 1.2x, 4x4x512: 1.6x), and on AVX-512 F(2,3) on 8x8
+//     (1.4x) and from 256 channels on 4x4 (1.1x), direct on 7x7x64 (a tie).
 func autoTiles(cin, cout, size int) (fwd, grad int) {
 	ch := min(cin, cout)
 	avx512 := isa.Active() >= isa.AVX512
 	switch {
-	case ch < 16:
-	case size >= 16 && size%4 == 0, size >= 12 && cin*cout >= 2048, !avx512 && size >= 7 && ch >= 64:
+	case ch < 16, size < 7:
+	case size >= 16 && size%4 == 0, size >= 12 && cin*cout >= 2048, !avx512 && ch >= 64:
 		fwd = 4
 	default:
 		fwd = 2
 	}
 	switch {
 	case ch < 64:
-	case size >= 16:
+	case size >= 16, !avx512:
 		grad = 4
 	case size >= 8 || ch >= 256:
 		grad = 2
-	case size >= 7 && !avx512:
-		grad = 4
 	}
 	return fwd, grad
 }

@@ -24,7 +24,7 @@ import (
 // the thread count.
 var (
 	chunkBytes = 4 << 20   // phased chunks (a variable for tests)
-	fusedBytes = 768 << 10 // fused chunks: V and M of one chunk in a core's L2 cache
+	fusedBytes = 1 << 20 // fused chunks: V and M of one chunk in a core's L2 cache
 )
 
 // forceMode overrides the choice of plan in tests: 0 by shape, 1 fused with one image per
@@ -32,7 +32,7 @@ var (
 var forceMode = 0
 
 const (
-	minFusedTiles = 64 // fewer tiles per product run phased
+	minFusedTiles = 48 // fewer tiles per product run phased (48: one AVX-512 panel)
 	maxParts      = 8  // fused weight gradient: at most this many chunks (and partial sums)
 )
 
@@ -128,8 +128,8 @@ func (p *plan) plan(n, perImage int, grad bool) {
 			p.ipc = min(f, (n+maxParts-1)/maxParts)
 		} else {
 			// Enough chunks for about four per goroutine (the thread count may matter here:
-			// no sums cross chunks).
-			p.ipc = min(f, max(1, n/(4*runtime.GOMAXPROCS(0))))
+			// no sums cross chunks), but not fewer than minFusedTiles tiles per product.
+			p.ipc = min(f, max((minFusedTiles+p.t2-1)/p.t2, n/(4*runtime.GOMAXPROCS(0))))
 		}
 		return
 	}
