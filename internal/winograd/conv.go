@@ -23,7 +23,7 @@ import (
 // order. Either way the chunks depend on the shape alone, so the result does not depend on
 // the thread count.
 var (
-	chunkBytes = 4 << 20   // phased chunks (a variable for tests)
+	chunkBytes = 4 << 20 // phased chunks (a variable for tests)
 	fusedBytes = 1 << 20 // fused chunks: V and M of one chunk in a core's L2 cache
 )
 
