@@ -13,19 +13,25 @@ import (
 // (the tangent and weight-gradient passes), the worst over the parameter tensors.
 type precision struct{ energy, grad, weights float64 }
 
-// measurePrecision runs EnergyGrad and DirectionalGrad on n random images (weights at the
-// default init) in float64 (direct) and in float32 with algorithm a.
+// measurePrecision runs float32VsFloat64 on n random images in [0, 1) of configuration c at
+// its default init (weights and images rounded to float32 for both precisions).
 func measurePrecision(c Config, n int, a ConvAlgorithm, seed uint64) precision {
 	rng := rand.New(rand.NewPCG(seed, 9))
-	p64 := InitParams[float64](c, rng)
+	p64 := Convert[float64](Convert[float32](InitParams[float64](c, rng)))
 	x64 := make([]float64, n*c.Dim())
 	v64 := make([]float64, len(x64))
 	for i := range x64 {
 		x64[i] = float64(float32(rng.Float64()))
 		v64[i] = float64(float32(rng.NormFloat64()))
 	}
+	return float32VsFloat64(p64, x64, v64, n, a)
+}
+
+// float32VsFloat64 runs EnergyGrad and DirectionalGrad (along v) on x with the weights p in
+// float64 (direct) and in float32 with algorithm a, and returns their differences.
+func float32VsFloat64(p64 *Params[float64], x64, v64 []float64, n int, a ConvAlgorithm) precision {
+	c := p64.Config
 	p32 := Convert[float32](p64)
-	p64 = Convert[float64](p32) // both precisions start from the same float32 weights
 	x32, v32 := make([]float32, len(x64)), make([]float32, len(v64))
 	for i := range x64 {
 		x32[i], v32[i] = float32(x64[i]), float32(v64[i])
