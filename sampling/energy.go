@@ -91,6 +91,11 @@ func EnergyScores(ctx context.Context, newEnergy func() Energy, images []float32
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	for i, v := range out {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("sampling: the energy of image %d is %v: the model overflowed on this input (or the images hold NaN/Inf)", i, v)
+		}
+	}
 	return out, nil
 }
 

@@ -7,7 +7,7 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 )
 
 // GridPadGrey is the grey level (0-255) of the padding between and around grid cells: mid grey,
@@ -80,5 +80,5 @@ func WritePNG(path string, img image.Image) error {
 	if img == nil {
 		return errors.New("sampling: write png: nil image")
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
+	return safefile.WriteAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
