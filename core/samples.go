@@ -3,7 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 
 	"mdsm/nn"
@@ -52,11 +52,10 @@ func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
 		if err := sampling.WritePNG(path, grid); err != nil {
 			return "", err
 		}
-		f, err := os.Create(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)))
-		if err == nil {
-			sampling.WriteTraceCSV(f, chain.Trace())
-			f.Close()
-		}
-		return path, nil
+		trace := chain.Trace()
+		err = writeAtomic(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)), func(w io.Writer) error {
+			return sampling.WriteTraceCSV(w, trace)
+		})
+		return path, err
 	}
 }

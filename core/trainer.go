@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"mdsm/data"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 )
 
@@ -82,9 +83,19 @@ type Trainer struct {
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
-// size, checking that its channels fit the model.
+// size, checking that its channels fit the model. Before anything is loaded, the memory of
+// the dataset (estimated from its files) and of the run is compared with the memory
+// available, so a run that would not fit is refused without allocating it.
 func LoadTrainingData(cfg RunConfig) (*data.Dataset, error) {
-	ds, err := data.LoadWith(cfg.Data, "train", cfg.DataDir, data.Options{Size: cfg.Model.ImageSize})
+	opt := data.Options{Size: cfg.Model.ImageSize}
+	fp, err := data.Footprint(cfg.Data, "train", cfg.DataDir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(cfg, fp, cfg.Data); err != nil {
+		return nil, err
+	}
+	ds, err := data.LoadWith(cfg.Data, "train", cfg.DataDir, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +194,10 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
 			return fail(fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc))
 		}
+		if diff := ConfigChanges(ck.State.Config, cfg); len(diff) > 0 {
+			return fail(fmt.Errorf("resume %s: config.json differs from the configuration checkpoint %s was trained with in %s, which cannot change during a run (was config.json edited? restore it, or start a new run)",
+				runDir, ck.Path, strings.Join(diff, ", ")))
+		}
 		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 		if err != nil {
 			return fail(err)
@@ -205,26 +220,26 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		for _, e := range skipped {
 			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
 		}
-		// Set damaged newer checkpoints aside (step-N.json.damaged): counted as complete,
-		// they would make pruning delete the good ones.
-		if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
-			for _, s := range steps {
-				if s > t.step {
-					b := checkpointBase(runDir, s) + ".json"
-					os.Rename(b, b+".damaged")
-				}
-			}
+		if len(skipped) > 0 {
+			setAsideDamaged(runDir, t.step)
 		}
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)})
 	}
+	// Nothing is written before every write can be: config.json must be replaceable, and
+	// metrics go first, so a resume that fails leaves config.json as it was.
 	if changed {
-		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
-			return fail(storageError(err, runDir))
+		if err := safefile.CheckNew(filepath.Join(runDir, "config.json"), true); err != nil {
+			return fail(err)
 		}
 	}
 	damaged, err := dir.TruncateMetrics(t.step)
 	if err != nil {
 		return fail(err)
+	}
+	if changed {
+		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
+			return fail(storageError(err, runDir))
+		}
 	}
 	if damaged > 0 {
 		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
@@ -241,11 +256,18 @@ func (t *Trainer) warnDiskSpace() {
 		return
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
-	ckpt := int64(3*t.params.Count()*4) + 64<<10
-	if free < 2*ckpt {
-		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("only %s free in %s, a checkpoint takes %s: free disk space before the next checkpoint",
-			mib(free), t.dir.Path, mib(ckpt))})
+	if msg := diskSpaceWarning(free, int64(3*t.params.Count()*4)+64<<10, t.dir.Path); msg != "" {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: msg})
 	}
+}
+
+// diskSpaceWarning is the warning for free bytes left where checkpoints of ckpt bytes go,
+// or "" when two more fit.
+func diskSpaceWarning(free, ckpt int64, dir string) string {
+	if free >= 2*ckpt {
+		return ""
+	}
+	return fmt.Sprintf("only %s free in %s, a checkpoint takes %s: free disk space before the next checkpoint", humanBytes(free), dir, humanBytes(ckpt))
 }
 
 func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
@@ -414,7 +436,6 @@ func (t *Trainer) closeEvents() {
 
 func (t *Trainer) run() {
 	defer close(t.done)
-	defer t.dir.Close()
 	var runErr error
 	for {
 		t.mu.Lock()
@@ -457,6 +478,9 @@ func (t *Trainer) run() {
 		runErr = err
 		final = Failed
 	}
+	// Release the run directory before the stream ends: a reader that sees the end may
+	// resume the run at once.
+	t.dir.Close()
 	t.mu.Lock()
 	t.state, t.err = final, runErr
 	t.mu.Unlock()
@@ -588,6 +612,7 @@ func (t *Trainer) rollback(cause error) error {
 		pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
 		return fmt.Errorf("%w; cannot roll back: checkpoint %s is for another network", cause, ck.Path)
 	}
+	setAsideDamaged(t.dir.Path, ck.State.Step)
 	t.params.CopyFrom(ck.Params)
 	t.adam.M.CopyFrom(ck.Adam.M)
 	t.adam.V.CopyFrom(ck.Adam.V)
