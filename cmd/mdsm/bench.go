@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -77,11 +78,19 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := positive("steps", *steps); err != nil {
+		return err
+	}
+	if *warmup < 0 {
+		return fmt.Errorf("--warmup %d: must be 0 or more", *warmup)
+	}
+	if err := setThreads(*threads); err != nil {
 		return err
 	}
 	if *child != "" {
-		gemm.SetThreads(*threads)
 		for _, c := range benchCases {
 			if c.Name == *child {
 				r, err := benchOne(c, *steps, *warmup)
@@ -95,7 +104,11 @@ Flags:
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
-		want[strings.TrimSpace(n)] = true
+		n = strings.TrimSpace(n)
+		if n != "all" && !slices.ContainsFunc(benchCases, func(c benchCase) bool { return c.Name == n }) {
+			return fmt.Errorf("--config: unknown bench case %q: choose from all, %s", n, caseNames())
+		}
+		want[n] = true
 	}
 	self, err := os.Executable()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
 
 	"mdsm/sampling"
 )
@@ -24,6 +25,7 @@ func runNLL(args []string) error {
 	dataDir := fs.String("data-dir", "", "directory of downloaded datasets")
 	seed := fs.Uint64("seed", 1, "random seed")
 	threads := fs.Int("threads", 0, "compute threads")
+	bindSkipMemoryCheck(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm nll [flags] RUN_DIR|CHECKPOINT.safetensors
 
@@ -40,6 +42,21 @@ Flags:
 	if err != nil {
 		return err
 	}
+	if err := positive("steps", cfg.Steps, "chains", cfg.Chains, "batch", cfg.Batch, "leapfrog", cfg.Leapfrog); err != nil {
+		return err
+	}
+	if *n < 0 {
+		return fmt.Errorf("--n %d: must be 0 (no upper bound) or more test images", *n)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("AIS settings: %w", err)
+	}
+	if cfg.Steps > sampling.MaxScheduleSteps {
+		return fmt.Errorf("--steps %d: at most %d intermediate distributions", cfg.Steps, sampling.MaxScheduleSteps)
+	}
+	if err := checkSamplingMemory(src.params.Config, max(cfg.Chains, *n), cfg.Batch, 0); err != nil {
+		return err
+	}
 	c := src.params.Config
 	d := c.Dim()
 	name := *dataName
@@ -54,12 +71,15 @@ Flags:
 	defer cancel()
 	energies, err := sampling.EnergyScores(ctx, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
 	if err != nil {
-		return err
+		return fmt.Errorf("test energies under %s: %w", src.path, err)
 	}
 	cfg.Progress = progressPrinter("AIS steps")
 	fwd, err := sampling.AIS(ctx, src.energyFactory(), d, cfg, *seed)
 	if err != nil {
-		return err
+		return fmt.Errorf("AIS with %s: %w", src.path, err)
+	}
+	if math.IsNaN(fwd.LogZ) || math.IsInf(fwd.LogZ, 0) {
+		return fmt.Errorf("forward AIS gave log Z = %v: the chains diverged; lower --step-size or raise --steps", fwd.LogZ)
 	}
 	ll, err := sampling.NLL(energies, fwd.LogZ, d)
 	if err != nil {
@@ -74,6 +94,9 @@ Flags:
 		rev, err := sampling.ReverseAIS(ctx, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1)
 		if err != nil {
 			return err
+		}
+		if math.IsNaN(rev.LogZ) || math.IsInf(rev.LogZ, 0) {
+			return fmt.Errorf("reverse AIS gave log Z = %v: the chains diverged; lower --step-size or raise --steps", rev.LogZ)
 		}
 		ub, err := sampling.NLL(energies, rev.LogZ, d)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -13,7 +15,6 @@ import (
 	"golang.org/x/term"
 
 	"mdsm/core"
-	"mdsm/internal/gemm"
 )
 
 func init() {
@@ -49,8 +50,13 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *resume != "" {
+		if err := refuseOnResume(fs, "--resume "+*resume, trainResumeFlags); err != nil {
+			return err
+		}
 	}
 	if *configPath != "" { // the file first, then the flags given on the command line
 		fileCfg, err := core.LoadRunConfig(*configPath)
@@ -65,11 +71,13 @@ Flags:
 		fs.Int("threads", 0, "")
 		fs.Bool("quiet", false, "")
 		rf = bindRunFlags(fs, &cfg)
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
 	}
-	gemm.SetThreads(*threads)
+	if err := setThreads(*threads); err != nil {
+		return err
+	}
 
 	var tr *core.Trainer
 	if *resume != "" {
@@ -185,6 +193,31 @@ Flags:
 		return err
 	}
 	return nil
+}
+
+// trainResumeFlags are the flags `mdsm train --resume` accepts: those of settings a run may
+// change between sessions (core.ResumeChangeable) and of the process itself.
+var trainResumeFlags = []string{"resume", "steps", "micro-batch", "nan-rollback", "threads", "quiet", "skip-memory-check"}
+
+// refuseOnResume refuses flags given with a resume (what: "--resume RUN"; allowed[0] is
+// the flag naming the run) that a resumed run cannot honour: its configuration is the one in RUN/config.json, and changing the
+// batch, the seed or the network halfway would silently make it another run.
+func refuseOnResume(fs *flag.FlagSet, what string, allowed []string) error {
+	var refused []string
+	for _, name := range givenFlags(fs) {
+		if !slices.Contains(allowed, name) {
+			refused = append(refused, "--"+name)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	var may []string
+	for _, a := range allowed[1:] { // allowed[0] is the resume flag itself
+		may = append(may, "--"+a)
+	}
+	return fmt.Errorf("%s continues the run with the configuration in its config.json, so %s cannot be given: only %s can change on a resume (start a new run with --run-dir to change the others)",
+		what, strings.Join(refused, ", "), strings.Join(may, ", "))
 }
 
 func paramCount(c core.RunConfig) int {
