@@ -55,14 +55,7 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 	c := cfg.Model
 	const f = 4 // bytes per float32
-	params := int64(0)
-	for _, s := range c.ParamSpecs() {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= int64(d)
-		}
-		params += n
-	}
+	params := countParams(c)
 	dim := int64(c.Dim())
 	stored, kept, act := engineSizes(cfg)
 	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
@@ -81,6 +74,19 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 		est.Sampler = f*params + n*f*(stored+dim+4*act+6*dim)
 	}
 	return est
+}
+
+// countParams is the number of scalar parameters of a network of configuration c.
+func countParams(c nn.Config) int64 {
+	params := int64(0)
+	for _, s := range c.ParamSpecs() {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		params += n
+	}
+	return params
 }
 
 // engineSizes returns, per image, the float count of the activations nn.Model stores and
@@ -213,6 +219,19 @@ var memoryAvailable = MemoryAvailable
 // --skip-memory-check`).
 var SkipMemoryCheck bool
 
+// memoryBudget is the memory a check compares with: ok is false when there is nothing to
+// check (--skip-memory-check, or no source can be read); a bad MDSM_MEMORY_LIMIT is err.
+func memoryBudget() (avail int64, source string, ok bool, err error) {
+	if SkipMemoryCheck {
+		return 0, "", false, nil
+	}
+	if _, err := memoryLimitEnv(); err != nil {
+		return 0, "", false, err
+	}
+	avail, source, ok = memoryAvailable()
+	return avail, source, ok, nil
+}
+
 // CheckMemory refuses a run that would not fit in the memory available now, with the
 // largest micro-batch that would fit (or a smaller preset when none does).
 func CheckMemory(cfg RunConfig) error { return checkMemory(cfg, 0, "") }
@@ -220,15 +239,9 @@ func CheckMemory(cfg RunConfig) error { return checkMemory(cfg, 0, "") }
 // checkMemory is CheckMemory for a run whose dataset (of dataBytes, named dataName) is
 // still to be loaded.
 func checkMemory(cfg RunConfig, dataBytes int64, dataName string) error {
-	if SkipMemoryCheck {
-		return nil
-	}
-	if _, err := memoryLimitEnv(); err != nil {
-		return err
-	}
-	avail, source, ok := memoryAvailable()
+	avail, source, ok, err := memoryBudget()
 	if !ok {
-		return nil
+		return err
 	}
 	est := EstimateMemoryParts(cfg)
 	need := func(e MemoryEstimate) int64 { return int64(float64(e.Total()+dataBytes) * memSlack) }
@@ -263,14 +276,7 @@ func checkMemory(cfg RunConfig, dataBytes int64, dataName string) error {
 // finished images kept (as float32, with their PNG grid).
 func SamplingMemory(c nn.Config, chains, workers, outputs int64) int64 {
 	const f = 4
-	params := int64(0)
-	for _, s := range c.ParamSpecs() {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= int64(d)
-		}
-		params += n
-	}
+	params := countParams(c)
 	stored, _, act := engineSizes(RunConfig{Model: c})
 	dim := int64(c.Dim())
 	return memOverhead + workers*f*params + chains*f*(stored+dim+4*act+6*dim) + outputs*f*dim*3
@@ -279,14 +285,11 @@ func SamplingMemory(c nn.Config, chains, workers, outputs int64) int64 {
 // CheckMemoryFor refuses a job (what: "sampling 100000 images") of need bytes that would
 // not fit in the memory available, naming the flag to lower (fix).
 func CheckMemoryFor(what string, need int64, fix string) error {
-	if SkipMemoryCheck {
-		return nil
-	}
-	if _, err := memoryLimitEnv(); err != nil {
+	avail, source, ok, err := memoryBudget()
+	if !ok {
 		return err
 	}
-	avail, source, ok := memoryAvailable()
-	if need = int64(float64(need) * memSlack); ok && need > avail {
+	if need = int64(float64(need) * memSlack); need > avail {
 		return fmt.Errorf("%s needs about %s of memory but only %s is available (%s): %s, or free memory",
 			what, humanBytes(need), humanBytes(avail), source, fix)
 	}

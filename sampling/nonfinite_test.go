@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -82,21 +83,9 @@ func TestNearestNeighborsNonFinite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{1, 0, 3, 2}; !equalInts(idx[0], want) || !math.IsInf(dist[0][3], 1) {
+	if want := []int{1, 0, 3, 2}; !slices.Equal(idx[0], want) || !math.IsInf(dist[0][3], 1) {
 		t.Errorf("neighbours %v (distances %v), want %v with the NaN image last", idx[0], dist[0], want)
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // FuzzNearestNeighbors: any samples and training images (NaN and Inf included) give either
