@@ -57,6 +57,13 @@ type RunConfig struct {
 	// checkpoint with the learning rate halved and go on, at most MaxNaNRollbacks times,
 	// instead of stopping.
 	NaNRollback bool `json:"nan_rollback,omitempty"`
+
+	// Device is where the network runs: auto, cpu, cuda or cuda:N (OpenDevice). A run
+	// may change it on resume; checkpoints do not depend on it.
+	Device string `json:"device,omitempty"`
+	// TF32 lets a GPU use TF32 tensor-core arithmetic in float32 convolutions: faster,
+	// about 1e-3 relative error per product instead of float32's 1e-7. Off by default.
+	TF32 bool `json:"tf32,omitempty"`
 }
 
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
@@ -71,6 +78,7 @@ func DefaultRunConfig() RunConfig {
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
 		SingleSigma: 0.3,
 		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
+		Device: "auto",
 	}
 }
 
@@ -107,6 +115,9 @@ func (c RunConfig) Validate() error {
 	}
 	if err := c.Model.Validate(); err != nil {
 		bad("model: %w", err)
+	}
+	if _, _, err := ParseDevice(c.Device); err != nil {
+		bad("%w", err)
 	}
 	if c.Data == "" {
 		bad("data is empty: use embedded, mnist, fashion-mnist, cifar10 or an image folder")
@@ -182,9 +193,10 @@ func (c RunConfig) Validate() error {
 
 // ResumeChangeable lists the fields (by JSON name) that may differ between the configuration
 // a checkpoint was trained with and the one a resumed run continues with: the step total,
-// the micro-batch (gradient accumulation gives the same update), NaN rollback and where
-// the data lives. Everything else would silently change the run.
-var ResumeChangeable = []string{"steps", "micro_batch", "nan_rollback", "data_dir"}
+// the micro-batch (gradient accumulation gives the same update), NaN rollback, where the
+// data lives and the device (the same numbers up to rounding). Everything else would
+// silently change the run.
+var ResumeChangeable = []string{"steps", "micro_batch", "nan_rollback", "data_dir", "device", "tf32"}
 
 // ConfigChanges lists the fields (JSON names) in which b differs from a, other than those
 // a resumed run may change (ResumeChangeable); nested model fields read "model.filters".

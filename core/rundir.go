@@ -49,6 +49,13 @@ type MetricRecord struct {
 	ImagesPerSec float64 `json:"images_per_s"`
 	Elapsed      float64 `json:"elapsed_s"`
 	Time         string  `json:"time"`
+	// WorldSize is the number of ranks of a distributed run (absent for one process), and
+	// RankImagesPerSec each rank's images per second of compute (waiting excluded).
+	WorldSize        int       `json:"world_size,omitempty"`
+	RankImagesPerSec []float64 `json:"rank_images_per_s,omitempty"`
+	// Score, on the first line logged after a periodic grid was scored, is that grid's
+	// score; Score.Step is the step of the grid's weights (earlier than Step).
+	Score *SampleScore `json:"score,omitempty"`
 }
 
 // TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to
@@ -70,6 +77,12 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// WorldSize is the number of ranks that trained the run when the checkpoint was
+	// written (0 in older checkpoints means 1). A run resumes at any world size.
+	WorldSize int `json:"world_size,omitempty"`
+	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
+	// H200, ...)"); the files themselves are device-independent.
+	Device string `json:"device,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -166,8 +179,12 @@ func (r *RunDir) openMetrics() error {
 	return nil
 }
 
-// Close releases the lock and the metrics file.
+// Close releases the lock and the metrics file. It does nothing on a nil RunDir (the
+// ranks of a distributed run other than rank 0 have none).
 func (r *RunDir) Close() error {
+	if r == nil {
+		return nil
+	}
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil
@@ -217,11 +234,9 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		r.metrics = nil
 	}
 	var keep bytes.Buffer
-	for _, rec := range recs {
-		if rec.Step <= step {
-			line, _ := json.Marshal(rec)
-			keep.Write(append(line, '\n'))
-		}
+	for _, rec := range keepMetrics(recs, step) {
+		line, _ := json.Marshal(rec)
+		keep.Write(append(line, '\n'))
 	}
 	if !bytes.Equal(keep.Bytes(), b) { // a file that holds just these records stays untouched
 		err = writeAtomic(path, func(w io.Writer) error { _, err := w.Write(keep.Bytes()); return err })
@@ -230,6 +245,26 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		}
 	}
 	return damaged, storageError(r.openMetrics(), r.Path)
+}
+
+// keepMetrics returns the records of steps up to step. A dropped record may carry the
+// score of a grid drawn at or before step (a grid is scored while training goes on): that
+// score moves to the last kept record, since the resumed run will not draw the grid again.
+func keepMetrics(recs []MetricRecord, step int) []MetricRecord {
+	var kept []MetricRecord
+	var orphan *SampleScore
+	for _, rec := range recs {
+		switch {
+		case rec.Step <= step:
+			kept = append(kept, rec)
+		case rec.Score != nil && rec.Score.Step <= step:
+			orphan = rec.Score
+		}
+	}
+	if orphan != nil && len(kept) > 0 && kept[len(kept)-1].Score == nil {
+		kept[len(kept)-1].Score = orphan
+	}
+	return kept
 }
 
 // parseMetricsLenient keeps every parseable record and counts the lines it could not parse
@@ -472,6 +507,7 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 		}
 		mt[n], vt[n] = m, v
 	}
+	// copied into place (ParamsFromTensors): the tensors share Params.Flat, which engines upload
 	if opt.M, err = nn.ParamsFromTensors(p.Config, mt); err != nil {
 		return nil, fmt.Errorf("optimizer state %s: %w", filepath.Join(dir, st.Optimizer), err)
 	}
@@ -515,6 +551,9 @@ func CheckState(st TrainState, name string) error {
 		bad("rollbacks = %d: must be in 0..%d", st.Rollbacks, MaxNaNRollbacks)
 	} else if want := math.Ldexp(1, -st.Rollbacks); !(st.LRScale == want || (st.LRScale == 0 && st.Rollbacks == 0)) {
 		bad("lr_scale = %v after %d rollbacks: must be %v (halved by each)", st.LRScale, st.Rollbacks, want)
+	}
+	if st.WorldSize < 0 {
+		bad("world_size = %d is negative", st.WorldSize)
 	}
 	if math.IsNaN(st.Elapsed) || math.IsInf(st.Elapsed, 0) || st.Elapsed < 0 {
 		bad("elapsed_s = %v: must be finite and >= 0", st.Elapsed)

@@ -210,13 +210,13 @@ func paramsFromSafetensors(ts map[string]*Tensor[float32], meta map[string]strin
 	return p, nil
 }
 
-// ParamsFromTensors checks a tensor map against a configuration and wraps it as Params
-// (the tensors themselves, not copies). A missing or misshapen tensor is an error naming
-// it. It allocates nothing per parameter, so a configuration that claims a far larger
-// network than the tensors hold costs no memory.
+// ParamsFromTensors checks a tensor map against a configuration and copies it into new
+// Params (one backing array, Params.Flat). A missing or misshapen tensor is an error naming
+// it. Every tensor is checked before anything is allocated, so a configuration that claims
+// a far larger network than the tensors hold costs no memory: the Params allocated are
+// exactly as large as the tensors given.
 func ParamsFromTensors(cfg Config, ts map[string]*Tensor[float32]) (*Params[float32], error) {
 	specs := cfg.ParamSpecs()
-	p := &Params[float32]{Config: cfg, Names: make([]string, 0, len(specs)), T: make(map[string]*Tensor[float32], len(ts))}
 	var errs []error
 	for _, s := range specs {
 		t, ok := ts[s.Name]
@@ -224,12 +224,9 @@ func ParamsFromTensors(cfg Config, ts map[string]*Tensor[float32]) (*Params[floa
 			errs = append(errs, fmt.Errorf("tensor %s is missing", s.Name))
 			continue
 		}
-		if !equalShape(t.Shape, s.Shape) {
+		if !equalShape(t.Shape, s.Shape) || len(t.Data) != numel(s.Shape) {
 			errs = append(errs, fmt.Errorf("tensor %s has shape %v, the %s network needs %v", s.Name, t.Shape, cfg.Preset, s.Shape))
-			continue
 		}
-		p.Names = append(p.Names, s.Name)
-		p.T[s.Name] = t
 	}
 	if len(errs) > 10 { // a wrong configuration misses every tensor: name the first few
 		errs = append(errs[:10], fmt.Errorf("and %d more", len(errs)-10))
@@ -240,6 +237,10 @@ func ParamsFromTensors(cfg Config, ts map[string]*Tensor[float32]) (*Params[floa
 			msgs[i] = e.Error()
 		}
 		return nil, fmt.Errorf("checkpoint does not match the configuration (wrong preset?): %s", strings.Join(msgs, "; "))
+	}
+	p := NewParams[float32](cfg)
+	for _, s := range specs {
+		copy(p.T[s.Name].Data, ts[s.Name].Data)
 	}
 	return p, nil
 }

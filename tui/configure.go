@@ -285,7 +285,7 @@ func (p *configurePane) newRun() tea.Cmd {
 		return nil
 	}
 	s.trainer, s.runDir, s.state = nil, "", "idle"
-	s.step, s.imagesPerSec, s.eta, s.lastCkptAt, s.lastCkptStep = 0, 0, 0, time.Time{}, 0
+	s.step, s.imagesPerSec, s.eta, s.lastCkptAt, s.lastCkptStep, s.rankRates = 0, 0, 0, time.Time{}, 0, nil
 	p.runDir = ""
 	p.load(s.cfg, "")
 	p.note = "new run: edit the settings, then press s in the Train pane"

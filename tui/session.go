@@ -32,6 +32,7 @@ type session struct {
 
 	step, total   int
 	imagesPerSec  float64
+	rankRates     []float64 // per-rank images/s of a distributed run (nil for one process)
 	eta           time.Duration
 	lastCkptStep  int
 	lastCkptAt    time.Time

@@ -80,7 +80,7 @@ func (p *trainPane) setHistory(m historyMsg) {
 	}
 	if n := len(m.records); n > 0 && p.s.trainer == nil {
 		rec := m.records[n-1]
-		p.s.step, p.s.imagesPerSec = rec.Step, rec.ImagesPerSec
+		p.s.step, p.s.imagesPerSec, p.s.rankRates = rec.Step, rec.ImagesPerSec, rec.RankImagesPerSec
 	}
 	if m.err != nil {
 		p.app.logf("warn", "%v", m.err)
@@ -179,7 +179,8 @@ func (p *trainPane) view(w, h int) string {
 		st.label.Render("lr ") + st.value.Render(fmt.Sprintf("%.2e", p.lastLR)),
 		st.label.Render("elapsed ") + st.value.Render(p.elapsed.Round(time.Second).String()),
 		st.label.Render("last checkpoint ") + st.value.Render(ckpt),
-		st.label.Render("model ") + st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize)),
+		st.label.Render("model ") + st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize)) +
+			st.dim.Render(core.RankRatesText(s.rankRates)),
 	}, "  ")
 	logH := min(8, max(3, h/5))
 	chartH := max(4, h-4-logH-1)

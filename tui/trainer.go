@@ -210,7 +210,11 @@ func (a *App) onTrainerEvents(m trainerEventsMsg) tea.Cmd {
 				a.logf("warn", "sample grid at step %d failed: %v", e.Step, e.Err)
 				continue
 			}
-			a.logf("info", "sample grid at step %d: %s", e.Step, filepath.Base(e.Path))
+			if sc := e.Score.Summary(); sc != "" {
+				a.logf("info", "sample grid at step %d: %s; %s", e.Step, filepath.Base(e.Path), sc)
+			} else {
+				a.logf("info", "sample grid at step %d: %s", e.Step, filepath.Base(e.Path))
+			}
 			cmds = append(cmds, loadPNGCmd("samples", e.Path))
 		case core.LogEvent:
 			a.logf(e.Level, "%s", e.Msg)

@@ -154,7 +154,7 @@ func (a *App) onWatch(m watchMsg) tea.Cmd {
 	}
 	if n := len(m.records); n > 0 {
 		last := m.records[n-1]
-		s.step, s.imagesPerSec = last.Step, last.ImagesPerSec
+		s.step, s.imagesPerSec, s.rankRates = last.Step, last.ImagesPerSec, last.RankImagesPerSec
 		if last.ImagesPerSec > 0 && s.total > s.step {
 			s.eta = time.Duration(float64(s.total-s.step) * float64(s.cfg.BatchSize) / last.ImagesPerSec * float64(time.Second))
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"mdsm/core"
-	"mdsm/internal/gemm"
 	"mdsm/nn"
 )
 
@@ -99,12 +98,12 @@ func positive(pairs ...any) error {
 // maxThreads bounds --threads: far above any machine's cores, far below a goroutine storm.
 const maxThreads = 4096
 
-// setThreads applies --threads (0: every core), refusing a negative or absurd count.
-func setThreads(n int) error {
+// checkThreads refuses a negative or absurd --threads (0: every core) before the command
+// applies it.
+func checkThreads(n int) error {
 	if n < 0 || n > maxThreads {
 		return fmt.Errorf("--threads %d: must be 0 (every core) or 1..%d", n, maxThreads)
 	}
-	gemm.SetThreads(n)
 	return nil
 }
 

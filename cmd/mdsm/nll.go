@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 
+	"mdsm/dist"
+
 	"mdsm/sampling"
 )
 
 func init() {
-	register(command{name: "nll", summary: "log-likelihood by AIS (estimate) and reverse AIS (upper bound), bits/dim", run: runNLL})
+	register(command{name: "nll", summary: "log-likelihood by AIS (estimate) and reverse AIS (upper bound), bits/dim", run: runNLL, distributed: true})
 }
 
 func runNLL(args []string) error {
@@ -54,7 +56,7 @@ Flags:
 	if cfg.Steps > sampling.MaxScheduleSteps {
 		return fmt.Errorf("--steps %d: at most %d intermediate distributions", cfg.Steps, sampling.MaxScheduleSteps)
 	}
-	if err := checkSamplingMemory(src.params.Config, max(cfg.Chains, *n), cfg.Batch, 0); err != nil {
+	if err := dist.Agree(job.comm, checkSamplingMemory(src.params.Config, max(cfg.Chains, *n), cfg.Batch, 0)); err != nil {
 		return err
 	}
 	c := src.params.Config
@@ -69,17 +71,30 @@ Flags:
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	energies, err := sampling.EnergyScores(ctx, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
+	energies, err := sampling.EnergyScoresOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
 	if err != nil {
 		return fmt.Errorf("test energies under %s: %w", src.path, err)
 	}
 	cfg.Progress = progressPrinter("AIS steps")
-	fwd, err := sampling.AIS(ctx, src.energyFactory(), d, cfg, *seed)
+	fwd, err := sampling.AISOn(ctx, job.comm, src.energyFactory(), d, cfg, *seed)
 	if err != nil {
 		return fmt.Errorf("AIS with %s: %w", src.path, err)
 	}
-	if math.IsNaN(fwd.LogZ) || math.IsInf(fwd.LogZ, 0) {
-		return fmt.Errorf("forward AIS gave log Z = %v: the chains diverged; lower --step-size or raise --steps", fwd.LogZ)
+	var rev sampling.AISResult
+	if *n > 0 {
+		rc := cfg
+		rc.Progress = progressPrinter("reverse AIS steps")
+		if rev, err = sampling.ReverseAISOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1); err != nil {
+			return fmt.Errorf("reverse AIS with %s: %w", src.path, err)
+		}
+	}
+	if !leader() {
+		return nil
+	}
+	for what, z := range map[string]float64{"forward": fwd.LogZ, "reverse": rev.LogZ} {
+		if (what == "forward" || *n > 0) && (math.IsNaN(z) || math.IsInf(z, 0)) {
+			return fmt.Errorf("%s AIS with %s gave log Z = %v: the chains diverged; lower --step-size or raise --steps", what, src.path, z)
+		}
 	}
 	ll, err := sampling.NLL(energies, fwd.LogZ, d)
 	if err != nil {
@@ -89,15 +104,6 @@ Flags:
 	fmt.Printf("  %s test (%d images): NLL %.2f +- %.2f nats, %.3f bits/dim (forward AIS under-estimates log Z in expectation, so this NLL is optimistic)\n",
 		name, ds.N, ll.MeanNats, ll.SENats, ll.BitsPerDim)
 	if *n > 0 {
-		rc := cfg
-		rc.Progress = progressPrinter("reverse AIS steps")
-		rev, err := sampling.ReverseAIS(ctx, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1)
-		if err != nil {
-			return err
-		}
-		if math.IsNaN(rev.LogZ) || math.IsInf(rev.LogZ, 0) {
-			return fmt.Errorf("reverse AIS gave log Z = %v: the chains diverged; lower --step-size or raise --steps", rev.LogZ)
-		}
 		ub, err := sampling.NLL(energies, rev.LogZ, d)
 		if err != nil {
 			return err

@@ -48,6 +48,8 @@ func bindRunFlags(fs *flag.FlagSet, cfg *core.RunConfig) *runFlags {
 	fs.IntVar(&cfg.KeepCheckpoints, "keep", cfg.KeepCheckpoints, "checkpoints to keep (newest)")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid to RUN/samples every N steps (0 = never)")
 	fs.BoolVar(&cfg.NaNRollback, "nan-rollback", cfg.NaNRollback, fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", core.MaxNaNRollbacks))
+	fs.StringVar(&cfg.Device, "device", cfg.Device, core.DeviceFlagHelp)
+	fs.BoolVar(&cfg.TF32, "tf32", cfg.TF32, "let a GPU use TF32 tensor cores in float32 convolutions (faster, ~1e-3 relative error per product; off by default)")
 	fs.BoolVar(&core.SkipMemoryCheck, "skip-memory-check", core.SkipMemoryCheck, "start even if the memory estimate says the run does not fit")
 	return r
 }

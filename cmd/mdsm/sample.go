@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,18 +12,20 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/term"
 
 	"mdsm/core"
 	"mdsm/data"
+	"mdsm/dist"
 	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
 
 func init() {
-	register(command{name: "sample", summary: "draw samples by annealed Langevin: PNG grid, .npy, energy trace", run: runSample})
+	register(command{name: "sample", summary: "draw samples by annealed Langevin: PNG grid, .npy, energy trace", run: runSample, distributed: true})
 }
 
 // modelSource is what the sampling commands load: weights plus what the run knew.
@@ -35,6 +38,7 @@ type modelSource struct {
 	// the run's sampler defaults (the paper's for a bare checkpoint)
 	sampleSteps int
 	sampleT0    float64
+	device      core.Device // where the network runs (--device)
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -62,16 +66,69 @@ func loadModelSource(path string) (*modelSource, error) {
 }
 
 // parseModelCommand parses the flags and the RUN_DIR|CHECKPOINT argument of a command that
-// uses a trained model, sets the GEMM threads and loads the model. threads must point at
-// the command's --threads value, read after parsing.
+// uses a trained model, joins the job (setting the GEMM threads) and loads the model:
+// rank 0 reads it and hands it to the other ranks, which need not see the file. threads
+// must point at the command's --threads value, read after parsing.
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
+	device := fs.String("device", "auto", core.DeviceFlagHelp)
+	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
 	if err := parseArgs(fs, args, "RUN_DIR|CHECKPOINT"); err != nil {
 		return nil, err
 	}
-	if err := setThreads(*threads); err != nil {
+	if err := checkThreads(*threads); err != nil {
 		return nil, err
 	}
-	return loadModelSource(fs.Arg(0))
+	comm, err := joinJob(*threads)
+	if err != nil {
+		return nil, err
+	}
+	var src *modelSource
+	if leader() {
+		src, err = loadModelSource(fs.Arg(0))
+	}
+	if src, err = shareModelSource(comm, src, err); err != nil {
+		return nil, err
+	}
+	d, note, err := openCommandDevice(*device, *tf32)
+	if err := dist.Agree(comm, err); err != nil {
+		return nil, err
+	}
+	if !d.IsCPU() || *device != "auto" {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", errorPrefix(), note)
+	}
+	src.device = d
+	return src, nil
+}
+
+// shareModelSource hands rank 0's model to every rank: what the run knew as JSON, then
+// the weights.
+func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource, error) {
+	if comm.Size() == 1 {
+		return src, err
+	}
+	var head struct {
+		Path, RunDir, Data string
+		Sigma0, SampleT0   float64
+		SampleSteps        int
+		Model              nn.Config
+	}
+	if src != nil {
+		head.Path, head.RunDir, head.Data = src.path, src.runDir, src.data
+		head.Sigma0, head.SampleT0, head.SampleSteps, head.Model = src.sigma0, src.sampleT0, src.sampleSteps, src.params.Config
+	}
+	if err := dist.BcastJSON(comm, &head, err); err != nil {
+		return nil, err
+	}
+	if src == nil {
+		src = &modelSource{params: nn.NewParams[float32](head.Model), path: head.Path, runDir: head.RunDir, data: head.Data,
+			sigma0: head.Sigma0, sampleT0: head.SampleT0, sampleSteps: head.SampleSteps}
+	}
+	if w := src.params.Flat(); len(w) > 0 {
+		if err := comm.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
+			return nil, fmt.Errorf("broadcasting the weights: %w", err)
+		}
+	}
+	return src, nil
 }
 
 // outputPrefix is --out (see outputPath), by default RUN/samples/NAME-DATE-TIME
@@ -84,9 +141,21 @@ func (s *modelSource) outputPrefix(out, name string) string {
 	return outputPath(out, def)
 }
 
-// energyFactory gives each sampling worker its own model over its own copy of the weights.
+// energyFactory gives each sampling worker its own model over its own copy of the weights,
+// on the command's device. A device model that cannot be made (out of GPU memory) falls
+// back to the CPU with a warning rather than stopping the command.
 func (s *modelSource) energyFactory() func() sampling.Energy {
-	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
+	return func() sampling.Energy { return s.energy() }
+}
+
+// energy is one model over a copy of the weights on the command's device.
+func (s *modelSource) energy() sampling.Energy {
+	m, err := s.device.NewEnergy(s.params.Clone())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mdsm: %s: %v; this worker uses the CPU\n", s.device, err)
+		return nn.NewModel(s.params.Clone())
+	}
+	return m
 }
 
 // scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.
@@ -162,6 +231,12 @@ func interruptible() (context.Context, func()) {
 // progressPrinter reports progress on one rewritten line of a terminal, or once at the end
 // when stderr is a file (a log of nohup'd jobs stays readable).
 func progressPrinter(what string) func(done, total int) {
+	if !leader() {
+		return nil
+	}
+	if job.comm.Size() > 1 {
+		what += " (rank 0's share)"
+	}
 	start := time.Now()
 	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	return func(done, total int) {
@@ -194,8 +269,10 @@ func runSample(args []string) error {
 Draws samples by annealed Langevin dynamics, x <- x - eps^2/2 dE/dx + eps sqrt(T) N(0,I),
 from x0 = 0.5 + N(0,I), then applies the denoising jump x - sigma0^2 dE/dx. Writes
 PREFIX.png (grid), PREFIX.npy (float32 [n,C,H,W]) and PREFIX-energy.csv (mean energy and
-temperature per step). Ctrl-C writes the batches already done. Existing files are not
-overwritten without --force; chains that diverge (NaN) are an error, nothing is written.
+temperature per step). Ctrl-C writes the batches already done. Under mpirun/srun the
+batches are shared by the ranks and rank 0 writes the same files a single process would.
+Existing files are not overwritten without --force; chains that diverge (NaN) are an
+error, and nothing is written.
 
 Flags:
 `)
@@ -211,23 +288,27 @@ Flags:
 	if *cols < 0 || *cols > *n {
 		return fmt.Errorf("--cols %d: must be 0 (square grid) or 1..--n (%d)", *cols, *n)
 	}
-	if err := checkSamplingMemory(src.params.Config, *n, *batch, *n); err != nil {
-		return err
-	}
 	cfg, err := sf.config(src)
 	if err != nil {
 		return err
 	}
 	prefix := src.outputPrefix(*out, "sample")
-	if err := checkOutputs(*force, prefix+".png", prefix+".npy", prefix+"-energy.csv"); err != nil {
+	err = checkSamplingMemory(src.params.Config, *n, *batch, *n)
+	if err == nil && leader() {
+		err = checkOutputs(*force, prefix+".png", prefix+".npy", prefix+"-energy.csv")
+	}
+	if err := dist.Agree(job.comm, err); err != nil {
 		return err
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	c := src.params.Config
-	imgs, trace, err := sampling.SampleBatches(ctx, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
-	if err != nil && ctx.Err() == nil {
+	imgs, trace, err := sampling.SampleBatchesOn(ctx, job.comm, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("sampling from %s: %w; nothing written", src.path, err)
+	}
+	if !leader() {
+		return nil
 	}
 	got := len(imgs) / c.Dim()
 	if got == 0 {

@@ -140,6 +140,12 @@ func cases() []hcase {
 				return []string{"inpaint", w.run(), "--mask", "png:m.png", "--n", "1", "--steps", "2"}
 			},
 			says: []string{"m.png", "claims 100000x100000"}},
+		hcase{class: "alloc", name: "grid to score claims 100000x100000", code: 1,
+			setup: func(w *world) []string { return []string{"score", w.write("g.png", pngHeader(100000, 100000))} },
+			says:  []string{"g.png", "claims 100000x100000"}},
+		hcase{class: "alloc", name: "samples to score of 3 GB", code: 1,
+			setup: func(w *world) []string { return []string{"score", w.sparse("s.npy", 3<<30)} },
+			says:  []string{"s.npy", "more than a samples file"}},
 		hcase{class: "alloc", name: "sample --n 100000000", code: 1, setup: args(sampleArgs("run", "--n", "100000000")...),
 			says: []string{"sampling 100000000 images", "--n"}},
 		hcase{class: "alloc", name: "config.json of 2 GB", code: 1,
@@ -193,6 +199,8 @@ func cases() []hcase {
 		hcase{class: "nonregular", name: "FIFO as the newest sidecar on resume", code: 0, allow: resumed,
 			setup: func(w *world) []string { w.run(); w.fifo(ckpt4 + ".json"); return resumeArgs() },
 			says:  []string{"skipped damaged checkpoint", "FIFO", "at step 2"}},
+		fifoCase("FIFO as samples to score", func(w *world) []string { return []string{"score", w.fifo("s.npy")} }, 1, "s.npy", "FIFO"),
+		fifoCase("FIFO as a grid to score", func(w *world) []string { return []string{"score", w.fifo("g.png")} }, 1, "g.png", "FIFO"),
 		fifoCase("character device as a checkpoint", func(w *world) []string { return sampleArgs(w.link("zero.safetensors", "/dev/zero")) }, 1, "zero.safetensors", "character device"),
 		fifoCase("directory as config.json", func(w *world) []string {
 			w.run()
@@ -459,6 +467,9 @@ func cases() []hcase {
 		flagCase("stray argument in sample", sampleArgs("run", "extra"), `unexpected argument "extra"`),
 		flagCase("stray argument in denoise", []string{"denoise", "run", "run"}, `unexpected argument "run"`),
 		flagCase("stray argument in watch", []string{"watch", "run", "x"}, `unexpected argument "x"`),
+		flagCase("stray argument in score", []string{"score", "a.npy", "b.npy"}, `unexpected argument "b.npy"`),
+		hcase{class: "flags", name: "resume with --device cpu is allowed", code: 0, allow: resumed,
+			setup: args(resumeArgs("--device", "cpu")...), says: []string{"done at step 6"}},
 		flagCase("stray argument in bench", []string{"bench", "small"}, `unexpected argument "small"`),
 		flagCase("stray argument to the workbench", []string{"--preset", "tiny", "x"}, `unexpected argument "x"`, "mdsm help"),
 		flagCase("resume with --batch", resumeArgs("--batch", "4"), "--batch cannot be given", "--resume run"),
