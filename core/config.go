@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
+	"slices"
+	"sort"
 	"strings"
 
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -195,8 +197,12 @@ func (c RunConfig) Validate() error {
 	if !(c.SampleShare >= 0 && c.SampleShare <= MaxSampleShare) {
 		bad("sample_share = %g: must be in [0, %g] (0 = the default, %g)", c.SampleShare, MaxSampleShare, DefaultSampleShare)
 	}
-	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024 || c.SampleSteps < 1 || c.SampleSteps > sampling.MaxScheduleSteps) {
-		bad("sample_count = %d, sample_steps = %d: need 1..1024 images and 1..%d steps", c.SampleCount, c.SampleSteps, sampling.MaxScheduleSteps)
+	// sample_steps is also the default chain length of `mdsm sample` on the run
+	if c.SampleSteps < 1 || c.SampleSteps > sampling.MaxScheduleSteps {
+		bad("sample_steps = %d: the run's sampler needs 1..%d steps", c.SampleSteps, sampling.MaxScheduleSteps)
+	}
+	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024) {
+		bad("sample_count = %d: a periodic sample grid needs 1..1024 images", c.SampleCount)
 	}
 	return errors.Join(errs...)
 }
@@ -212,6 +218,50 @@ func (c RunConfig) sampleShare() float64 {
 	return c.SampleShare
 }
 
+// ResumeChangeable lists the fields (by JSON name) that may differ between the configuration
+// a checkpoint was trained with and the one a resumed run continues with: the step total,
+// the micro-batch (gradient accumulation gives the same update), NaN rollback, where the
+// data lives and the device (the same numbers up to rounding), and the share of time sample
+// grids take (they never touch training). Everything else would silently change the run.
+var ResumeChangeable = []string{"steps", "micro_batch", "nan_rollback", "data_dir", "device", "tf32", "sample_share"}
+
+// ConfigChanges lists the fields (JSON names) in which b differs from a, other than those
+// a resumed run may change (ResumeChangeable); nested model fields read "model.filters".
+func ConfigChanges(a, b RunConfig) []string {
+	flat := func(c RunConfig) map[string]string {
+		raw, _ := json.Marshal(c)
+		var m map[string]json.RawMessage
+		json.Unmarshal(raw, &m)
+		out := map[string]string{}
+		for k, v := range m {
+			if k == "model" {
+				var mm map[string]json.RawMessage
+				json.Unmarshal(v, &mm)
+				for mk, mv := range mm {
+					out["model."+mk] = string(mv)
+				}
+				continue
+			}
+			out[k] = string(v)
+		}
+		return out
+	}
+	fa, fb := flat(a), flat(b)
+	var diff []string
+	for k, va := range fa {
+		if vb := fb[k]; vb != va && !slices.Contains(ResumeChangeable, k) {
+			diff = append(diff, fmt.Sprintf("%s (%s, now %s)", k, va, vb))
+		}
+	}
+	for k, vb := range fb {
+		if _, ok := fa[k]; !ok && !slices.Contains(ResumeChangeable, k) {
+			diff = append(diff, fmt.Sprintf("%s (unset, now %s)", k, vb))
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}
+
 // microBatch is the effective micro-batch size.
 func (c RunConfig) microBatch() int {
 	if c.MicroBatch == 0 {
@@ -224,7 +274,7 @@ func (c RunConfig) microBatch() int {
 // that a typo is not silently ignored.
 func LoadRunConfig(path string) (RunConfig, error) {
 	c := DefaultRunConfig()
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "run config", maxConfigBytes)
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}

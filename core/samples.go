@@ -3,7 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 
 	"mdsm/nn"
@@ -86,6 +86,9 @@ func (j *gridJob) Step(ctx context.Context) (bool, error) {
 func (j *gridJob) Finish() (SampleResult, error) {
 	c := j.cfg
 	imgs := j.chain.Denoised()
+	if err := sampling.CheckFinite("sample grid", imgs); err != nil {
+		return SampleResult{}, fmt.Errorf("step %d: %w (the denoising jump overflowed)", j.step, err)
+	}
 	cols := 1
 	for cols*cols < j.n {
 		cols++
@@ -98,10 +101,12 @@ func (j *gridJob) Finish() (SampleResult, error) {
 	if err := sampling.WritePNG(path, grid); err != nil {
 		return SampleResult{}, err
 	}
-	f, err := os.Create(filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d-energy.csv", j.step)))
-	if err == nil {
-		sampling.WriteTraceCSV(f, j.chain.Trace())
-		f.Close()
+	trace := j.chain.Trace()
+	err = writeAtomic(filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d-energy.csv", j.step)), func(w io.Writer) error {
+		return sampling.WriteTraceCSV(w, trace)
+	})
+	if err != nil {
+		return SampleResult{}, err
 	}
 	res := SampleResult{Path: path}
 	if j.sc != nil {

@@ -9,6 +9,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 
+	"mdsm/internal/safefile"
 	"mdsm/tui/termimg"
 )
 
@@ -22,9 +23,9 @@ func DetachTraining(runDir string) (string, error) {
 		return "", fmt.Errorf("find the mdsm binary: %w", err)
 	}
 	logPath := filepath.Join(runDir, "train.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := safefile.OpenAppend(logPath)
 	if err != nil {
-		return "", fmt.Errorf("open %s: %w", logPath, err)
+		return "", fmt.Errorf("open the training log: %w", err)
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)

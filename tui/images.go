@@ -3,8 +3,6 @@ package tui
 import (
 	"fmt"
 	"image"
-	"image/png"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
+	"mdsm/internal/safefile"
 	"mdsm/tui/termimg"
 )
 
@@ -92,14 +91,9 @@ type pictureLoadedMsg struct {
 // loadPNGCmd reads a PNG off the UI goroutine.
 func loadPNGCmd(target, path string) tea.Cmd {
 	return func() tea.Msg {
-		f, err := os.Open(path)
+		img, err := safefile.ReadImage(path, 0)
 		if err != nil {
-			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("open sample grid: %w", err)}
-		}
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("decode %s: %w", path, err)}
+			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("sample grid: %w", err)}
 		}
 		return pictureLoadedMsg{target: target, path: path, pic: newPicture(img)}
 	}

@@ -282,7 +282,7 @@ func savePNGCmd(target, runDir, name string, img image.Image) tea.Cmd {
 		path := "mdsm-" + name + "-" + stamp + ".png"
 		if runDir != "" {
 			dir := filepath.Join(runDir, "samples")
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return savedMsg{target: target, err: fmt.Errorf("save %s: %w", name, err)}
 			}
 			path = filepath.Join(dir, name+"-"+stamp+".png")

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
 	"mdsm/core"
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
@@ -104,7 +103,7 @@ type savedSchedule struct {
 
 // loadSchedule reads RUN/schedule.json.
 func loadSchedule(runDir string) (sampling.Schedule, float64, error) {
-	b, err := os.ReadFile(scheduleFile(runDir))
+	b, err := safefile.ReadFile(scheduleFile(runDir), "saved schedule", 16<<20)
 	if err != nil {
 		return sampling.Schedule{}, 0, fmt.Errorf("read schedule: %w", err)
 	}
@@ -127,7 +126,7 @@ func writeSchedule(runDir string, sch sampling.Schedule, eps float64) error {
 	if err != nil {
 		return fmt.Errorf("encode schedule: %w", err)
 	}
-	if err := atomicfile.Write(scheduleFile(runDir), func(w io.Writer) error {
+	if err := safefile.WriteAtomic(scheduleFile(runDir), func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	}); err != nil {

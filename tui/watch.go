@@ -12,6 +12,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"mdsm/core"
+	"mdsm/internal/safefile"
 )
 
 // watchState is where the follower of a run directory is: it travels with the poll
@@ -49,7 +50,7 @@ type historyMsg struct {
 func pollRun(ws watchState) watchMsg {
 	m := watchMsg{next: ws}
 	path := filepath.Join(ws.dir, "metrics.jsonl")
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path)
 	if err == nil {
 		defer f.Close()
 		if fi, err := f.Stat(); err == nil {

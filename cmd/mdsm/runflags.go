@@ -66,19 +66,20 @@ func (r *runFlags) apply() error {
 		}
 		r.cfg.Model = m
 	}
-	if r.filters > 0 {
+	// a given value is used as it is (Validate refuses 0 or a negative), never dropped
+	if visited["filters"] {
 		r.cfg.Model.Filters = r.filters
 	}
 	if visited["stages"] {
 		r.cfg.Model.Stages = r.stages
 	}
-	if r.extra >= 0 {
+	if visited["extra-blocks"] {
 		r.cfg.Model.ExtraBlocks = r.extra
 	}
-	if r.size > 0 {
+	if visited["image-size"] {
 		r.cfg.Model.ImageSize = r.size
 	}
-	if r.inChan > 0 {
+	if visited["in-channels"] {
 		r.cfg.Model.InChannels = r.inChan
 	}
 	if visited["filters"] || visited["stages"] || visited["extra-blocks"] || visited["image-size"] || visited["in-channels"] {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"mdsm/core"
 	"mdsm/data"
 	"mdsm/dist"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -50,10 +52,16 @@ func loadModelSource(path string) (*modelSource, error) {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
 	}
-	if cfg, err := core.ReadRunConfig(runDir); err == nil {
-		src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
-		src.sampleSteps, src.sampleT0 = cfg.SampleSteps, cfg.SampleT0
+	if _, err := os.Lstat(filepath.Join(runDir, "config.json")); err != nil {
+		return src, nil // a checkpoint outside a run: the paper's sampler defaults
 	}
+	// a run whose config.json cannot be read must not be sampled with made-up settings
+	cfg, err := core.ReadRunConfig(runDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the run's sigma0 and sampler settings are in it: restore it)", err)
+	}
+	src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
+	src.sampleSteps, src.sampleT0 = cfg.SampleSteps, cfg.SampleT0
 	return src, nil
 }
 
@@ -64,7 +72,10 @@ func loadModelSource(path string) (*modelSource, error) {
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
 	device := fs.String("device", "auto", core.DeviceFlagHelp)
 	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
-	if err := parseWithPositional(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, "RUN_DIR|CHECKPOINT"); err != nil {
+		return nil, err
+	}
+	if err := checkThreads(*threads); err != nil {
 		return nil, err
 	}
 	comm, err := joinJob(*threads)
@@ -120,15 +131,14 @@ func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource
 	return src, nil
 }
 
-// outputPrefix is --out, or RUN/samples/NAME (./NAME for a bare checkpoint).
+// outputPrefix is --out (see outputPath), by default RUN/samples/NAME-DATE-TIME
+// (./NAME-DATE-TIME for a bare checkpoint).
 func (s *modelSource) outputPrefix(out, name string) string {
-	if out != "" {
-		return out
-	}
+	def := name + "-" + stamp()
 	if s.runDir != "" {
-		return filepath.Join(s.runDir, "samples", name)
+		def = filepath.Join(s.runDir, "samples", def)
 	}
-	return name
+	return outputPath(out, def)
 }
 
 // energyFactory gives each sampling worker its own model over its own copy of the weights,
@@ -150,13 +160,14 @@ func (s *modelSource) energy() sampling.Energy {
 
 // scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.
 type scheduleFlags struct {
-	kind, file            string
+	fs                    *flag.FlagSet
+	kind                  string
 	steps                 int
 	t0, eps, initMean, sd float64
 }
 
 func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
-	s := &scheduleFlags{}
+	s := &scheduleFlags{fs: fs}
 	fs.StringVar(&s.kind, "schedule", "exp", "temperature schedule: exp, lin, const, or a JSON file (a saved schedule)")
 	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the run's sample_steps; 2700 for a bare checkpoint)")
 	fs.Float64Var(&s.t0, "t0", 0, "start temperature (default: the run's sample_t0; the paper's 100 for a bare checkpoint)")
@@ -166,20 +177,28 @@ func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
 	return s
 }
 
+// maxScheduleFile bounds a schedule file (a few hundred bytes when saved by mdsm).
+const maxScheduleFile = 16 << 20
+
+// config builds the sampler settings: the run's defaults for what was not given, every
+// value validated (sampling.LangevinConfig.Validate); a schedule file is named in its
+// errors.
 func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error) {
 	cfg := sampling.DefaultLangevinConfig()
 	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, src.sigma0, s.initMean, s.sd
-	if s.steps == 0 {
+	if !given(s.fs, "steps") {
 		s.steps = src.sampleSteps
+	} else if s.steps < 1 {
+		return cfg, fmt.Errorf("--steps %d: the sampler needs at least 1 step", s.steps)
 	}
-	if s.t0 == 0 {
+	if !given(s.fs, "t0") {
 		s.t0 = src.sampleT0
 	}
 	switch s.kind {
 	case "exp", "lin", "const":
 		cfg.Schedule = sampling.Schedule{Kind: s.kind, Steps: s.steps, T0: s.t0}
 	default:
-		b, err := os.ReadFile(s.kind)
+		b, err := safefile.ReadFile(s.kind, "schedule file", maxScheduleFile)
 		if err != nil {
 			return cfg, fmt.Errorf("--schedule %q is not exp, lin or const, and not a readable schedule file: %w", s.kind, err)
 		}
@@ -187,9 +206,19 @@ func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error
 		if err := json.Unmarshal(b, &sch); err != nil {
 			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
 		}
-		cfg.Schedule = sch.Rescaled(s.steps, sch.Peak())
+		if err := sch.Validate(); err != nil {
+			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
+		}
+		peak := sch.Peak()
+		if given(s.fs, "t0") {
+			peak = s.t0
+		}
+		cfg.Schedule = sch.Rescaled(s.steps, peak)
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("sampler settings (--schedule, --steps, --t0, --eps, --init-mean, --init-std): %w", err)
+	}
+	return cfg, nil
 }
 
 // interruptible returns a context cancelled by SIGINT/SIGTERM/SIGHUP, so that long jobs
@@ -228,9 +257,11 @@ func runSample(args []string) error {
 	n := fs.Int("n", 64, "number of samples")
 	batch := fs.Int("batch", 64, "chains per batch (batches run in parallel on all cores)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	out := fs.String("out", "", "output prefix (default RUN_DIR/samples/sample-DATE-TIME)")
+	out := fs.String("out", "", "output prefix, or a directory ending in / (default RUN_DIR/samples/sample-DATE-TIME)")
 	cols := fs.Int("cols", 0, "grid columns (default sqrt(n))")
 	threads := fs.Int("threads", 0, "compute threads per GEMM (default GOMAXPROCS)")
+	force := bindForce(fs)
+	bindSkipMemoryCheck(fs)
 	sf := bindScheduleFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm sample [flags] RUN_DIR|CHECKPOINT.safetensors
@@ -240,6 +271,8 @@ from x0 = 0.5 + N(0,I), then applies the denoising jump x - sigma0^2 dE/dx. Writ
 PREFIX.png (grid), PREFIX.npy (float32 [n,C,H,W]) and PREFIX-energy.csv (mean energy and
 temperature per step). Ctrl-C writes the batches already done. Under mpirun/srun the
 batches are shared by the ranks and rank 0 writes the same files a single process would.
+Existing files are not overwritten without --force; chains that diverge (NaN) are an
+error, and nothing is written.
 
 Flags:
 `)
@@ -249,17 +282,30 @@ Flags:
 	if err != nil {
 		return err
 	}
+	if err := positive("n", *n, "batch", *batch); err != nil {
+		return err
+	}
+	if *cols < 0 || *cols > *n {
+		return fmt.Errorf("--cols %d: must be 0 (square grid) or 1..--n (%d)", *cols, *n)
+	}
 	cfg, err := sf.config(src)
 	if err != nil {
 		return err
 	}
-	prefix := src.outputPrefix(*out, "sample-"+time.Now().Format("20060102-150405"))
+	prefix := src.outputPrefix(*out, "sample")
+	err = checkSamplingMemory(src.params.Config, *n, *batch, *n)
+	if err == nil && leader() {
+		err = checkOutputs(*force, prefix+".png", prefix+".npy", prefix+"-energy.csv")
+	}
+	if err := dist.Agree(job.comm, err); err != nil {
+		return err
+	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	c := src.params.Config
 	imgs, trace, err := sampling.SampleBatchesOn(ctx, job.comm, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+		return fmt.Errorf("sampling from %s: %w; nothing written", src.path, err)
 	}
 	if !leader() {
 		return nil
@@ -268,74 +314,20 @@ Flags:
 	if got == 0 {
 		return fmt.Errorf("interrupted before any batch finished; nothing written")
 	}
-	if err := writeImageSet(prefix, imgs, got, c, *cols); err != nil {
+	if err := writeImageSet(prefix, imgs, got, c, *cols, *force); err != nil {
 		return err
 	}
-	if err := writeTrace(prefix+"-energy.csv", trace); err != nil {
-		return err
+	if err := writeOutput(prefix+"-energy.csv", *force, func(w io.Writer) error { return sampling.WriteTraceCSV(w, trace) }); err != nil {
+		return fmt.Errorf("write energy trace: %w", err)
 	}
 	fmt.Printf("%d samples from %s -> %s.png, %s.npy, %s-energy.csv\n", got, src.path, prefix, prefix, prefix)
 	return nil
 }
 
-// writeImageSet writes PREFIX.png (a grid) and PREFIX.npy (the raw float32 images).
-func writeImageSet(prefix string, imgs []float32, n int, c nn.Config, cols int) error {
-	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
-		return err
-	}
-	if cols <= 0 {
-		cols = gridCols(n)
-	}
-	grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
-	if err != nil {
-		return err
-	}
-	if err := sampling.WritePNG(prefix+".png", grid); err != nil {
-		return err
-	}
-	return sampling.WriteNPY(prefix+".npy", imgs[:n*c.Dim()], []int{n, c.InChannels, c.ImageSize, c.ImageSize})
-}
-
-func writeTrace(path string, trace []sampling.TracePoint) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write energy trace: %w", err)
-	}
-	defer f.Close()
-	return sampling.WriteTraceCSV(f, trace)
-}
-
-func gridCols(n int) int {
-	c := 1
-	for c*c < n {
-		c++
-	}
-	return c
-}
-
-// parseWithPositional parses flags that may come before or after the positional arguments.
-func parseWithPositional(fs *flag.FlagSet, args []string, want int) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != want {
-		fs.Usage()
-		return fmt.Errorf("%s needs %d argument(s), got %d", fs.Name(), want, len(pos))
-	}
-	return fs.Parse(pos) // leaves them in fs.Args()
-}
-
-// loadTestImages loads n test images of the dataset a model was trained on, at its size.
+// loadTestImages loads n test images of the dataset a model was trained on, at its size,
+// after checking that the dataset fits in memory.
 func loadTestImages(name, dataDir string, c nn.Config, n int) (*data.Dataset, error) {
-	ds, err := data.LoadWith(name, "test", dataDir, data.Options{Size: c.ImageSize, Limit: n})
+	ds, err := core.LoadDataset(name, "test", dataDir, data.Options{Size: c.ImageSize, Limit: n})
 	if err != nil {
 		return nil, err
 	}

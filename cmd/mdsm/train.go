@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,7 +33,7 @@ func runTrain(args []string) error {
 	rf := bindRunFlags(fs, &cfg)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
-       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback]
+       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback] [--device D]
 
 Trains an energy network with MDSM on a background goroutine and writes RUN_DIR/config.json,
 metrics.jsonl, checkpoints/ and samples/. SIGINT, SIGTERM and SIGHUP (a dropped SSH session)
@@ -57,8 +59,13 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *resume != "" {
+		if err := refuseOnResume(fs, "--resume "+*resume, trainResumeFlags); err != nil {
+			return err
+		}
 	}
 	if *configPath != "" { // the file first, then the flags given on the command line
 		fileCfg, err := core.LoadRunConfig(*configPath)
@@ -73,9 +80,12 @@ Flags:
 		fs.Int("threads", 0, "")
 		fs.Bool("quiet", false, "")
 		rf = bindRunFlags(fs, &cfg)
-		if err := fs.Parse(args); err != nil {
+		if err := parseArgs(fs, args); err != nil {
 			return err
 		}
+	}
+	if err := checkThreads(*threads); err != nil {
+		return err
 	}
 	comm, err := joinJob(*threads)
 	if err != nil {
@@ -245,6 +255,31 @@ Flags:
 		return err
 	}
 	return nil
+}
+
+// trainResumeFlags are the flags `mdsm train --resume` accepts: those of settings a run may
+// change between sessions (core.ResumeChangeable) and of the process itself.
+var trainResumeFlags = []string{"resume", "steps", "micro-batch", "nan-rollback", "device", "tf32", "threads", "quiet", "skip-memory-check"}
+
+// refuseOnResume refuses flags given with a resume (what: "--resume RUN"; allowed[0] is
+// the flag naming the run) that a resumed run cannot honour: its configuration is the one in RUN/config.json, and changing the
+// batch, the seed or the network halfway would silently make it another run.
+func refuseOnResume(fs *flag.FlagSet, what string, allowed []string) error {
+	var refused []string
+	for _, name := range givenFlags(fs) {
+		if !slices.Contains(allowed, name) {
+			refused = append(refused, "--"+name)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	var may []string
+	for _, a := range allowed[1:] { // allowed[0] is the resume flag itself
+		may = append(may, "--"+a)
+	}
+	return fmt.Errorf("%s continues the run with the configuration in its config.json, so %s cannot be given: only %s can change on a resume (start a new run with --run-dir to change the others)",
+		what, strings.Join(refused, ", "), strings.Join(may, ", "))
 }
 
 func paramCount(c core.RunConfig) int {
