@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +19,32 @@ func (c RunConfig) SamplerConfig() sampling.LangevinConfig {
 	lc.Sigma0 = c.Sigma0
 	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, c.SampleT0)
 	return lc
+}
+
+// SamplerPath is where a run keeps the sampler saved in the workbench (RUN/sampler.json,
+// the saved-sampler format of sampling.WriteSamplerFile).
+func SamplerPath(runDir string) string { return filepath.Join(runDir, "sampler.json") }
+
+// RunSampler is the sampler a run's readers start from: the one saved in RUN/sampler.json
+// (saved is true), else the run's default (SamplerConfig). Its Sigma0 is always the run's.
+// A saved file that cannot be read is an error naming it, with the default returned beside.
+func RunSampler(runDir string, c RunConfig) (lc sampling.LangevinConfig, saved bool, err error) {
+	def := c.SamplerConfig()
+	lc, err = sampling.ReadSamplerFile(SamplerPath(runDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return def, false, nil
+	}
+	if err != nil {
+		return def, false, err
+	}
+	lc.Sigma0 = c.Sigma0
+	return lc, true, nil
+}
+
+// SaveRunSampler writes the sampler of a run (RUN/sampler.json). It is the workbench's
+// file: no trainer reads or writes it, so a watcher may save it beside a running trainer.
+func SaveRunSampler(runDir string, lc sampling.LangevinConfig) error {
+	return sampling.WriteSamplerFile(SamplerPath(runDir), lc)
 }
 
 // PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with

@@ -156,7 +156,7 @@ func benchOne(c benchCase, steps, warmup int) (benchResult, error) {
 	if c.Kind == "train" {
 		cfg := core.DefaultRunConfig()
 		cfg.Model, cfg.BatchSize, cfg.MicroBatch = m, c.Batch, c.Micro
-		cfg.SigmaMin, cfg.SigmaMax, cfg.NoiseSpacing = 0.1, 3, "geometric"
+		cfg.SigmaMin, cfg.SigmaMax, cfg.NoiseSpacing = 0.1, 3, core.SpacingGeometric
 		obj := core.NewObjective(model, cfg.Sigma0, c.Batch, c.Micro)
 		sig, _ := core.NoiseLevels(cfg)
 		grads := nn.NewParams[float32](m)

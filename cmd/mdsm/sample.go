@@ -2,8 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
+		"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -31,9 +30,9 @@ type modelSource struct {
 	runDir string // "" when a bare .safetensors was given
 	sigma0 float64
 	data   string
-	// the run's sampler defaults (the paper's for a bare checkpoint)
-	sampleSteps int
-	sampleT0    float64
+	// sampler is the run's sampler (RUN/sampler.json, else its default; the paper's for a
+	// bare checkpoint).
+	sampler sampling.LangevinConfig
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -42,15 +41,18 @@ func loadModelSource(path string) (*modelSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded", sampleSteps: 2700, sampleT0: 100}
+	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded", sampler: sampling.DefaultLangevinConfig()}
 	runDir := path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
 	}
 	if cfg, err := core.ReadRunConfig(runDir); err == nil {
 		src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
-		src.sampleSteps, src.sampleT0 = cfg.SampleSteps, cfg.SampleT0
+		if src.sampler, _, err = core.RunSampler(runDir, cfg); err != nil {
+			return nil, err
+		}
 	}
+	src.sampler.Sigma0 = src.sigma0
 	return src, nil
 }
 
@@ -81,48 +83,66 @@ func (s *modelSource) energyFactory() func() sampling.Energy {
 	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
 }
 
-// scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.
+// scheduleFlags binds the sampler flags shared by sample and inpaint.
 type scheduleFlags struct {
-	kind, file            string
+	fs                    *flag.FlagSet
+	kind                  string
 	steps                 int
 	t0, eps, initMean, sd float64
 }
 
 func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
-	s := &scheduleFlags{}
-	fs.StringVar(&s.kind, "schedule", "exp", "temperature schedule: exp, lin, const, or a JSON file (a saved schedule)")
-	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the run's sample_steps; 2700 for a bare checkpoint)")
-	fs.Float64Var(&s.t0, "t0", 0, "start temperature (default: the run's sample_t0; the paper's 100 for a bare checkpoint)")
-	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon")
-	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I)")
+	s := &scheduleFlags{fs: fs}
+	fs.StringVar(&s.kind, "schedule", "", "temperature schedule: exp, lin, const, or a sampler file saved by the workbench (w in the Schedule pane); default: the run's sampler (RUN/sampler.json if saved, else exp)")
+	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the sampler's; a run's sample_steps, 2700 for a bare checkpoint)")
+	fs.Float64Var(&s.t0, "t0", 0, "start temperature, the schedule rescaled to it (default: the sampler's; a run's sample_t0, the paper's 100 for a bare checkpoint)")
+	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon (default: the sampler's)")
+	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I) (default: the sampler's)")
 	fs.Float64Var(&s.sd, "init-std", 1, "see --init-mean")
 	return s
 }
 
+// config is the sampler to use: the run's, or the one --schedule names (a kind or a saved
+// file), with the flags given on the command line applied over it.
 func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error) {
-	cfg := sampling.DefaultLangevinConfig()
-	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, src.sigma0, s.initMean, s.sd
-	if s.steps == 0 {
-		s.steps = src.sampleSteps
-	}
-	if s.t0 == 0 {
-		s.t0 = src.sampleT0
-	}
+	given := map[string]bool{}
+	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	lc := src.sampler
 	switch s.kind {
-	case "exp", "lin", "const":
-		cfg.Schedule = sampling.Schedule{Kind: s.kind, Steps: s.steps, T0: s.t0}
+	case "":
+	case sampling.KindExp, sampling.KindLin, sampling.KindConst:
+		lc.Schedule = sampling.Schedule{Kind: s.kind, Steps: lc.Schedule.Steps, T0: lc.Schedule.Peak()}
 	default:
-		b, err := os.ReadFile(s.kind)
+		file, err := sampling.ReadSamplerFile(s.kind)
 		if err != nil {
-			return cfg, fmt.Errorf("--schedule %q is not exp, lin or const, and not a readable schedule file: %w", s.kind, err)
+			return lc, fmt.Errorf("--schedule %q is not exp, lin or const: %w", s.kind, err)
 		}
-		var sch sampling.Schedule
-		if err := json.Unmarshal(b, &sch); err != nil {
-			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
-		}
-		cfg.Schedule = sch.Rescaled(s.steps, sch.Peak())
+		lc = file
 	}
-	return cfg, cfg.Validate()
+	lc.Sigma0 = src.sigma0
+	steps, t0 := -1, -1.0
+	if given["steps"] {
+		steps = s.steps
+	}
+	if given["t0"] {
+		t0 = s.t0
+	}
+	lc.Schedule = lc.Schedule.Rescaled(steps, t0)
+	if given["eps"] {
+		lc.Eps = s.eps
+	}
+	if given["init-mean"] {
+		lc.InitMean = s.initMean
+	}
+	if given["init-std"] {
+		lc.InitStd = s.sd
+	}
+	return lc, lc.Validate()
+}
+
+// describeSampler is one line naming a sampler's settings.
+func describeSampler(lc sampling.LangevinConfig) string {
+	return fmt.Sprintf("sampler: %s schedule, %d steps from T %.4g, eps %.4g", lc.Schedule.Kind, lc.Schedule.Steps, lc.Schedule.Peak(), lc.Eps)
 }
 
 // interruptible returns a context cancelled by SIGINT/SIGTERM/SIGHUP, so that long jobs
@@ -197,6 +217,7 @@ Flags:
 	if err := writeTrace(prefix+"-energy.csv", trace); err != nil {
 		return err
 	}
+	fmt.Println(describeSampler(cfg))
 	fmt.Printf("%d samples from %s -> %s.png, %s.npy, %s-energy.csv\n", got, src.path, prefix, prefix, prefix)
 	return nil
 }

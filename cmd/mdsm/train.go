@@ -27,8 +27,7 @@ func runTrain(args []string) error {
 	runDir := fs.String("run-dir", "", "where to write the run (default runs/DATE-TIME)")
 	threads := fs.Int("threads", 0, "compute threads (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only checkpoints and the end")
-	cfg := core.DefaultRunConfig()
-	rf := bindRunFlags(fs, &cfg)
+	rf := bindRunFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
        mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback]
@@ -52,22 +51,13 @@ Flags:
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	cfg := core.DefaultRunConfig()
 	if *configPath != "" { // the file first, then the flags given on the command line
 		fileCfg, err := core.LoadRunConfig(*configPath)
 		if err != nil {
 			return err
 		}
 		cfg = fileCfg
-		fs = flag.NewFlagSet("mdsm train", flag.ContinueOnError)
-		fs.String("config", "", "")
-		fs.String("resume", "", "")
-		fs.String("run-dir", "", "")
-		fs.Int("threads", 0, "")
-		fs.Bool("quiet", false, "")
-		rf = bindRunFlags(fs, &cfg)
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
 	}
 	gemm.SetThreads(*threads)
 
@@ -81,22 +71,25 @@ Flags:
 		if err != nil {
 			return err
 		}
+		// A resumed run keeps its config; steps, micro-batch and NaN rollback may change.
+		c := rc
+		if err := rf.apply(&c); err != nil {
+			return fmt.Errorf("invalid configuration: %w", err)
+		}
+		given := rf.given()
 		var opt core.ResumeOptions
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "steps":
-				opt.Steps = cfg.Steps
-			case "micro-batch":
-				opt.MicroBatch = cfg.MicroBatch
-			case "nan-rollback":
-				opt.NaNRollback = cfg.NaNRollback
-			}
-		})
+		if _, ok := given["steps"]; ok {
+			opt.Steps = c.Steps
+		}
+		if _, ok := given["micro-batch"]; ok {
+			opt.MicroBatch = c.MicroBatch
+		}
+		opt.NaNRollback = c.NaNRollback && !rc.NaNRollback
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err
 		}
 	} else {
-		if err := rf.apply(); err != nil {
+		if err := rf.apply(&cfg); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
 		}
 		ds, err := core.LoadTrainingData(cfg)

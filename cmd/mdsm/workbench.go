@@ -35,7 +35,7 @@ func workbenchFlags(fs *flag.FlagSet) *flag.FlagSet {
 	fs.StringVar(&wbOpts.runDir, "run-dir", "", "where to write a new run (default runs/DATE-TIME)")
 	fs.StringVar(&wbOpts.open, "open", "", "reopen this run directory and resume training it")
 	fs.StringVar(&wbOpts.pane, "pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
-	wbOpts.rf = bindRunFlags(fs, &wbOpts.cfg)
+	wbOpts.rf = bindRunFlags(fs)
 	return fs
 }
 
@@ -52,7 +52,7 @@ func runWorkbench(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (commands: mdsm help)", fs.Arg(0))
 	}
-	if err := wbOpts.rf.apply(); err != nil {
+	if err := wbOpts.rf.apply(&wbOpts.cfg); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	proto, caps, err := detectImages(wbOpts.images)
