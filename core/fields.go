@@ -1,7 +1,7 @@
 package core
 
 import (
-		"fmt"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
