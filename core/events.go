@@ -1,6 +1,10 @@
 package core
 
-import "time"
+import (
+	"fmt"
+	"image"
+	"time"
+)
 
 // State is where a Trainer is in its life.
 type State int
@@ -11,13 +15,23 @@ const (
 	Running               // stepping
 	Paused                // waiting for Resume
 	Stopping              // finishing the current step and checkpointing
-	Stopped               // finished or stopped; the last checkpoint is on disk
+	Stopped               // stopped before its last step; the last checkpoint is on disk
 	Failed                // stopped by an error (NaN, disk); the last good checkpoint is kept
+	Finished              // every configured step done; resume with more steps to extend it
 )
 
 func (s State) String() string {
-	return [...]string{"idle", "running", "paused", "stopping", "stopped", "failed"}[s]
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
 }
+
+var stateNames = [...]string{"idle", "running", "paused", "stopping", "stopped", "failed", "finished"}
+
+// Ended reports whether a run in state s has stopped for good (stopped, failed or
+// finished).
+func (s State) Ended() bool { return s == Stopped || s == Failed || s == Finished }
 
 // Event is something that happened in a trainer. Events flow one way, trainer to readers
 // (the TUI, the headless progress line), through Trainer.Events.
@@ -39,6 +53,9 @@ type CheckpointEvent struct {
 	At   time.Time
 	Step int
 	Path string
+	// Kept marks a checkpoint asked for by the user (CheckpointNow): the keep-N rotation
+	// never deletes it.
+	Kept bool
 	Err  error
 }
 
@@ -47,7 +64,10 @@ type SampleEvent struct {
 	At   time.Time
 	Step int
 	Path string
-	Err  error
+	// Image is the grid, decoded, when the event comes from a Run (nil from a bare
+	// Trainer, whose readers load Path themselves).
+	Image image.Image
+	Err   error
 }
 
 // LogEvent is a message for the event log (Level: info, warn or error).

@@ -59,6 +59,11 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// Kept marks a checkpoint the user asked for: the keep-N rotation never deletes it.
+	Kept bool `json:"kept,omitempty"`
+	// SamplePending is the step of a periodic sample grid the stop interrupted (0: none):
+	// the resumed run draws a grid first.
+	SamplePending int `json:"sample_pending,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -336,9 +341,16 @@ func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam,
 	return base + ".safetensors", nil
 }
 
-// prune removes all but the newest keep complete checkpoints, and stray temp files.
+// prune removes all but the newest keep complete checkpoints that are not kept ones
+// (TrainState.Kept), and stray temp files.
 func (r *RunDir) prune(keep int) {
-	steps, _ := checkpointSteps(r.Path)
+	all, _ := checkpointSteps(r.Path)
+	var steps []int
+	for _, s := range all {
+		if !isKept(checkpointBase(r.Path, s) + ".json") {
+			steps = append(steps, s)
+		}
+	}
 	for i := 0; i < len(steps)-keep; i++ {
 		base := checkpointBase(r.Path, steps[i])
 		os.Remove(base + ".json") // first: the checkpoint stops counting as complete
@@ -349,6 +361,37 @@ func (r *RunDir) prune(keep int) {
 	for _, t := range tmps {
 		os.Remove(t)
 	}
+}
+
+// isKept reads whether a checkpoint's sidecar marks it kept; an unreadable one is not.
+func isKept(statePath string) bool {
+	b, err := os.ReadFile(statePath)
+	if err != nil {
+		return false
+	}
+	var st struct {
+		Kept bool `json:"kept"`
+	}
+	return json.Unmarshal(b, &st) == nil && st.Kept
+}
+
+// KeepCheckpoint marks the complete checkpoint of step as kept (rewriting its sidecar), so
+// the rotation leaves it; it returns the weights file.
+func (r *RunDir) KeepCheckpoint(step int) (string, error) {
+	base := checkpointBase(r.Path, step)
+	b, err := os.ReadFile(base + ".json")
+	if err != nil {
+		return "", fmt.Errorf("read checkpoint state: %w", err)
+	}
+	var st TrainState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return "", fmt.Errorf("checkpoint state %s: %w", base+".json", err)
+	}
+	st.Kept = true
+	if err := writeJSONAtomic(base+".json", st); err != nil {
+		return "", err
+	}
+	return base + ".safetensors", nil
 }
 
 // checkpointSteps lists the steps that have a state sidecar, ascending.
@@ -408,7 +451,7 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 	}
 	// the sidecar names files next to it, nothing else; counts are never negative.
 	if st.Weights == "" || st.Weights != filepath.Base(st.Weights) || st.Optimizer == "" || st.Optimizer != filepath.Base(st.Optimizer) ||
-		st.Step < 0 || st.AdamT < 0 || st.Rollbacks < 0 || st.LRScale < 0 || st.LRScale > 1 || st.Elapsed < 0 {
+		st.Step < 0 || st.AdamT < 0 || st.Rollbacks < 0 || st.SamplePending < 0 || st.LRScale < 0 || st.LRScale > 1 || st.Elapsed < 0 {
 		return nil, fmt.Errorf("checkpoint state %s is damaged (bad file names or counts)", statePath)
 	}
 	dir := filepath.Dir(statePath)

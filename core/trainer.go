@@ -44,6 +44,13 @@ type Trainer struct {
 	rate      float64       // smoothed images per second
 	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
 	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
+	savedStep int           // step of the newest checkpoint on disk (-1: none yet)
+	// drawPending: the checkpoint this run resumed from says its last periodic grid was
+	// interrupted by the stop; the trainer draws one as soon as it starts.
+	drawPending bool
+	// interrupted is the step of a periodic grid cancelled by Stop (0: none), recorded in
+	// the final checkpoint so that the resumed run draws it.
+	interrupted atomic.Int64
 
 	events   chan Event
 	evMu     sync.RWMutex // emit holds it for reading; closing the channel for writing
@@ -202,6 +209,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			t.lrScale = ck.State.LRScale
 		}
 		t.rollbacks = ck.State.Rollbacks
+		t.savedStep = t.step
+		t.drawPending = ck.State.SamplePending > 0
 		for _, e := range skipped {
 			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
 		}
@@ -255,7 +264,7 @@ func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float
 		obj: NewObjective(m, cfg.Sigma0, cfg.BatchSize, cfg.microBatch()), adam: adam, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
-		snap: p.Clone(), lrScale: 1}
+		snap: p.Clone(), lrScale: 1, savedStep: -1}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t
@@ -415,6 +424,10 @@ func (t *Trainer) closeEvents() {
 func (t *Trainer) run() {
 	defer close(t.done)
 	defer t.dir.Close()
+	if t.drawPending && t.Sampler != nil && t.cfg.SampleEvery > 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
+		t.sampleAsync()
+	}
 	var runErr error
 	for {
 		t.mu.Lock()
@@ -432,7 +445,7 @@ func (t *Trainer) run() {
 		t.ckptReq = false
 		t.mu.Unlock()
 		if ck {
-			t.checkpoint()
+			t.checkpointKept()
 		}
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
 			break
@@ -450,12 +463,22 @@ func (t *Trainer) run() {
 	t.sampleStop()
 	t.sampleWG.Wait()
 	final := Stopped
+	if t.step >= t.cfg.Steps {
+		final = Finished
+	}
+	pending := t.interrupted.Load()
+	if pending > 0 && runErr == nil {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", pending)})
+	}
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if _, err := t.checkpoint(); err != nil {
-		runErr = err
-		final = Failed
+	} else if t.step != t.savedStep || pending > 0 {
+		// (a run resumed at its last step and stopped again has nothing new to save)
+		if _, err := t.checkpoint(false); err != nil {
+			runErr = err
+			final = Failed
+		}
 	}
 	t.mu.Lock()
 	t.state, t.err = final, runErr
@@ -503,7 +526,7 @@ func (t *Trainer) trainStep() error {
 	t.snapStep = t.step
 	t.snapMu.Unlock()
 
-	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))
+	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
 		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta}
 	t.emit(ev)
@@ -515,7 +538,7 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
-		if _, err := t.checkpoint(); err != nil {
+		if _, err := t.checkpoint(false); err != nil {
 			return err
 		}
 	}
@@ -525,20 +548,47 @@ func (t *Trainer) trainStep() error {
 	return nil
 }
 
-// checkpoint writes a checkpoint of the current state.
-func (t *Trainer) checkpoint() (string, error) {
+// ETA is the time left to step total from step at imagesPerSec images per second and
+// batch images per step (0 when the rate is unknown).
+func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
+	if !(imagesPerSec > 0) || step >= total {
+		return 0
+	}
+	return time.Duration(float64(total-step) * float64(batch) / imagesPerSec * float64(time.Second))
+}
+
+// checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
+// are left out of the keep-N rotation.
+func (t *Trainer) checkpoint(kept bool) (string, error) {
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks}
+		Rollbacks: t.rollbacks, Kept: kept, SamplePending: int(t.interrupted.Load())}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
 	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.cfg.KeepCheckpoints)
 	if err != nil {
 		err = storageError(fmt.Errorf("checkpoint at step %d failed: %w", t.step, err), t.dir.Path)
+	} else {
+		t.savedStep = t.step
 	}
-	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Err: err})
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: kept, Err: err})
 	return path, err
+}
+
+// checkpointKept answers CheckpointNow: a checkpoint of this step that the rotation keeps.
+// When this step was just checkpointed (the periodic one, or a second request), that
+// checkpoint is marked kept instead of written again.
+func (t *Trainer) checkpointKept() {
+	if t.savedStep != t.step {
+		t.checkpoint(true)
+		return
+	}
+	path, err := t.dir.KeepCheckpoint(t.step)
+	if err != nil {
+		err = storageError(fmt.Errorf("keep the checkpoint of step %d: %w", t.step, err), t.dir.Path)
+	}
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: true, Err: err})
 }
 
 // sampleAsync draws a sample grid from the current snapshot unless one is still running.
@@ -553,6 +603,7 @@ func (t *Trainer) sampleAsync() {
 		defer t.sampling.Unlock()
 		path, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
 		if errors.Is(err, context.Canceled) {
+			t.interrupted.Store(int64(step))
 			return
 		}
 		t.emit(SampleEvent{At: time.Now(), Step: step, Path: path, Err: err})
@@ -604,7 +655,7 @@ func (t *Trainer) rollback(cause error) error {
 	if _, err := t.dir.TruncateMetrics(t.step); err != nil {
 		return err
 	}
-	if _, err := t.checkpoint(); err != nil {
+	if _, err := t.checkpoint(false); err != nil {
 		return err
 	}
 	return nil
