@@ -28,6 +28,19 @@ func events(t *testing.T, tr *Trainer) []Event {
 	}
 }
 
+// eventsDone collects the events of a trainer and waits until it has released its run.
+func eventsDone(t *testing.T, tr *Trainer) []Event {
+	t.Helper()
+	out := events(t, tr)
+	select {
+	case <-tr.Done():
+		return out
+	case <-time.After(time.Minute):
+		t.Fatal("trainer did not end")
+	}
+	return nil
+}
+
 // TestFinishedRunIsFinished: a run that did all its steps ends Finished, not Stopped;
 // resuming it without more steps writes no checkpoint again; with more steps it goes on.
 func TestFinishedRunIsFinished(t *testing.T) {
@@ -40,7 +53,7 @@ func TestFinishedRunIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Start()
-	evs := events(t, tr)
+	evs := eventsDone(t, tr)
 	if tr.State() != Finished {
 		t.Fatalf("state %v after the last step, want finished", tr.State())
 	}
@@ -52,7 +65,7 @@ func TestFinishedRunIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	again.Start()
-	for _, ev := range events(t, again) {
+	for _, ev := range eventsDone(t, again) {
 		if c, ok := ev.(CheckpointEvent); ok {
 			t.Errorf("resuming a finished run wrote %+v again", c)
 		}

@@ -149,6 +149,22 @@ func lockRunDir(path string) (*RunDir, error) {
 	return &RunDir{Path: path, lock: f}, nil
 }
 
+// LockHolder returns the process that trains the run in dir: the PID its lock holder wrote
+// into RUN/.lock, if that process is alive. A trainer clears the PID when it closes the run;
+// one killed leaves it behind, but its process is gone. (Reading the PID, rather than
+// trying the lock, never makes a trainer starting at that moment find the run locked.)
+func LockHolder(dir string) (pid int, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
+
 func (r *RunDir) openMetrics() error {
 	f, err := os.OpenFile(filepath.Join(r.Path, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -158,13 +174,14 @@ func (r *RunDir) openMetrics() error {
 	return nil
 }
 
-// Close releases the lock and the metrics file.
+// Close releases the lock (clearing the PID in it, see LockHolder) and the metrics file.
 func (r *RunDir) Close() error {
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil
 	}
 	if r.lock != nil {
+		r.lock.Truncate(0)
 		syscall.Flock(int(r.lock.Fd()), syscall.LOCK_UN)
 		r.lock.Close()
 		r.lock = nil

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"image"
 	"fmt"
 	"io/fs"
 	"os"
@@ -67,16 +68,11 @@ func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
 		if err := chain.Run(ctx); err != nil {
 			return "", err
 		}
-		imgs := chain.Denoised()
-		cols := 1
-		for cols*cols < n {
-			cols++
-		}
-		grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
+		grid, err := gridOf(chain.Denoised(), n, c)
 		if err != nil {
 			return "", err
 		}
-		path := filepath.Join(dir, "samples", fmt.Sprintf("step-%08d.png", step))
+		path := filepath.Join(dir, "samples", gridName(step))
 		if err := sampling.WritePNG(path, grid); err != nil {
 			return "", err
 		}
@@ -87,4 +83,9 @@ func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
 		}
 		return path, nil
 	}
+}
+
+// gridOf lays out n images of a network's shape as a square-ish grid (sampling.Grid).
+func gridOf(imgs []float32, n int, c nn.Config) (*image.RGBA, error) {
+	return sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, 0, 2)
 }

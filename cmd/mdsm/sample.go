@@ -227,9 +227,6 @@ func writeImageSet(prefix string, imgs []float32, n int, c nn.Config, cols int) 
 	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
 		return err
 	}
-	if cols <= 0 {
-		cols = gridCols(n)
-	}
 	grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
 	if err != nil {
 		return err
@@ -247,14 +244,6 @@ func writeTrace(path string, trace []sampling.TracePoint) error {
 	}
 	defer f.Close()
 	return sampling.WriteTraceCSV(f, trace)
-}
-
-func gridCols(n int) int {
-	c := 1
-	for c*c < n {
-		c++
-	}
-	return c
 }
 
 // parseWithPositional parses flags that may come before or after the positional arguments.
