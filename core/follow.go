@@ -19,7 +19,7 @@ type follower struct {
 	cfgMod   time.Time
 	offset   int64       // metrics.jsonl bytes read
 	metFile  os.FileInfo // the metrics.jsonl read (a rewrite replaces the file)
-	lastStep int   // newest logged step
+	lastStep int         // newest logged step
 	lastAt   time.Time
 	ckpt     int    // newest checkpoint step seen (-1: none)
 	sample   string // newest sample grid seen

@@ -3,8 +3,8 @@ package core
 import (
 	"context"
 	"errors"
-	"image"
 	"fmt"
+	"image"
 	"io/fs"
 	"os"
 	"path/filepath"
