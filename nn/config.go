@@ -84,6 +84,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ParamCount is the number of scalars of the network's parameters.
+func (c Config) ParamCount() int {
+	n := 0
+	for _, s := range c.ParamSpecs() {
+		k := 1
+		for _, d := range s.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return n
+}
+
 // FinalChannels is the channel count of the last feature map (Filters * 2^Stages).
 func (c Config) FinalChannels() int { return c.Filters << c.Stages }
 

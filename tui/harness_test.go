@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"image"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"mdsm/core"
 	"mdsm/nn"
 	"mdsm/sampling"
+	"mdsm/tui/chart"
 	"mdsm/tui/termimg"
 )
 
@@ -56,6 +59,9 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if opts.Detach == nil {
 		opts.Detach = func(string) (string, error) { t.Error("unexpected detach"); return "", nil }
 	}
+	if opts.Charts == 0 && os.Getenv("MDSM_TEST_ASCII") == "1" {
+		opts.Charts = chart.ASCII
+	}
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -69,9 +75,12 @@ func newHarness(t *testing.T, opts Options) *harness {
 
 func (h *harness) close() {
 	h.once.Do(func() {
-		h.a.stopChains()
-		if tr := h.a.s.trainer; tr != nil {
-			_ = tr.Stop()
+		h.a.stopJobs()
+		if r := h.a.s.run; r != nil {
+			if r.Live() {
+				_ = r.Stop()
+			}
+			r.Close()
 		}
 		close(h.done)
 		idle := make(chan struct{})
@@ -222,6 +231,7 @@ func makeRun(t *testing.T, steps int) string {
 	tr.Start()
 	for range tr.Events() {
 	}
+	<-tr.Done()
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +240,17 @@ func makeRun(t *testing.T, steps int) string {
 
 // shortSchedule makes sampling in tests quick.
 func shortSchedule(h *harness, steps int) {
-	h.a.s.schedule = sampling.DefaultSchedule().Rescaled(steps, 10)
+	h.a.s.sampler.Schedule = sampling.DefaultSchedule().Rescaled(steps, 10)
+}
+
+// syncMsg is a message no model handles: sending it makes the root sync its image state
+// after a test changed a pane's picture directly.
+type syncMsg struct{}
+
+// showGrid puts img in the Samples pane as the newest periodic grid.
+func (h *harness) showGrid(img image.Image) {
+	h.a.samples.grid, h.a.samples.show = newPicture(img), viewGrid
+	h.send(syncMsg{})
 }
 
 func tea_WindowSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

@@ -3,8 +3,6 @@ package tui
 import (
 	"fmt"
 	"image"
-	"image/png"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,7 +57,6 @@ type imageState struct {
 	pending placement // what is being encoded (id 0: nothing)
 	gen     int
 
-	blocks     map[blockKey]string
 	blocksWant map[blockKey]bool
 }
 
@@ -81,52 +78,50 @@ type blocksMsg struct {
 	s   string
 }
 
-// pictureLoadedMsg is a PNG read from disk for a pane.
-type pictureLoadedMsg struct {
-	target string // which pane
-	path   string
-	pic    picture
-	err    error
-}
-
-// loadPNGCmd reads a PNG off the UI goroutine.
-func loadPNGCmd(target, path string) tea.Cmd {
-	return func() tea.Msg {
-		f, err := os.Open(path)
-		if err != nil {
-			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("open sample grid: %w", err)}
-		}
-		defer f.Close()
-		img, err := png.Decode(f)
-		if err != nil {
-			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("decode %s: %w", path, err)}
-		}
-		return pictureLoadedMsg{target: target, path: path, pic: newPicture(img)}
+// keep stores a half-block rendering if it is still wanted, in the session's cache, which
+// holds what blocksWant holds.
+func (is *imageState) keep(m blocksMsg, cache map[blockKey]string) map[blockKey]string {
+	if !is.blocksWant[m.key] {
+		return cache
 	}
+	if cache == nil || len(cache) >= len(is.blocksWant) {
+		next := map[blockKey]string{}
+		for k, v := range cache {
+			if is.blocksWant[k] {
+				next[k] = v
+			}
+		}
+		cache = next
+	}
+	cache[m.key] = m.s
+	return cache
 }
 
-// box renders the text for a picture's reserved w x h cells: blank cells for sixel and
-// kitty (the image is drawn over them out of band), the cached half-block rendering for
-// blocks, or a placeholder.
-func (is *imageState) box(st *styles, p picture, w, h int, empty string) string {
+// imageBox renders the text for a picture's reserved w x h cells: blank cells for sixel
+// and kitty (the image is drawn over them out of band), the cached half-block rendering
+// for blocks, or a placeholder wrapped into the box.
+func imageBox(s *session, pc picture, w, h int, empty string) string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	if !p.ok() {
-		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.placeholder.Render(empty))
+	placeholder := func(text string) string {
+		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center,
+			s.st.placeholder.Render(strings.Join(wrap(text, w), "\n")))
 	}
-	switch is.proto {
+	if !pc.ok() {
+		return placeholder(empty)
+	}
+	switch s.proto {
 	case termimg.ProtoSixel, termimg.ProtoKitty:
 		return blank(w, h)
 	case termimg.ProtoBlocks:
-		if s, ok := is.blocks[blockKey{p.id, w, h}]; ok {
-			return s
+		if txt, ok := s.blocks[blockKey{pc.id, w, h}]; ok {
+			return txt
 		}
 		return blank(w, h)
 	}
-	b := p.img.Bounds()
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center,
-		st.placeholder.Render(fmt.Sprintf("[%dx%d image: images are off (--images none)]", b.Dx(), b.Dy())))
+	b := pc.img.Bounds()
+	return placeholder(fmt.Sprintf("[%dx%d image: images are off (--images none)]", b.Dx(), b.Dy()))
 }
 
 // blank is h lines of w spaces.
@@ -150,11 +145,13 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 			return nil
 		}
 		k := blockKey{want.id, want.r.w, want.r.h}
-		if _, ok := is.blocks[k]; ok || is.blocksWant[k] {
+		if is.blocksWant[k] {
 			return nil
 		}
-		if is.blocks == nil || len(is.blocks) > 8 {
-			is.blocks = map[blockKey]string{}
+		if len(is.blocksWant) > 8 {
+			is.blocksWant = nil // the renderings are dropped with it (blocksMsg)
+		}
+		if is.blocksWant == nil {
 			is.blocksWant = map[blockKey]bool{}
 		}
 		is.blocksWant[k] = true

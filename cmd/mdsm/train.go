@@ -106,7 +106,7 @@ Flags:
 	tr.Sampler = core.PeriodicSampler(tr.Config())
 	c := tr.Config()
 	fmt.Fprintf(os.Stderr, "mdsm train: %s (%d parameters) on %s, batch %d, %d steps -> %s\n",
-		c.Model.Preset, paramCount(c), c.Data, c.BatchSize, c.Steps, tr.RunDir())
+		c.Model.Preset, c.Model.ParamCount(), c.Data, c.BatchSize, c.Steps, tr.RunDir())
 
 	// A dropped SSH session closes the terminal or the pipe stderr goes to: writing there
 	// must fail quietly, not kill the process (Go's default for SIGPIPE on fd 1 and 2)
@@ -178,16 +178,4 @@ Flags:
 		return err
 	}
 	return nil
-}
-
-func paramCount(c core.RunConfig) int {
-	n := 0
-	for _, s := range c.Model.ParamSpecs() {
-		k := 1
-		for _, d := range s.Shape {
-			k *= d
-		}
-		n += k
-	}
-	return n
 }
