@@ -77,16 +77,16 @@ func liveRun(tr *Trainer, history bool) *Run {
 	r := &Run{dir: tr.RunDir(), cfg: tr.Config(), tr: tr, events: make(chan Event, runEvents),
 		quit: make(chan struct{}), done: make(chan struct{})}
 	tr.Sampler = PeriodicSampler(tr.Config())
-	var past *follower
+	var past []Event // read before the trainer appends to the files
 	if history {
-		past = newFollower(r.dir, r.cfg)
+		newFollower(r.dir, r.cfg).history(func(e Event) bool { past = append(past, e); return true })
 	}
 	tr.Start()
 	go func() {
 		defer close(r.done)
 		defer close(r.events)
-		if past != nil {
-			past.history(r.send)
+		for _, e := range past {
+			r.send(e)
 		}
 		for ev := range tr.Events() {
 			if s, ok := ev.(SampleEvent); ok && s.Err == nil && s.Path != "" {
@@ -95,7 +95,7 @@ func liveRun(tr *Trainer, history bool) *Run {
 			}
 			r.send(ev) // after Close it drops; the trainer's stream is still drained
 		}
-		<-tr.Done() // the run directory is released when the stream ends
+		<-tr.Done()
 	}()
 	return r
 }

@@ -423,7 +423,6 @@ func (t *Trainer) closeEvents() {
 
 func (t *Trainer) run() {
 	defer close(t.done)
-	defer t.dir.Close()
 	if t.drawPending && t.Sampler != nil && t.cfg.SampleEvery > 0 {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
 		t.sampleAsync()
@@ -485,6 +484,7 @@ func (t *Trainer) run() {
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
 	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr})
+	t.dir.Close() // before the stream ends: a reader who sees the end may reopen the run
 	t.closeEvents()
 }
 

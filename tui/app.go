@@ -706,7 +706,7 @@ func hintLine(st *styles, bs, tail []key.Binding, w int) string {
 	item := func(b key.Binding) string {
 		return st.key.Render(b.Help().Key) + " " + st.keyDesc.Render(b.Help().Desc)
 	}
-	sep := st.keyDesc.Render(" · ")
+	sep := st.keyDesc.Render(" " + st.g.dot + " ")
 	var tailItems []string
 	for _, b := range tail {
 		tailItems = append(tailItems, item(b))
@@ -725,7 +725,7 @@ func hintLine(st *styles, bs, tail []key.Binding, w int) string {
 			iw += lipgloss.Width(sep)
 		}
 		if used+iw > room {
-			break
+			continue
 		}
 		items, used = append(items, it), used+iw
 	}

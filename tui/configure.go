@@ -276,7 +276,11 @@ func (p configurePane) view(s *session, w, h int) string {
 	}
 	var lines []string
 	if p.rows() > avail {
-		lines = append(lines, st.dim.Render(fmt.Sprintf("  %s %d more above", st.g.up, top)))
+		above := ""
+		if top > 0 {
+			above = st.dim.Render(fmt.Sprintf("  %s %d more above", st.g.up, top))
+		}
+		lines = append(lines, above)
 	}
 	for i := top; i < min(p.rows(), top+shown); i++ {
 		lines = append(lines, p.row(s, i, locked != "", w))

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
 )

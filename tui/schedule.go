@@ -271,5 +271,5 @@ func (p schedulePane) view(s *session, w, h int) string {
 	}
 	c := chart.ScheduleChart{Control: ctrl, Curve: curve(sch), Selected: sel, Steps: float64(max(sch.Steps-1, 1)),
 		XLabel: "step", AxisColor: st.axis, Color: st.series, Marker: st.marker}
-	return strings.Join(lines, "\n") + "\n" + c.Render(w, max(3, h-len(lines)-1))
+	return strings.Join(lines, "\n") + "\n" + c.Render(w, max(3, h-len(lines)))
 }

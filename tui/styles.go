@@ -74,14 +74,14 @@ func (t tone) color(p colorprofile.Profile) color.Color {
 // glyphs are the decorations that need a font with box-drawing and symbol characters, and
 // their ASCII stand-ins (--charts ascii).
 type glyphs struct {
-	rule, sep, bullet, cursor, ok, bad, up, down, barFull, barEmpty, choiceL, choiceR string
-	border                                                                            lipgloss.Border
+	rule, sep, dot, bullet, cursor, ok, bad, up, down, barFull, barEmpty, choiceL, choiceR string
+	border                                                                                 lipgloss.Border
 }
 
 var (
-	unicodeGlyphs = glyphs{rule: "─", sep: "│", bullet: "●", cursor: "▸", ok: "✓", bad: "✗", up: "↑", down: "↓",
+	unicodeGlyphs = glyphs{rule: "─", sep: "│", dot: "·", bullet: "●", cursor: "▸", ok: "✓", bad: "✗", up: "↑", down: "↓",
 		barFull: "█", barEmpty: "░", choiceL: "‹ ", choiceR: " ›", border: lipgloss.RoundedBorder()}
-	asciiGlyphs = glyphs{rule: "-", sep: "|", bullet: "*", cursor: ">", ok: "ok", bad: "x", up: "^", down: "v",
+	asciiGlyphs = glyphs{rule: "-", sep: "|", dot: "|", bullet: "*", cursor: ">", ok: "ok", bad: "x", up: "^", down: "v",
 		barFull: "#", barEmpty: "-", choiceL: "< ", choiceR: " >", border: lipgloss.ASCIIBorder()}
 )
 

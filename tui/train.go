@@ -273,6 +273,12 @@ func (p trainPane) emptyHint(s *session) string {
 func progressBar(st *styles, frac float64, w int) string {
 	full := int(math.Round(frac * float64(w)))
 	full = min(max(full, 0), w)
-	return lipgloss.NewStyle().Foreground(st.accent).Render(strings.Repeat(st.g.barFull, full)) +
-		st.dim.Render(strings.Repeat(st.g.barEmpty, w-full))
+	var bar string
+	if full > 0 {
+		bar = lipgloss.NewStyle().Foreground(st.accent).Render(strings.Repeat(st.g.barFull, full))
+	}
+	if full < w {
+		bar += st.dim.Render(strings.Repeat(st.g.barEmpty, w-full))
+	}
+	return bar
 }

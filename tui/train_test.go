@@ -7,7 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+
 	"mdsm/core"
+	"mdsm/tui/chart"
+	"mdsm/tui/termimg"
 )
 
 func TestTrainStartPauseCheckpointStop(t *testing.T) {
@@ -156,5 +161,88 @@ func TestReopenResumesRun(t *testing.T) {
 	h.pump("history", 10*time.Second, func() bool { return len(h.a.train.loss) >= 6 })
 	if h.a.train.loss[0].X != 1 {
 		t.Errorf("history should start at step 1, got %v", h.a.train.loss[0])
+	}
+}
+
+// TestFinishedRunExtends: a run that did all its steps shows "finished", resuming it
+// writes no checkpoint again, and s asks for a new total and trains on to it.
+func TestFinishedRunExtends(t *testing.T) {
+	dir := makeRun(t, 3)
+	h := newHarness(t, Options{Open: dir})
+	h.pump("finished", 30*time.Second, func() bool { return h.a.s.run != nil && h.a.s.status == statusFinished })
+	h.drain(100 * time.Millisecond)
+	v := h.view()
+	if !strings.Contains(v, "● finished") || !strings.Contains(v, "s extends the run") {
+		t.Errorf("a finished run should say so:\n%s", v)
+	}
+	if n := strings.Count(v, "checkpoint at step 3"); n != 1 {
+		t.Errorf("%d lines about the checkpoint of step 3, want 1 (resuming a finished run must not write it again):\n%s", n, v)
+	}
+	h.key("s")
+	if !h.a.train.extending || !strings.Contains(h.view(), "extend the finished run to") {
+		t.Fatalf("s on a finished run should ask for the new total:\n%s", h.view())
+	}
+	for range 10 {
+		h.key("backspace")
+	}
+	h.typeText("5")
+	h.key("enter")
+	h.pump("extended", 30*time.Second, func() bool { return h.a.s.status == statusFinished && h.a.s.step == 5 })
+	if cfg, err := core.ReadRunConfig(dir); err != nil || cfg.Steps != 5 {
+		t.Errorf("config.json after extending: %d steps, %v", cfg.Steps, err)
+	}
+	if !strings.Contains(h.view(), "step 5/5") {
+		t.Errorf("view:\n%s", h.view())
+	}
+}
+
+// TestEventLinesWrap: a long event line is wrapped, not cut.
+func TestEventLinesWrap(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.send(tea_WindowSize(80, 24))
+	h.a.logf("warn", "a long line that does not fit in eighty columns and ends with the part that matters: THE-END")
+	if v := h.view(); !strings.Contains(v, "THE-END") {
+		t.Errorf("the end of a long event line is lost:\n%s", v)
+	}
+}
+
+// TestProgressBarSolid: the progress bar is whole cells of one colour and the empty part,
+// with no gap and no other colour at 100%.
+func TestProgressBarSolid(t *testing.T) {
+	st := newStyles(bgLight, colorprofile.TrueColor, chart.Braille)
+	for _, c := range []struct {
+		frac       float64
+		full, free int
+	}{{0, 0, 20}, {0.5, 10, 10}, {1, 20, 0}} {
+		bar := progressBar(st, c.frac, 20)
+		plain := ansi.Strip(bar)
+		if plain != strings.Repeat("█", c.full)+strings.Repeat("░", c.free) {
+			t.Errorf("bar at %.0f%%: %q", 100*c.frac, plain)
+		}
+		if c.frac == 1 && strings.Count(bar, "\x1b[") > 2 {
+			t.Errorf("the full bar has more than one colour: %q", bar)
+		}
+	}
+}
+
+// TestASCIIChartsInTheWorkbench: with --charts ascii the loss chart, the schedule chart
+// and the chain's energy chart are plain ASCII (a font without braille or block glyphs
+// shows them).
+func TestASCIIChartsInTheWorkbench(t *testing.T) {
+	h := newHarness(t, Options{Charts: chart.ASCII, Protocol: termimg.ProtoNone})
+	h.send(tea_WindowSize(100, 30))
+	busySession(h)
+	bw, bh := h.a.bodySize()
+	for _, i := range []int{paneTrain, paneSchedule, paneSamples} {
+		v := ansi.Strip(h.a.pane(i).view(h.a.s, bw, bh))
+		if i == paneTrain {
+			v = v[strings.Index(v, "Loss"):strings.Index(v, "Events")]
+		}
+		for _, r := range v {
+			if r > 127 && !strings.ContainsRune("–…·≥→", r) { // text, not chart glyphs
+				t.Errorf("pane %s: %q in ASCII mode:\n%s", PaneNames()[i], r, v)
+				break
+			}
+		}
 	}
 }
