@@ -70,7 +70,7 @@ func DefaultRunConfig() RunConfig {
 	}
 }
 
-// PaperRunConfig returns the authors' settings for a dataset (REFERENCE.md "Training").
+// PaperRunConfig returns the authors' settings for a dataset (docs/REFERENCE.md "Training").
 func PaperRunConfig(dataset string) RunConfig {
 	c := DefaultRunConfig()
 	c.Data = dataset

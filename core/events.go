@@ -41,7 +41,7 @@ type Event interface{ When() time.Time }
 type StepEvent struct {
 	At           time.Time
 	Step, Total  int
-	Loss         float64 // the MDSM loss of REFERENCE.md
+	Loss         float64 // the MDSM loss of docs/REFERENCE.md "Training"
 	NormLoss     float64 // loss * sigma0^4, as the authors' code logs it
 	LR           float64
 	ImagesPerSec float64

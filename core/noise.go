@@ -7,7 +7,7 @@ import (
 
 // NoiseLevels returns the per-batch-index noise standard deviations of MDSM: batch values
 // spaced linearly (linspace) or geometrically (logspace) between lo and hi, fixed for the
-// whole run (REFERENCE.md "Training"). In single mode every index gets the same sigma.
+// whole run (docs/REFERENCE.md "Training"). In single mode every index gets the same sigma.
 func NoiseLevels(c RunConfig) ([]float64, error) {
 	b := c.BatchSize
 	s := make([]float64, b)

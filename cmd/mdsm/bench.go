@@ -23,7 +23,7 @@ func init() {
 	register(command{name: "bench", summary: "time training and Langevin steps per preset (side by side with PyTorch)", run: runBench})
 }
 
-// benchCase is one timed configuration. Names match ../shared/bench/torch_mdsm_step.py's
+// benchCase is one timed configuration. Names match the PyTorch anchor's (bench/torch_presets.py)
 // configs where a PyTorch twin exists.
 type benchCase struct {
 	Name   string `json:"name"`
