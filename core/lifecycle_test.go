@@ -7,25 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"mdsm/data"
 	"mdsm/nn"
 )
 
-// events collects every event of a trainer until its stream closes.
-func events(t *testing.T, tr *Trainer) []Event {
+// newTestTrainer creates a fresh run of testConfig, changed by edit, in a temporary
+// directory.
+func newTestTrainer(t *testing.T, ds *data.Dataset, edit func(c *RunConfig)) (*Trainer, string) {
 	t.Helper()
-	var out []Event
-	timeout := time.After(2 * time.Minute)
-	for {
-		select {
-		case ev, ok := <-tr.Events():
-			if !ok {
-				return out
-			}
-			out = append(out, ev)
-		case <-timeout:
-			t.Fatal("trainer did not finish")
-		}
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg := testConfig()
+	edit(&cfg)
+	tr, err := NewTrainer(cfg, ds, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return tr, dir
 }
 
 // eventsDone collects the events of a trainer and waits until it has released its run.
@@ -45,13 +42,7 @@ func eventsDone(t *testing.T, tr *Trainer) []Event {
 // resuming it without more steps writes no checkpoint again; with more steps it goes on.
 func TestFinishedRunIsFinished(t *testing.T) {
 	ds := testData(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps = 5
-	tr, err := NewTrainer(cfg, ds, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps = 5 })
 	tr.Start()
 	evs := eventsDone(t, tr)
 	if tr.State() != Finished {
@@ -89,13 +80,8 @@ func TestFinishedRunIsFinished(t *testing.T) {
 // checkpoint) marks that checkpoint instead of writing it again.
 func TestKeptCheckpointSurvivesRotation(t *testing.T) {
 	ds := testData(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps, cfg.CheckpointEvery, cfg.KeepCheckpoints = 12, 4, 1
-	tr, err := NewTrainer(cfg, ds, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	edit := func(c *RunConfig) { c.Steps, c.CheckpointEvery, c.KeepCheckpoints = 12, 4, 1 }
+	tr, dir := newTestTrainer(t, ds, edit)
 	tr.beforeStep = func(step int, _ []float32) {
 		if step == 3 || step == 6 { // served once that step is done
 			tr.CheckpointNow()
@@ -122,11 +108,7 @@ func TestKeptCheckpointSurvivesRotation(t *testing.T) {
 	}
 
 	// At the step of a periodic checkpoint, the request marks it.
-	dir2 := filepath.Join(t.TempDir(), "run2")
-	tr2, err := NewTrainer(cfg, ds, dir2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr2, dir2 := newTestTrainer(t, ds, edit)
 	tr2.beforeStep = func(step int, _ []float32) {
 		if step == 4 { // served after step 4, which checkpoints periodically
 			tr2.CheckpointNow()
@@ -151,13 +133,7 @@ func TestKeptCheckpointSurvivesRotation(t *testing.T) {
 // the final checkpoint records it, and the resumed run draws a grid first.
 func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	ds := testData(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps, cfg.SampleEvery, cfg.CheckpointEvery = 1000, 2, 1000
-	tr, err := NewTrainer(cfg, ds, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery, c.CheckpointEvery = 1000, 2, 1000 })
 	started := make(chan int, 1)
 	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, _ string) (string, error) {
 		select {

@@ -205,32 +205,23 @@ func (r *Run) Step() int {
 	return r.step
 }
 
-// Pause pauses a live run after its current step.
-func (r *Run) Pause() error {
+// control applies a control to a live run's trainer; a followed run refuses.
+func (r *Run) control(f func(*Trainer)) error {
 	if r.tr == nil {
 		return ErrFollowed
 	}
-	r.tr.Pause()
+	f(r.tr)
 	return nil
 }
+
+// Pause pauses a live run after its current step.
+func (r *Run) Pause() error { return r.control((*Trainer).Pause) }
 
 // Resume continues a paused live run.
-func (r *Run) Resume() error {
-	if r.tr == nil {
-		return ErrFollowed
-	}
-	r.tr.Resume()
-	return nil
-}
+func (r *Run) Resume() error { return r.control((*Trainer).Resume) }
 
 // CheckpointNow asks a live run for a checkpoint that the rotation keeps.
-func (r *Run) CheckpointNow() error {
-	if r.tr == nil {
-		return ErrFollowed
-	}
-	r.tr.CheckpointNow()
-	return nil
-}
+func (r *Run) CheckpointNow() error { return r.control((*Trainer).CheckpointNow) }
 
 // Stop stops a live run (finishing the step and checkpointing) and returns when it has
 // ended; it blocks, so call it off the UI goroutine.

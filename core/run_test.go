@@ -14,22 +14,22 @@ import (
 // runEventsUntil reads a Run's events until stop says so or the stream closes.
 func runEventsUntil(t *testing.T, r *Run, what string, stop func(ev Event) bool) []Event {
 	t.Helper()
-	var out []Event
-	timeout := time.After(time.Minute)
-	for {
-		select {
-		case ev, ok := <-r.Events():
-			if !ok {
-				return out
-			}
-			out = append(out, ev)
-			if stop(ev) {
-				return out
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s; got %d events", what, len(out))
-		}
+	return readEvents(t, r.Events(), what, stop)
+}
+
+// finishedRun trains a run of testConfig for steps steps with StartRun, to its end.
+func finishedRun(t *testing.T, steps int) (string, *Run) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "run")
+	cfg := testConfig()
+	cfg.Steps = steps
+	r, err := StartRun(cfg, dir)
+	if err != nil {
+		t.Fatal(err)
 	}
+	for range r.Events() {
+	}
+	return dir, r
 }
 
 func stepsOf(evs []Event) []StepEvent {
@@ -117,13 +117,7 @@ func TestFollowedRunGivesTheLiveStream(t *testing.T) {
 // as Running until it stops.
 func TestFollowerReadsAsTheFileGrows(t *testing.T) {
 	ds := testData(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps = 100000
-	tr, err := NewTrainer(cfg, ds, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps = 100000 })
 	tr.StopAtStep = 3
 	tr.Start()
 	go func() {
@@ -185,15 +179,7 @@ func TestFollowerReadsAsTheFileGrows(t *testing.T) {
 // TestResumedRunStartsWithItsHistory: a resumed live run's events begin with the steps
 // logged before, then the trainer's own.
 func TestResumedRunStartsWithItsHistory(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps = 4
-	r, err := StartRun(cfg, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range r.Events() {
-	}
+	dir, _ := finishedRun(t, 4)
 	again, err := ResumeRun(dir, ResumeOptions{Steps: 6})
 	if err != nil {
 		t.Fatal(err)
@@ -212,15 +198,8 @@ func TestResumedRunStartsWithItsHistory(t *testing.T) {
 // TestSamplingJobs: a sampling job reports pictures at growing steps and ends done; a
 // cancelled one ends with the cancellation; restoring reports its result line.
 func TestSamplingJobs(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run")
-	cfg := testConfig()
-	cfg.Steps = 2
-	r, err := StartRun(cfg, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range r.Events() {
-	}
+	dir, r := finishedRun(t, 2)
+	cfg := r.Config()
 	lc := cfg.SamplerConfig()
 	lc.Schedule = lc.Schedule.Rescaled(12, 5)
 	var last JobUpdate

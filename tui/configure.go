@@ -133,19 +133,17 @@ func (p configurePane) update(s *session, msg tea.Msg) (configurePane, out) {
 
 func (p configurePane) key(s *session, k tea.KeyPressMsg) (configurePane, out) {
 	if p.editing {
-		switch k.String() {
-		case "enter":
+		var end editEnd
+		var cmd tea.Cmd
+		p.input, end, cmd = editKey(p.input, k)
+		switch end {
+		case editCommit:
 			p.editing = false
-			p.input.Blur()
 			p = p.commit(p.input.Value())
 			return p, p.draft()
-		case "esc":
+		case editCancel:
 			p.editing = false
-			p.input.Blur()
-			return p, out{}
 		}
-		var cmd tea.Cmd
-		p.input, cmd = p.input.Update(k)
 		return p, do(cmd)
 	}
 	n := p.rows()

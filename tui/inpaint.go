@@ -212,16 +212,8 @@ func (p inpaintPane) key(s *session, k tea.KeyPressMsg) (inpaintPane, out) {
 
 // run starts the restoration from the run's newest weights.
 func (p inpaintPane) run(s *session) (inpaintPane, out) {
-	switch {
-	case p.running:
-		p.status = "running: esc cancels"
-		return p, out{}
-	case s.run == nil:
-		p.status = "no model yet: start training in the Train pane (2, then s)"
-		return p, out{}
-	}
-	if err := s.sampler.Validate(); err != nil {
-		p.status = "sampler: " + err.Error()
+	if why := jobRefusal(s, p.running); why != "" {
+		p.status = why
 		return p, out{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())

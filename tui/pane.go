@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -60,6 +61,45 @@ func logf(level, text string) out { return ask(logMsg{level: level, text: text})
 // and joins two outs.
 func (o out) and(p out) out {
 	return out{asks: append(o.asks, p.asks...), cmd: tea.Batch(o.cmd, p.cmd)}
+}
+
+// jobRefusal says why a pane cannot start a sampling job now ("" when it can): one is
+// running, there are no weights, or the sampler is invalid.
+func jobRefusal(s *session, running bool) string {
+	switch {
+	case running:
+		return "a job is running: esc cancels it"
+	case s.run == nil:
+		return "no model yet: start training in the Train pane (2, then s)"
+	}
+	if err := s.sampler.Validate(); err != nil {
+		return "sampler: " + err.Error()
+	}
+	return ""
+}
+
+// editEnd is how a key ended a text field's edit.
+type editEnd int
+
+const (
+	editGoesOn editEnd = iota
+	editCommit         // enter
+	editCancel         // esc
+)
+
+// editKey feeds a key to a focused text field: enter commits and esc cancels (both blur
+// it), anything else edits the text.
+func editKey(in textinput.Model, k tea.KeyPressMsg) (textinput.Model, editEnd, tea.Cmd) {
+	switch k.String() {
+	case "enter":
+		in.Blur()
+		return in, editCommit, nil
+	case "esc":
+		in.Blur()
+		return in, editCancel, nil
+	}
+	in, cmd := in.Update(k)
+	return in, editGoesOn, cmd
 }
 
 // Layout helpers shared by the panes.

@@ -181,16 +181,8 @@ func (p samplesPane) key(s *session, k tea.KeyPressMsg) (samplesPane, out) {
 
 // start runs nChains chains of the session's sampler from the run's newest weights.
 func (p samplesPane) start(s *session) (samplesPane, out) {
-	switch {
-	case p.running:
-		p.status = "a chain is running: esc cancels it"
-		return p, out{}
-	case s.run == nil:
-		p.status = "no model yet: start training in the Train pane (2, then s)"
-		return p, out{}
-	}
-	if err := s.sampler.Validate(); err != nil {
-		p.status = "sampler: " + err.Error()
+	if why := jobRefusal(s, p.running); why != "" {
+		p.status = why
 		return p, out{}
 	}
 	every := p.every

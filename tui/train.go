@@ -99,22 +99,20 @@ func (p trainPane) update(s *session, msg tea.Msg) (trainPane, out) {
 
 func (p trainPane) key(s *session, k tea.KeyPressMsg) (trainPane, out) {
 	if p.extending {
-		switch k.String() {
-		case "enter":
+		var end editEnd
+		var cmd tea.Cmd
+		p.input, end, cmd = editKey(p.input, k)
+		switch end {
+		case editCommit:
+			p.extending = false
 			n, err := strconv.Atoi(strings.TrimSpace(p.input.Value()))
 			if err != nil || n <= s.step {
 				return p, logf("error", fmt.Sprintf("extend: %q is not a step count above %d", p.input.Value(), s.step))
 			}
-			p.extending = false
-			p.input.Blur()
 			return p, ask(runCtlMsg{op: opExtend, steps: n})
-		case "esc":
+		case editCancel:
 			p.extending = false
-			p.input.Blur()
-			return p, out{}
 		}
-		var cmd tea.Cmd
-		p.input, cmd = p.input.Update(k)
 		return p, do(cmd)
 	}
 	switch {
