@@ -173,3 +173,28 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	}
 	again.Stop()
 }
+
+// TestLastGridOfAFinishedRun: a run that reaches its last step waits for the grid of that
+// step instead of cancelling it.
+func TestLastGridOfAFinishedRun(t *testing.T) {
+	ds := testData(t)
+	tr, _ := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery = 4, 4 })
+	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, dir string) (string, error) {
+		select {
+		case <-time.After(300 * time.Millisecond): // longer than the rest of the run
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		return filepath.Join(dir, "samples", "x.png"), nil
+	}
+	tr.Start()
+	var grids []SampleEvent
+	for _, ev := range events(t, tr) {
+		if s, ok := ev.(SampleEvent); ok {
+			grids = append(grids, s)
+		}
+	}
+	if len(grids) != 1 || grids[0].Step != 4 || grids[0].Err != nil || tr.interrupted.Load() != 0 {
+		t.Errorf("grids %+v, interrupted %d: want the grid of step 4", grids, tr.interrupted.Load())
+	}
+}

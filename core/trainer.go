@@ -381,6 +381,7 @@ func (t *Trainer) Stop() error {
 	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
+	t.sampleStop() // a grid being drawn is recorded and drawn when the run resumes
 	<-t.done
 	return t.Err()
 }
@@ -459,8 +460,10 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	t.sampleStop()
-	t.sampleWG.Wait()
+	if runErr != nil {
+		t.sampleStop()
+	}
+	t.sampleWG.Wait() // a run that did its last step waits for its last grid; Stop cancels it
 	final := Stopped
 	if t.step >= t.cfg.Steps {
 		final = Finished
