@@ -172,6 +172,10 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 		t.Fatal("the resumed run drew no grid")
 	}
 	again.Stop()
+	ck, _, err = LoadLatestCheckpoint(dir)
+	if err != nil || ck.State.SamplePending != 0 {
+		t.Errorf("after the grid was drawn the checkpoint still says pending %d (%v)", ck.State.SamplePending, err)
+	}
 }
 
 // TestLastGridOfAFinishedRun: a run that reaches its last step waits for the grid of that

@@ -475,8 +475,9 @@ func (t *Trainer) run() {
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if t.step != t.savedStep || pending > 0 {
-		// (a run resumed at its last step and stopped again has nothing new to save)
+	} else if t.step != t.savedStep || pending > 0 || t.drawPending {
+		// A run resumed at its last step and stopped again has nothing new to save, unless
+		// its checkpoint's note of an interrupted grid must be cleared (or kept).
 		if _, err := t.checkpoint(false); err != nil {
 			runErr = err
 			final = Failed
