@@ -154,7 +154,7 @@ var hk = helpKeys{
 }
 
 func (k helpKeys) list() []key.Binding {
-	return []key.Binding{k.Down, k.Up, k.PageDown, k.PageUp, k.Close}
+	return []key.Binding{k.Close, k.Down, k.Up, k.PageDown, k.PageUp}
 }
 
 type quitKeys struct{ Stop, Keep, Cancel key.Binding }
