@@ -9,6 +9,7 @@ require (
 	github.com/charmbracelet/x/ansi v0.11.9
 	github.com/charmbracelet/x/term v0.2.2
 	github.com/chewxy/hm v1.0.0
+	github.com/ebitengine/purego v0.11.3
 	github.com/mattn/go-sixel v0.0.14
 	golang.org/x/sys v0.47.0
 	golang.org/x/term v0.38.0

@@ -186,6 +186,15 @@ func RunFields() []Field {
 				c.Seed = n
 				return nil
 			}},
+		stringField("device", "device", "device", DeviceFlagHelp, func(c *RunConfig) *string { return &c.Device },
+			func(_ RunConfig, v string) string {
+				if _, _, err := ParseDevice(v); err != nil {
+					return "use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"
+				}
+				return ""
+			}).open("auto", "cpu", "cuda"),
+		boolField("tf32", "tf32", "TF32 on GPU", "let a GPU use TF32 tensor cores in float32 convolutions (faster, ~1e-3 relative error per product)",
+			func(c *RunConfig) *bool { return &c.TF32 }),
 		boolField("nan_rollback", "nan-rollback", "NaN rollback",
 			fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", MaxNaNRollbacks),
 			func(c *RunConfig) *bool { return &c.NaNRollback }),

@@ -39,11 +39,24 @@ func NewObjective(m *nn.Model[float32], sigma0 float64, batch, micro int) *Objec
 // with per-image noise levels sigmas, and adds the weight gradient to grads. The noise is
 // drawn for the whole batch first, so the micro-batch size does not change the result.
 func (o *Objective) LossGrad(x []float32, n int, sigmas []float64, rng *rand.Rand, grads *nn.Params[float32]) (float64, error) {
-	d := o.dim
-	noise := o.noise[:n*d]
+	noise := o.noise[:n*o.dim]
+	DrawNoise(rng, noise)
+	return o.LossGradNoise(x, noise, n, sigmas, grads)
+}
+
+// DrawNoise fills noise with standard normal draws from rng, in order: the one noise
+// stream of training on every device, so a run resumed on another device goes on with the
+// same noise.
+func DrawNoise(rng *rand.Rand, noise []float32) {
 	for i := range noise {
 		noise[i] = float32(rng.NormFloat64())
 	}
+}
+
+// LossGradNoise is LossGrad with the noise given (n*Dim standard normal values, as
+// DrawNoise draws them).
+func (o *Objective) LossGradNoise(x, noise []float32, n int, sigmas []float64, grads *nn.Params[float32]) (float64, error) {
+	d := o.dim
 	inv0 := 1 / (o.sigma0 * o.sigma0)
 	loss := 0.0
 	for lo := 0; lo < n; lo += o.micro {

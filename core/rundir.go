@@ -64,6 +64,9 @@ type TrainState struct {
 	// SamplePending is the step of a periodic sample grid the stop interrupted (0: none):
 	// the resumed run draws a grid first.
 	SamplePending int `json:"sample_pending,omitempty"`
+	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
+	// H200, ...)"); the files themselves are device-independent.
+	Device string `json:"device,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"

@@ -49,19 +49,33 @@ func SaveRunSampler(runDir string, lc sampling.LangevinConfig) error {
 }
 
 // PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with
-// the run's SamplerConfig.
+// the run's SamplerConfig, on the run's device (the CPU when it cannot be opened).
 func PeriodicSampler(c RunConfig) SampleFunc {
-	return GridSampler(c.SamplerConfig(), c.SampleCount, c.Seed)
+	d, _, err := OpenDevice(c.Device, c.TF32)
+	if err != nil {
+		d = CPU
+	}
+	return GridSamplerOn(d, c.SamplerConfig(), c.SampleCount, c.Seed)
 }
 
-// GridSampler returns a SampleFunc that draws n samples by annealed Langevin from a weight
-// snapshot and writes RUN/samples/step-NNNNNNNN.png (the denoised chain ends) and its
-// energy trace. It runs on one goroutine with its own model, so it never touches the
-// trainer's live weights and costs training at most one core.
+// GridSampler is GridSamplerOn the CPU.
 func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
+	return GridSamplerOn(CPU, cfg, n, seed)
+}
+
+// GridSamplerOn returns a SampleFunc that draws n samples by annealed Langevin from a
+// weight snapshot on device d and writes RUN/samples/step-NNNNNNNN.png (the denoised chain
+// ends) and its energy trace. It runs on one goroutine with its own model, so it never
+// touches the trainer's live weights and costs training at most one core.
+func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
 	return func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error) {
 		c := p.Config
-		chain, err := sampling.NewChain(nn.NewModel(p), n, c.Dim(), cfg, seed)
+		model, err := d.NewEnergy(p)
+		if err != nil {
+			return "", fmt.Errorf("sample grid on %s: %w", d, err)
+		}
+		defer model.Close()
+		chain, err := sampling.NewChain(model, n, c.Dim(), cfg, seed)
 		if err != nil {
 			return "", err
 		}

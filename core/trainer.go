@@ -24,20 +24,22 @@ type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir s
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
 // Snapshot (the live parameters are written by the optimiser during every step).
 type Trainer struct {
-	cfg     RunConfig
-	dir     *RunDir
-	ds      *data.Dataset
+	cfg RunConfig
+	dir *RunDir
+	ds  *data.Dataset
+	// params and adam are the host copies of the weights and the optimiser state: the
+	// engine's own on the CPU, refreshed from the engine before a checkpoint on a device.
 	params  *nn.Params[float32]
-	grads   *nn.Params[float32]
-	model   *nn.Model[float32]
-	obj     *Objective
 	adam    *Adam
+	engine  TrainEngine
+	device  Device
 	batcher *data.Batcher
 	noise   *rand.PCG
 	rng     *rand.Rand
 	sigmas  []float64
 	perm    []float64
 	batch   []float32
+	noiseB  []float32 // the step's noise, drawn here so that every engine sees the same
 
 	step      int
 	elapsed   time.Duration // training time over all sessions of the run
@@ -68,9 +70,10 @@ type Trainer struct {
 	err      error
 	lastCkpt time.Time
 
-	snapMu   sync.RWMutex
-	snap     *nn.Params[float32]
-	snapStep int
+	snapMu     sync.RWMutex
+	snap       *nn.Params[float32]
+	snapStep   int
+	snapWanted atomic.Bool // a reader asked for newer weights (device engines)
 
 	// beforeStep, when set (tests only), sees every batch before the step that uses it: the
 	// race-free way to inject faults such as a NaN pixel.
@@ -79,6 +82,11 @@ type Trainer struct {
 	// StopAtStep, when set before Start, stops (with a checkpoint) once that many steps are
 	// done, short of the configured total: a session of a longer run.
 	StopAtStep int
+
+	// ReduceGradients, when set before Start, runs between each step's LossGrad and its
+	// optimiser update on the engine's gradient buffer: the seam where data-parallel
+	// training sums the gradients of its processes.
+	ReduceGradients ReduceFunc
 
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
 	Sampler    SampleFunc
@@ -117,7 +125,11 @@ func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error
 	if err := checkData(cfg, ds); err != nil {
 		return nil, err
 	}
-	if err := CheckMemory(cfg); err != nil {
+	dev, note, err := OpenDevice(cfg.Device, cfg.TF32)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMemoryOn(dev, cfg); err != nil {
 		return nil, err
 	}
 	dir, err := CreateRunDir(runDir, cfg)
@@ -130,9 +142,23 @@ func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error
 		dir.Close()
 		return nil, err
 	}
-	t := newTrainer(cfg, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	t, err := newTrainer(cfg, dev, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	t.warnDiskSpace()
 	return t, nil
+}
+
+// checkMemoryOn is CheckMemory for a run on the CPU; a device engine checks its device's
+// memory when it allocates.
+func checkMemoryOn(d Device, cfg RunConfig) error {
+	if !d.IsCPU() {
+		return nil
+	}
+	return CheckMemory(cfg)
 }
 
 // ResumeOptions adjusts a resumed run.
@@ -144,6 +170,12 @@ type ResumeOptions struct {
 	MicroBatch int
 	// NaNRollback turns on RunConfig.NaNRollback for the rest of the run.
 	NaNRollback bool
+	// Device moves the run to another device (--device syntax; "" keeps the configured
+	// one): checkpoints are device-independent float32, so a run started on a GPU goes on
+	// on the CPU and back.
+	Device string
+	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
+	TF32 *bool
 }
 
 // ResumeTrainer reopens a run directory at its newest readable checkpoint, so training
@@ -168,10 +200,20 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	if opt.NaNRollback && !cfg.NaNRollback {
 		cfg.NaNRollback, changed = true, true
 	}
+	if opt.Device != "" && opt.Device != cfg.Device {
+		cfg.Device, changed = opt.Device, true
+	}
+	if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
+		cfg.TF32, changed = *opt.TF32, true
+	}
 	if err := cfg.Validate(); err != nil {
 		return fail(fmt.Errorf("resume %s: %w", runDir, err))
 	}
-	if err := CheckMemory(cfg); err != nil {
+	dev, note, err := OpenDevice(cfg.Device, cfg.TF32)
+	if err != nil {
+		return fail(err)
+	}
+	if err := checkMemoryOn(dev, cfg); err != nil {
 		return fail(err)
 	}
 	ck, skipped, err := LoadLatestCheckpoint(runDir)
@@ -182,7 +224,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		if err != nil {
 			return fail(err)
 		}
-		t = newTrainer(cfg, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+		if t, err = newTrainer(cfg, dev, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3)); err != nil {
+			return fail(err)
+		}
 	} else if err != nil {
 		return fail(err)
 	} else {
@@ -201,7 +245,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		if err := noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
 			return fail(fmt.Errorf("resume %s: noise generator state: %w", runDir, err))
 		}
-		t = newTrainer(cfg, dir, ds, ck.Params, ck.Adam, batcher, noise)
+		if t, err = newTrainer(cfg, dev, dir, ds, ck.Params, ck.Adam, batcher, noise); err != nil {
+			return fail(err)
+		}
 		t.step = ck.State.Step
 		t.elapsed = time.Duration(ck.State.Elapsed * float64(time.Second))
 		t.snapStep = t.step
@@ -226,6 +272,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)})
 	}
+	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
+	fail = func(err error) (*Trainer, error) { t.engine.Close(); dir.Close(); return nil, err }
 	if changed {
 		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
 			return fail(storageError(err, runDir))
@@ -257,18 +305,23 @@ func (t *Trainer) warnDiskSpace() {
 	}
 }
 
-func newTrainer(cfg RunConfig, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) *Trainer {
+func newTrainer(cfg RunConfig, dev Device, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) (*Trainer, error) {
 	sig, _ := NoiseLevels(cfg)
-	m := nn.NewModel(p)
-	t := &Trainer{cfg: cfg, dir: dir, ds: ds, params: p, grads: nn.NewParams[float32](cfg.Model), model: m,
-		obj: NewObjective(m, cfg.Sigma0, cfg.BatchSize, cfg.microBatch()), adam: adam, batcher: b,
+	eng, err := dev.NewTrainEngine(cfg, p, adam)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	t := &Trainer{cfg: cfg, dir: dir, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
-		batch: make([]float32, cfg.BatchSize*ds.Dim()), events: make(chan Event, 4096), done: make(chan struct{}),
-		snap: p.Clone(), lrScale: 1, savedStep: -1}
+		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
+		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
-	return t
+	return t, nil
 }
+
+// Device is the device the trainer's engine runs on.
+func (t *Trainer) Device() Device { return t.device }
 
 // Config is the run's configuration.
 func (t *Trainer) Config() RunConfig { return t.cfg }
@@ -281,8 +334,12 @@ func (t *Trainer) RunDir() string { return t.dir.Path }
 func (t *Trainer) Events() <-chan Event { return t.events }
 
 // Snapshot returns a private copy of the weights after the last completed step, and that
-// step: the only way for other goroutines to read weights.
+// step: the only way for other goroutines to read weights. On a device engine the copy is
+// refreshed after the step following a call (weights cross to the host only at the rate
+// they are read), so a reader polling at its preview rate sees weights one poll old at
+// most; checkpoints, periodic samples and the end of training refresh it too.
 func (t *Trainer) Snapshot() (*nn.Params[float32], int) {
+	t.snapWanted.Store(true)
 	t.snapMu.RLock()
 	defer t.snapMu.RUnlock()
 	return t.snap.Clone(), t.snapStep
@@ -324,6 +381,18 @@ func (t *Trainer) Start() {
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: Running})
 	go t.run()
+}
+
+// refreshSnapshot copies the engine's weights into the snapshot (training goroutine only).
+func (t *Trainer) refreshSnapshot() error {
+	t.snapWanted.Store(false)
+	t.snapMu.Lock()
+	defer t.snapMu.Unlock()
+	if err := t.engine.ReadParams(t.snap); err != nil {
+		return fmt.Errorf("copy the weights from %s: %w", t.device.Name, err)
+	}
+	t.snapStep = t.step
+	return nil
 }
 
 // Pause stops stepping after the current step. The Paused state (and its event) comes when
@@ -369,6 +438,7 @@ func (t *Trainer) Stop() error {
 		t.started = true
 		t.state = Stopped
 		t.mu.Unlock()
+		t.engine.Close()
 		t.dir.Close()
 		t.emit(DoneEvent{At: time.Now(), Step: t.step})
 		t.closeEvents()
@@ -464,6 +534,11 @@ func (t *Trainer) run() {
 		t.sampleStop()
 	}
 	t.sampleWG.Wait() // a run that did its last step waits for its last grid; Stop cancels it
+	if t.snapStep != t.step {
+		if err := t.refreshSnapshot(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
 	final := Stopped
 	if t.step >= t.cfg.Steps {
 		final = Finished
@@ -488,7 +563,8 @@ func (t *Trainer) run() {
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
 	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr})
-	t.dir.Close() // before the stream ends: a reader who sees the end may reopen the run
+	t.engine.Close() // before the stream ends: a reader who sees the end may reopen the run
+	t.dir.Close()
 	t.closeEvents()
 }
 
@@ -500,21 +576,23 @@ func (t *Trainer) trainStep() error {
 	if t.beforeStep != nil {
 		t.beforeStep(t.step+1, t.batch)
 	}
-	// One sigma per batch index, the fixed set shuffled over the batch each step.
+	// One sigma per batch index, the fixed set shuffled over the batch each step; then
+	// the noise of the whole batch.
 	copy(t.perm, t.sigmas)
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
-	t.grads.Zero()
-	loss, err := t.obj.LossGrad(t.batch, cfg.BatchSize, t.perm, t.rng, t.grads)
+	DrawNoise(t.rng, t.noiseB)
+	loss, err := t.engine.LossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
 	if err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite loss: %w", t.step+1, err)}
+		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
-	if err := t.grads.CheckFinite(); err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite gradient: %w", t.step+1, err)}
+	if t.ReduceGradients != nil {
+		if err := t.ReduceGradients(t.engine.Gradients()); err != nil {
+			return fmt.Errorf("step %d: reduce the gradients: %w", t.step+1, err)
+		}
 	}
 	lr := LearningRate(cfg, t.step) * t.lrScale
-	t.adam.Step(t.params, t.grads, lr)
-	if err := t.params.CheckFinite(); err != nil {
-		return nonFinite{fmt.Errorf("step %d: non-finite weights after the update: %w", t.step+1, err)}
+	if err := t.engine.Step(lr); err != nil {
+		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
 	dt := time.Since(start)
@@ -525,10 +603,11 @@ func (t *Trainer) trainStep() error {
 	} else {
 		t.rate = 0.9*t.rate + 0.1*ips
 	}
-	t.snapMu.Lock()
-	t.snap.CopyFrom(t.params)
-	t.snapStep = t.step
-	t.snapMu.Unlock()
+	if t.engine.HostResident() || t.snapWanted.Load() {
+		if err := t.refreshSnapshot(); err != nil {
+			return err
+		}
+	}
 
 	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
@@ -564,9 +643,15 @@ func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
 // checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
 // are left out of the keep-N rotation.
 func (t *Trainer) checkpoint(kept bool) (string, error) {
+	if err := t.engine.ReadParams(t.params); err != nil {
+		return "", fmt.Errorf("checkpoint at step %d: copy the weights from %s: %w", t.step, t.device.Name, err)
+	}
+	if err := t.engine.ReadAdam(t.adam); err != nil {
+		return "", fmt.Errorf("checkpoint at step %d: copy the optimiser state from %s: %w", t.step, t.device.Name, err)
+	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Kept: kept, SamplePending: int(t.interrupted.Load())}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load())}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -599,6 +684,13 @@ func (t *Trainer) checkpointKept() {
 func (t *Trainer) sampleAsync() {
 	if !t.sampling.TryLock() {
 		return
+	}
+	if t.snapStep != t.step {
+		if err := t.refreshSnapshot(); err != nil {
+			t.sampling.Unlock()
+			t.emit(SampleEvent{At: time.Now(), Step: t.step, Err: err})
+			return
+		}
 	}
 	p, step := t.Snapshot()
 	t.sampleWG.Add(1)
@@ -647,6 +739,9 @@ func (t *Trainer) rollback(cause error) error {
 	t.adam.M.CopyFrom(ck.Adam.M)
 	t.adam.V.CopyFrom(ck.Adam.V)
 	t.adam.T = ck.Adam.T
+	if err := t.engine.Load(t.params, t.adam); err != nil {
+		return fmt.Errorf("%w; cannot roll back: load the checkpoint onto %s: %v", cause, t.device.Name, err)
+	}
 	t.step = ck.State.Step
 	t.rollbacks++
 	t.lrScale /= 2

@@ -26,15 +26,23 @@ type Params[T Float] struct {
 	Config Config
 	Names  []string
 	T      map[string]*Tensor[T]
+	flat   []T // the one backing array of every tensor, in Names order (see Flat)
 }
 
 // NewParams allocates zero tensors for every parameter of c.
 func NewParams[T Float](c Config) *Params[T] {
 	specs := c.ParamSpecs()
-	p := &Params[T]{Config: c, Names: make([]string, len(specs)), T: make(map[string]*Tensor[T], len(specs))}
+	total := 0
+	for _, s := range specs {
+		total += numel(s.Shape)
+	}
+	p := &Params[T]{Config: c, Names: make([]string, len(specs)), T: make(map[string]*Tensor[T], len(specs)), flat: make([]T, total)}
+	off := 0
 	for i, s := range specs {
+		n := numel(s.Shape)
 		p.Names[i] = s.Name
-		p.T[s.Name] = &Tensor[T]{Shape: append([]int(nil), s.Shape...), Data: make([]T, numel(s.Shape))}
+		p.T[s.Name] = &Tensor[T]{Shape: append([]int(nil), s.Shape...), Data: p.flat[off : off+n : off+n]}
+		off += n
 	}
 	return p
 }
@@ -69,12 +77,16 @@ func (p *Params[T]) Count() int {
 
 // Clone returns a deep copy: the way to hand weights to another goroutine.
 func (p *Params[T]) Clone() *Params[T] {
-	q := &Params[T]{Config: p.Config, Names: append([]string(nil), p.Names...), T: make(map[string]*Tensor[T], len(p.T))}
-	for n, t := range p.T {
-		q.T[n] = &Tensor[T]{Shape: append([]int(nil), t.Shape...), Data: append([]T(nil), t.Data...)}
-	}
+	q := NewParams[T](p.Config)
+	q.CopyFrom(p)
 	return q
 }
+
+// Flat is every value in one slice, the tensors back to back in Names order (the order of
+// Config.ParamSpecs), sharing memory with the tensors: what one copy to a device, one
+// optimiser kernel or one all-reduce works on. Params made by NewParams (and Clone,
+// Convert, InitParams, ParamsFromTensors) have it; it is nil for one put together by hand.
+func (p *Params[T]) Flat() []T { return p.flat }
 
 // CopyFrom overwrites p's values with q's; both must have the same configuration.
 func (p *Params[T]) CopyFrom(q *Params[T]) {

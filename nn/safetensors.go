@@ -217,7 +217,7 @@ func ParamsFromTensors(cfg Config, ts map[string]*Tensor[float32]) (*Params[floa
 			errs = append(errs, fmt.Errorf("tensor %s has shape %v, the %s network needs %v", s.Name, t.Shape, cfg.Preset, s.Shape))
 			continue
 		}
-		p.T[s.Name] = t
+		copy(p.T[s.Name].Data, t.Data) // keep p's one backing array (Params.Flat)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("checkpoint does not match the configuration (wrong preset?): %w", errors.Join(errs...))

@@ -30,20 +30,28 @@ type benchCase struct {
 	Preset string `json:"preset"`
 	Batch  int    `json:"batch"`
 	Micro  int    `json:"micro_batch"`
-	Kind   string `json:"kind"` // train or langevin
+	Kind   string `json:"kind"` // train, langevin, or sample (64 chains x 2,700 Langevin steps)
+	// GPU marks the cases of the GPU comparison (torch_mdsm_gpu.py's four), run by default
+	// only with --device cuda: on a CPU the sampling case alone takes many minutes.
+	GPU bool `json:"gpu,omitempty"`
 }
 
 var benchCases = []benchCase{
-	{"paper", "paper-mnist", 128, 128, "train"},
-	{"paper-b32", "paper-mnist", 32, 32, "train"},
+	{"paper", "paper-mnist", 128, 128, "train", false},
+	{"paper-b32", "paper-mnist", 32, 32, "train", false},
 	// Batch 128 through 4 micro-batches of 32 (gradient accumulation), against PyTorch's
 	// batch 128 in one piece: the same update, in a quarter of the activation memory.
-	{"paper-mb32", "paper-mnist", 128, 32, "train"},
-	{"langevin", "paper-mnist", 64, 64, "langevin"},
-	{"small", "small", 64, 64, "train"},
-	{"small-langevin", "small", 64, 64, "langevin"},
-	{"medium", "medium", 64, 64, "train"},
-	{"tiny", "tiny", 64, 64, "train"},
+	{"paper-mb32", "paper-mnist", 128, 32, "train", false},
+	{"langevin", "paper-mnist", 64, 64, "langevin", false},
+	{"small", "small", 64, 64, "train", false},
+	{"small-langevin", "small", 64, 64, "langevin", false},
+	{"medium", "medium", 64, 64, "train", false},
+	{"tiny", "tiny", 64, 64, "train", false},
+	// The four cases of the GPU comparison, named as in torch_mdsm_gpu.py.
+	{"paper-mnist-b128", "paper-mnist", 128, 128, "train", true},
+	{"paper-cifar-b128", "paper-cifar", 128, 128, "train", true},
+	{"langevin-b64", "paper-mnist", 64, 64, "langevin", true},
+	{"sample-64x2700", "paper-mnist", 64, 64, "sample", true},
 }
 
 // benchResult is what one child process measured.
@@ -56,6 +64,8 @@ type benchResult struct {
 	ImgPerSec float64   `json:"images_per_s"`
 	PeakRSS   float64   `json:"peak_rss_mib"`
 	GFLOPs    float64   `json:"gflop_per_s"`
+	Device    string    `json:"device"`
+	PeakGPU   float64   `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
 }
 
 func runBench(args []string) error {
@@ -65,6 +75,8 @@ func runBench(args []string) error {
 	warmup := fs.Int("warmup", 1, "untimed steps first")
 	threads := fs.Int("threads", 0, "compute threads (default GOMAXPROCS)")
 	child := fs.String("child", "", "internal: run one case in this process and print JSON")
+	device := fs.String("device", "cpu", core.DeviceFlagHelp+" (bench defaults to cpu)")
+	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores")
 	asJSON := fs.Bool("json", false, "print results as JSON lines")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm bench [flags]
@@ -84,7 +96,11 @@ Flags:
 		gemm.SetThreads(*threads)
 		for _, c := range benchCases {
 			if c.Name == *child {
-				r, err := benchOne(c, *steps, *warmup)
+				d, _, err := core.OpenDevice(*device, *tf32)
+				if err != nil {
+					return err
+				}
+				r, err := benchOne(c, d, *steps, *warmup)
 				if err != nil {
 					return err
 				}
@@ -97,6 +113,11 @@ Flags:
 	for _, n := range strings.Split(*only, ",") {
 		want[strings.TrimSpace(n)] = true
 	}
+	d, note, err := core.OpenDevice(*device, *tf32)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "mdsm bench: "+note)
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -105,10 +126,11 @@ Flags:
 		fmt.Printf("%-15s %-12s %6s %7s %10s %10s %9s %8s\n", "case", "preset", "batch", "threads", "s/step", "img/s", "GFLOP/s", "RSS MiB")
 	}
 	for _, c := range benchCases {
-		if !want["all"] && !want[c.Name] {
+		if !want[c.Name] && !(want["all"] && c.GPU == !d.IsCPU()) {
 			continue
 		}
-		cmd := exec.Command(self, "bench", "--child", c.Name, "--steps", fmt.Sprint(*steps), "--warmup", fmt.Sprint(*warmup), "--threads", fmt.Sprint(*threads))
+		cmd := exec.Command(self, "bench", "--child", c.Name, "--steps", fmt.Sprint(*steps), "--warmup", fmt.Sprint(*warmup),
+			"--threads", fmt.Sprint(*threads), "--device", d.String(), fmt.Sprintf("--tf32=%v", *tf32))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -122,7 +144,11 @@ Flags:
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 			return fmt.Errorf("bench case %s: %w", c.Name, err)
 		}
-		fmt.Printf("%-15s %-12s %6d %7d %10.4f %10.1f %9.1f %8.0f\n", r.Name, r.Preset, r.Batch, r.Threads, r.MedianS, r.ImgPerSec, r.GFLOPs, r.PeakRSS)
+		fmt.Printf("%-15s %-12s %6d %7d %10.4f %10.1f %9.1f %8.0f", r.Name, r.Preset, r.Batch, r.Threads, r.MedianS, r.ImgPerSec, r.GFLOPs, r.PeakRSS)
+		if r.PeakGPU > 0 {
+			fmt.Printf("  GPU %.0f MiB", r.PeakGPU)
+		}
+		fmt.Println()
 	}
 	return nil
 }
@@ -135,57 +161,86 @@ func caseNames() string {
 	return strings.Join(n, ", ")
 }
 
-// benchOne times a case in this process.
-func benchOne(c benchCase, steps, warmup int) (benchResult, error) {
+// benchOne times a case in this process on device d: a training step through the
+// device's TrainEngine (noise drawn on the host as the trainer does), a Langevin step or a
+// whole sampling run through its energy model.
+func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error) {
 	m, err := nn.PresetConfig(c.Preset)
 	if err != nil {
 		return benchResult{}, err
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	p := nn.InitParams[float32](m, rng)
-	model := nn.NewModel(p)
 	x := make([]float32, c.Batch*m.Dim())
 	for i := range x { // MNIST-like: sparse ink on a black background
 		if rng.Float32() > 0.8 {
 			x[i] = 1
 		}
 	}
-	var step func()
+	var step func() error
 	var flopsPerStep float64
+	var peak func() int64
 	macs := float64(m.ForwardMACs()) * float64(c.Batch)
 	if c.Kind == "train" {
 		cfg := core.DefaultRunConfig()
 		cfg.Model, cfg.BatchSize, cfg.MicroBatch = m, c.Batch, c.Micro
 		cfg.SigmaMin, cfg.SigmaMax, cfg.NoiseSpacing = 0.1, 3, core.SpacingGeometric
-		obj := core.NewObjective(model, cfg.Sigma0, c.Batch, c.Micro)
 		sig, _ := core.NoiseLevels(cfg)
-		grads := nn.NewParams[float32](m)
-		adam := core.NewAdam(m, 0.9, 0.95)
-		step = func() {
-			grads.Zero()
-			obj.LossGrad(x, c.Batch, sig, rng, grads)
-			adam.Step(p, grads, 1e-4)
+		eng, err := d.NewTrainEngine(cfg, p, core.NewAdam(m, 0.9, 0.95))
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer eng.Close()
+		noise := make([]float32, len(x))
+		step = func() error {
+			core.DrawNoise(rng, noise)
+			if _, err := eng.LossGrad(x, noise, c.Batch, sig); err != nil {
+				return err
+			}
+			return eng.Step(1e-4)
 		}
 		// Six forward-equivalents: forward, the energy's data adjoints (dE/dx), the tangent
 		// forward, the second-order data adjoints, and the two weight-adjoint products.
 		flopsPerStep = 2 * macs * 6
+		peak = peakBytes(eng)
 	} else {
+		model, err := d.NewEnergy(p)
+		if err != nil {
+			return benchResult{}, err
+		}
+		defer model.Close()
 		e, g := make([]float32, c.Batch), make([]float32, len(x))
-		step = func() {
+		langevin := func() {
 			model.EnergyGrad(x, c.Batch, e, g)
 			for i := range x {
 				x[i] -= 0.0002 * g[i]
 			}
 		}
+		step = func() error { langevin(); return nil }
 		flopsPerStep = 2 * macs * 2
+		if c.Kind == "sample" {
+			step = func() error {
+				for t := 0; t < 2700; t++ {
+					langevin()
+				}
+				return nil
+			}
+			flopsPerStep *= 2700
+			steps, warmup = max(1, steps/10), min(warmup, 1)
+		}
+		peak = peakBytes(model)
 	}
 	for i := 0; i < warmup; i++ {
-		step()
+		if err := step(); err != nil {
+			return benchResult{}, err
+		}
 	}
 	var times []float64
 	for i := 0; i < steps; i++ {
 		t0 := time.Now()
-		step()
+		if err := step(); err != nil {
+			return benchResult{}, err
+		}
 		times = append(times, time.Since(t0).Seconds())
 	}
 	sorted := append([]float64(nil), times...)
@@ -198,5 +253,16 @@ func benchOne(c benchCase, steps, warmup int) (benchResult, error) {
 		threads = runtime.GOMAXPROCS(0)
 	}
 	return benchResult{benchCase: c, Threads: threads, Params: p.Count(), MedianS: med, AllS: times,
-		ImgPerSec: float64(c.Batch) / med, PeakRSS: float64(ru.Maxrss) / 1024, GFLOPs: flopsPerStep / med / 1e9}, nil
+		ImgPerSec: float64(c.Batch) / med, PeakRSS: float64(ru.Maxrss) / 1024, GFLOPs: flopsPerStep / med / 1e9,
+		Device: d.Name, PeakGPU: float64(peak()) / (1 << 20)}, nil
+}
+
+// peakBytes reads a device engine's peak device memory (0 on the CPU).
+func peakBytes(v any) func() int64 {
+	return func() int64 {
+		if p, ok := v.(interface{ PeakDeviceBytes() int64 }); ok {
+			return p.PeakDeviceBytes()
+		}
+		return 0
+	}
 }

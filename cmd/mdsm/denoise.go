@@ -58,7 +58,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	rows, grid, err := denoiseTable(nn.NewModel(src.params), ds.Pixels, ds.N, c, levels, src.sigma0, *seed)
+	rows, grid, err := denoiseTable(src.energy(), ds.Pixels, ds.N, c, levels, src.sigma0, *seed)
 	if err != nil {
 		return err
 	}

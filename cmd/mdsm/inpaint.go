@@ -60,7 +60,7 @@ Flags:
 		return fmt.Errorf("the %s test set has %d images; --offset %d --n %d asks for more", name, ds.N, *offset, *n)
 	}
 	truth := ds.Pixels[*offset*c.Dim() : (*offset+*n)*c.Dim()]
-	chain, err := sampling.NewInpaintChain(nn.NewModel(src.params), truth, *n, c.InChannels, mask,
+	chain, err := sampling.NewInpaintChain(src.energy(), truth, *n, c.InChannels, mask,
 		sampling.InpaintConfig{Langevin: lc, ClampNoise: *clamp}, *seed)
 	if err != nil {
 		return err

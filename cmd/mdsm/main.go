@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	_ "mdsm/gpu" // the cuda device backend (loaded at run time; absent libraries mean the CPU)
 	"mdsm/internal/isa"
 )
 

@@ -33,6 +33,7 @@ type modelSource struct {
 	// sampler is the run's sampler (RUN/sampler.json, else its default; the paper's for a
 	// bare checkpoint).
 	sampler sampling.LangevinConfig
+	device  core.Device // where the network runs (--device)
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -60,11 +61,25 @@ func loadModelSource(path string) (*modelSource, error) {
 // uses a trained model, sets the GEMM threads and loads the model. threads must point at
 // the command's --threads value, read after parsing.
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
+	device := fs.String("device", "auto", core.DeviceFlagHelp)
+	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
 	if err := parseWithPositional(fs, args, 1); err != nil {
 		return nil, err
 	}
 	gemm.SetThreads(*threads)
-	return loadModelSource(fs.Arg(0))
+	src, err := loadModelSource(fs.Arg(0))
+	if err != nil {
+		return nil, err
+	}
+	d, note, err := core.OpenDevice(*device, *tf32)
+	if err != nil {
+		return nil, err
+	}
+	if !d.IsCPU() || *device != "auto" {
+		fmt.Fprintln(os.Stderr, "mdsm: "+note)
+	}
+	src.device = d
+	return src, nil
 }
 
 // outputPrefix is --out, or RUN/samples/NAME (./NAME for a bare checkpoint).
@@ -78,9 +93,21 @@ func (s *modelSource) outputPrefix(out, name string) string {
 	return name
 }
 
-// energyFactory gives each sampling worker its own model over its own copy of the weights.
+// energyFactory gives each sampling worker its own model over its own copy of the weights,
+// on the command's device. A device model that cannot be made (out of GPU memory) falls
+// back to the CPU with a warning rather than stopping the command.
 func (s *modelSource) energyFactory() func() sampling.Energy {
-	return func() sampling.Energy { return nn.NewModel(s.params.Clone()) }
+	return func() sampling.Energy { return s.energy() }
+}
+
+// energy is one model over a copy of the weights on the command's device.
+func (s *modelSource) energy() sampling.Energy {
+	m, err := s.device.NewEnergy(s.params.Clone())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mdsm: %s: %v; this worker uses the CPU\n", s.device, err)
+		return nn.NewModel(s.params.Clone())
+	}
+	return m
 }
 
 // scheduleFlags binds the sampler flags shared by sample and inpaint.

@@ -71,7 +71,8 @@ Flags:
 		if err != nil {
 			return err
 		}
-		// A resumed run keeps its config; steps, micro-batch and NaN rollback may change.
+		// A resumed run keeps its config; steps, micro-batch, NaN rollback, device and TF32
+		// may change.
 		c := rc
 		if err := rf.apply(&c); err != nil {
 			return fmt.Errorf("invalid configuration: %w", err)
@@ -85,6 +86,12 @@ Flags:
 			opt.MicroBatch = c.MicroBatch
 		}
 		opt.NaNRollback = c.NaNRollback && !rc.NaNRollback
+		if _, ok := given["device"]; ok {
+			opt.Device = c.Device
+		}
+		if _, ok := given["tf32"]; ok {
+			opt.TF32 = &c.TF32
+		}
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err
 		}
