@@ -118,11 +118,21 @@ func FollowRun(dir string, interval time.Duration) (*Run, error) {
 	go func() {
 		defer close(r.done)
 		defer close(r.events)
-		for {
-			f.poll(r.send)
+		// The state and step a reader sees through State and Step are set before the event
+		// that announces them is sent.
+		emit := func(e Event) bool {
 			r.mu.Lock()
-			r.state, r.step = f.state, f.lastStep
+			switch ev := e.(type) {
+			case StateEvent:
+				r.state = ev.State
+			case StepEvent:
+				r.step = ev.Step
+			}
 			r.mu.Unlock()
+			return r.send(e)
+		}
+		for {
+			f.poll(emit)
 			select {
 			case <-r.quit:
 				return
