@@ -236,6 +236,14 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case tea.KeyPressMsg:
 		return a.handleKey(m)
+	case tea.BlurMsg: // another tmux window (or terminal tab) has the screen
+		return tea.Batch(a.img.hide()...)
+	case tea.FocusMsg: // back: tmux redrew the pane as text, the picture goes up again
+		a.img.invalidate()
+		if s.proto.IsGraphics() {
+			return tea.ClearScreen
+		}
+		return nil
 	case placeMsg:
 		return a.img.handlePlace(m)
 	case blocksMsg:
@@ -602,6 +610,7 @@ func (a *App) syncImage() []tea.Cmd {
 func (a *App) View() tea.View {
 	v := tea.NewView(a.render())
 	v.AltScreen = true
+	v.ReportFocus = a.s.proto.IsGraphics() // pictures drawn out of band go while the pane is hidden
 	v.WindowTitle = "mdsm workbench"
 	return v
 }

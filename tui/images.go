@@ -56,6 +56,7 @@ type imageState struct {
 	placed  placement // what is on screen (id 0: nothing)
 	pending placement // what is being encoded (id 0: nothing)
 	gen     int
+	kitty   uint32 // the kitty image id on screen (0: none)
 
 	blocksWant map[blockKey]bool
 }
@@ -67,9 +68,10 @@ type blockKey struct {
 
 // placeMsg carries an encoded, positioned image sequence back to the UI goroutine.
 type placeMsg struct {
-	gen int
-	seq string
-	err error
+	gen   int
+	seq   string
+	kitty uint32 // the kitty image id it shows (0: sixel)
+	err   error
 }
 
 // blocksMsg carries a rendered half-block picture.
@@ -174,9 +176,7 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 		// a full repaint is the way to wipe sixel pixels; kitty images are deleted. A new
 		// picture in the same place simply covers the old one (no repaint, no flicker).
 		cmds = append(cmds, tea.ClearScreen)
-		if is.proto == termimg.ProtoKitty {
-			cmds = append(cmds, tea.Raw(string(termimg.KittyDeleteAll())))
-		}
+		cmds = append(cmds, is.deleteKitty()...)
 		is.placed = placement{}
 	}
 	is.gen++
@@ -188,12 +188,32 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 	return cmds
 }
 
+// deleteKitty removes the kitty image on screen, if any (wrapped for tmux: unwrapped, tmux
+// takes the command for a window title and kitty never sees it).
+func (is *imageState) deleteKitty() []tea.Cmd {
+	if is.kitty == 0 {
+		return nil
+	}
+	seq := termimg.ForTmux(termimg.KittyDelete(is.kitty), is.caps.Tmux)
+	is.kitty = 0
+	return []tea.Cmd{tea.Raw(string(seq))}
+}
+
 // invalidate forgets what is on screen (after a resize or a full repaint), so that the
 // picture is sent again.
 func (is *imageState) invalidate() {
 	is.placed = placement{}
 	is.pending = placement{}
 	is.gen++
+}
+
+// hide removes a kitty image while the terminal shows something else (another tmux
+// window, which tmux redraws as text: kitty's image layer would stay over it) and forgets
+// the placement, so that the picture is sent again when the pane is back.
+func (is *imageState) hide() []tea.Cmd {
+	cmds := is.deleteKitty()
+	is.invalidate()
+	return cmds
 }
 
 // placeDelay keeps an image from arriving in the same frame as the text it is drawn
@@ -221,22 +241,30 @@ func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, cell te
 		scaled := termimg.Scale(img, wpx, hpx)
 		var payload []byte
 		var err error
+		id := termimg.KittyID(uint64(gen))
 		if proto == termimg.ProtoKitty {
-			payload, err = termimg.EncodeKitty(scaled)
-			if err == nil {
-				payload = append(termimg.KittyDeleteAll(), payload...)
-			}
+			payload, err = termimg.EncodeKitty(scaled, id)
 		} else {
 			payload, err = termimg.EncodeSixel(scaled)
 		}
 		if err != nil {
 			return placeMsg{gen: gen, err: fmt.Errorf("encode image: %w", err)}
 		}
-		seq := termimg.Place(proto, payload, r.y, r.x, tmux)
+		var pane *termimg.PaneOffset
+		if tmux { // asked each time: panes move when the window is split or resized
+			if off, err := termimg.TmuxPaneOffset(); err == nil {
+				pane = &off
+			}
+		}
+		seq := termimg.Place(proto, payload, id, r.y, r.x, tmux, pane)
 		if d := placeDelay - time.Since(start); d > 0 {
 			time.Sleep(d)
 		}
-		return placeMsg{gen: gen, seq: string(seq)}
+		m := placeMsg{gen: gen, seq: string(seq)}
+		if proto == termimg.ProtoKitty {
+			m.kitty = id
+		}
+		return m
 	}
 }
 
@@ -251,5 +279,12 @@ func (is *imageState) handlePlace(m placeMsg) tea.Cmd {
 		return nil
 	}
 	is.placed = want
-	return tea.Raw(m.seq)
+	seq := m.seq
+	if m.kitty != 0 { // the new image is up, then the old one goes: no blank frame between
+		if is.kitty != 0 {
+			seq += string(termimg.ForTmux(termimg.KittyDelete(is.kitty), is.caps.Tmux))
+		}
+		is.kitty = m.kitty
+	}
+	return tea.Raw(seq)
 }

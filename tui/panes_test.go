@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"os"
@@ -704,5 +705,43 @@ func TestNoImagesPlaceholder(t *testing.T) {
 	h.showGrid(image.NewGray(image.Rect(0, 0, 8, 8)))
 	if !strings.Contains(h.view(), "images are off") {
 		t.Errorf("view:\n%s", h.view())
+	}
+}
+
+// TestKittyImagesAreDeletedByID: a kitty picture is transmitted and then shown at its cell;
+// a new picture in its place is shown before the old one is deleted by id; an overlay
+// deletes it; inside tmux every kitty command is wrapped in passthrough (an unwrapped
+// delete becomes tmux's window title and the image stays).
+func TestKittyImagesAreDeletedByID(t *testing.T) {
+	for _, inTmux := range []bool{false, true} {
+		h := newHarness(t, Options{Protocol: termimg.ProtoKitty, StartPane: "samples",
+			Caps: termimg.Caps{Kitty: true, Tmux: inTmux, Cell: termimg.CellSize{W: 8, H: 16}, CellKnown: true}})
+		img := image.NewGray(image.Rect(0, 0, 40, 40))
+		h.showGrid(img)
+		h.pump("placed", 5*time.Second, func() bool { return len(h.raw) == 1 })
+		first := h.raw[0]
+		if !strings.Contains(first, "a=t,f=100,i=") || !strings.Contains(first, "a=p,i=") {
+			t.Fatalf("tmux %v: not a transmission and a placement: %q", inTmux, first[:min(80, len(first))])
+		}
+		id := h.a.img.kitty
+		h.showGrid(img)
+		h.pump("replaced", 5*time.Second, func() bool { return len(h.raw) == 2 })
+		second := h.raw[1]
+		del := fmt.Sprintf("a=d,d=I,i=%d,", id)
+		if !strings.Contains(second, del) || strings.Index(second, del) < strings.Index(second, "a=p,") {
+			t.Errorf("tmux %v: the old image %d is not deleted after the new one is shown: %q", inTmux, id, second[max(0, len(second)-120):])
+		}
+		h.key("?")
+		h.drain(100 * time.Millisecond)
+		if last := h.raw[len(h.raw)-1]; !strings.Contains(last, "a=d,d=I,i=") {
+			t.Errorf("tmux %v: opening help should delete the picture, last raw %q", inTmux, last)
+		}
+		if inTmux {
+			for i, r := range h.raw {
+				if n, wrapped := strings.Count(r, "\x1b_G"), strings.Count(r, "\x1b\x1b_G"); n != wrapped {
+					t.Errorf("raw %d: %d kitty commands, %d wrapped for tmux", i, n, wrapped)
+				}
+			}
+		}
 	}
 }

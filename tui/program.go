@@ -33,8 +33,8 @@ func Run(opts Options) (string, error) {
 		}
 		r.Close()
 	}
-	if a.s.proto == termimg.ProtoKitty {
-		os.Stdout.Write(termimg.KittyDeleteAll())
+	if a.s.proto == termimg.ProtoKitty { // images outlive the program otherwise (inside tmux too)
+		os.Stdout.Write(termimg.ForTmux(termimg.KittyDeleteAll(), a.s.caps.Tmux))
 	}
 	if runErr != nil {
 		return msg, fmt.Errorf("workbench: %w", runErr)
