@@ -305,9 +305,9 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		a.exitMsg = m.text
-		return tea.Quit
+		return a.quit()
 	case quitStoppedMsg:
-		return tea.Quit
+		return a.quit()
 	}
 	// Anything else (a text field's cursor blink, say) belongs to the pane shown.
 	return a.toPane(a.active, msg)
@@ -503,7 +503,7 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 	s := a.s
 	if a.quitting {
 		if k.String() == "ctrl+c" {
-			return tea.Quit // second ctrl+c while stopping: leave now; the last checkpoint is intact
+			return a.quit() // second ctrl+c while stopping: leave now; the last checkpoint is intact
 		}
 		return nil
 	}
@@ -572,8 +572,24 @@ func (a *App) requestQuit() tea.Cmd {
 		return nil
 	}
 	a.stopJobs()
-	return tea.Quit
+	return a.quit()
 }
+
+// quit ends the program. Kitty images are deleted first, while the program still has the
+// alternate screen: inside tmux a delete sent just after leaving it is lost (tmux is
+// redrawing the pane; measured with kitty 0.26 and tmux 3.3a) and the picture would stay
+// over the shell. Raw output goes out with the next frame, so the quit waits for that.
+func (a *App) quit() tea.Cmd {
+	if a.s.proto != termimg.ProtoKitty {
+		return tea.Quit
+	}
+	return tea.Sequence(tea.Raw(string(termimg.ForTmux(termimg.KittyDeleteAll(), a.s.caps.Tmux))),
+		func() tea.Msg { time.Sleep(quitFlush); return tea.QuitMsg{} })
+}
+
+// quitFlush is a few frames of the renderer (60 per second): long enough for raw output
+// sent before quitting to reach the terminal first.
+const quitFlush = 80 * time.Millisecond
 
 // stopJobs cancels the panes' sampling jobs.
 func (a *App) stopJobs() {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"image"
+	"reflect"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +113,15 @@ func (h *harness) deliver(msg tea.Msg) {
 	case tea.BatchMsg:
 		for _, c := range m {
 			h.run(c)
+		}
+		return
+	}
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil)) {
+		// tea.Sequence: the commands one after another, each message delivered in order
+		for i := range v.Len() {
+			if c := v.Index(i).Interface().(tea.Cmd); c != nil {
+				h.deliver(c())
+			}
 		}
 		return
 	}

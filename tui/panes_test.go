@@ -736,6 +736,11 @@ func TestKittyImagesAreDeletedByID(t *testing.T) {
 		if last := h.raw[len(h.raw)-1]; !strings.Contains(last, "a=d,d=I,i=") {
 			t.Errorf("tmux %v: opening help should delete the picture, last raw %q", inTmux, last)
 		}
+		h.key("esc", "q")
+		h.pump("quit", 5*time.Second, func() bool { return h.quit })
+		if last := h.raw[len(h.raw)-1]; !strings.Contains(last, "a=d,d=A") {
+			t.Errorf("tmux %v: quitting should delete every kitty image first, last raw %q", inTmux, last)
+		}
 		if inTmux {
 			for i, r := range h.raw {
 				if n, wrapped := strings.Count(r, "\x1b_G"), strings.Count(r, "\x1b\x1b_G"); n != wrapped {
