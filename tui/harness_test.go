@@ -2,9 +2,9 @@ package tui
 
 import (
 	"image"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
