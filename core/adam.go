@@ -1,8 +1,7 @@
 package core
 
 import (
-	"math"
-
+	"mdsm/internal/optim"
 	"mdsm/nn"
 )
 
@@ -22,22 +21,11 @@ func NewAdam(cfg nn.Config, beta1, beta2 float64) *Adam {
 // Step applies one update p -= lr * mhat / (sqrt(vhat) + eps) with gradient g.
 func (a *Adam) Step(p, g *nn.Params[float32], lr float64) {
 	a.T++
-	b1, b2 := float32(a.Beta1), float32(a.Beta2)
-	c1 := 1 - math.Pow(a.Beta1, float64(a.T))
-	c2 := 1 - math.Pow(a.Beta2, float64(a.T))
-	// Fold the bias corrections into the step size: lr*sqrt(c2)/c1 and eps*sqrt(c2).
-	step := float32(lr * math.Sqrt(c2) / c1)
-	eps := float32(a.Eps * math.Sqrt(c2))
+	step, eps := optim.AdamScales(a.Beta1, a.Beta2, lr, a.Eps, a.T)
 	for _, name := range p.Names {
 		if name == nn.EnergyOffset {
 			continue
 		}
-		w, gr, m, v := p.T[name].Data, g.T[name].Data, a.M.T[name].Data, a.V.T[name].Data
-		for i, gi := range gr {
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
-			m[i], v[i] = mi, vi
-			w[i] -= step * mi / (float32(math.Sqrt(float64(vi))) + eps)
-		}
+		optim.AdamUpdate(p.T[name].Data, g.T[name].Data, a.M.T[name].Data, a.V.T[name].Data, float32(a.Beta1), float32(a.Beta2), step, eps)
 	}
 }

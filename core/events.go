@@ -59,11 +59,13 @@ type CheckpointEvent struct {
 	Err  error
 }
 
-// SampleEvent reports a periodic sample grid written to the run directory.
+// SampleEvent reports a periodic sample grid written to the run directory, and its score
+// when the run's data have a built-in classifier (nil otherwise).
 type SampleEvent struct {
-	At   time.Time
-	Step int
-	Path string
+	At    time.Time
+	Step  int
+	Path  string
+	Score *SampleScore
 	// Image is the grid, decoded, when the event comes from a Run (nil from a bare
 	// Trainer, whose readers load Path themselves).
 	Image image.Image

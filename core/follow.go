@@ -24,6 +24,9 @@ type follower struct {
 	ckpt     int    // newest checkpoint step seen (-1: none)
 	sample   string // newest sample grid seen
 	state    State  // last reported (-1: none yet)
+	// score is the newest grid score read from metrics.jsonl (a grid's score rides on the
+	// first line logged after it was scored).
+	score *SampleScore
 }
 
 func newFollower(dir string, cfg RunConfig) *follower {
@@ -117,6 +120,12 @@ func (f *follower) metrics(emit func(Event) bool) {
 		if !emit(stepEvent(rec, f.cfg, at)) {
 			return
 		}
+		if sc := rec.Score; sc != nil { // a grid's score, read back: a SampleEvent without an image
+			f.score = sc
+			if !emit(SampleEvent{At: at, Step: sc.Step, Path: filepath.Join(f.dir, "samples", gridName(sc.Step)), Score: sc}) {
+				return
+			}
+		}
 	}
 }
 
@@ -155,7 +164,11 @@ func (f *follower) sampleGrid(emit func(Event) bool) {
 	if fi, serr := os.Stat(path); serr == nil {
 		at = fi.ModTime()
 	}
-	emit(SampleEvent{At: at, Step: step, Path: path, Image: img, Err: err})
+	ev := SampleEvent{At: at, Step: step, Path: path, Image: img, Err: err}
+	if f.score != nil && f.score.Step == step {
+		ev.Score = f.score
+	}
+	emit(ev)
 }
 
 // gridName is the file of the periodic sample grid of a step, under RUN/samples.

@@ -135,13 +135,13 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	ds := testData(t)
 	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery, c.CheckpointEvery = 1000, 2, 1000 })
 	started := make(chan int, 1)
-	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, _ string) (string, error) {
+	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, _ string) (SampleResult, error) {
 		select {
 		case started <- step:
 		default:
 		}
 		<-ctx.Done() // a grid that takes longer than the session
-		return "", ctx.Err()
+		return SampleResult{}, ctx.Err()
 	}
 	tr.Start()
 	step := <-started
@@ -157,10 +157,10 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	drawn := make(chan int, 4)
-	again.Sampler = func(_ context.Context, _ *nn.Params[float32], step int, dir string) (string, error) {
+	again.Sampler = func(_ context.Context, _ *nn.Params[float32], step int, dir string) (SampleResult, error) {
 		drawn <- step
 		p := filepath.Join(dir, "samples", "x.png")
-		return p, os.WriteFile(p, []byte("x"), 0o644)
+		return SampleResult{Path: p}, os.WriteFile(p, []byte("x"), 0o644)
 	}
 	again.Start()
 	select {
@@ -183,13 +183,13 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 func TestLastGridOfAFinishedRun(t *testing.T) {
 	ds := testData(t)
 	tr, _ := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery = 4, 4 })
-	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, dir string) (string, error) {
+	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, dir string) (SampleResult, error) {
 		select {
 		case <-time.After(300 * time.Millisecond): // longer than the rest of the run
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return SampleResult{}, ctx.Err()
 		}
-		return filepath.Join(dir, "samples", "x.png"), nil
+		return SampleResult{Path: filepath.Join(dir, "samples", "x.png")}, nil
 	}
 	tr.Start()
 	var grids []SampleEvent

@@ -38,6 +38,9 @@ type MetricRecord struct {
 	ImagesPerSec float64 `json:"images_per_s"`
 	Elapsed      float64 `json:"elapsed_s"`
 	Time         string  `json:"time"`
+	// Score, on the first line logged after a periodic grid was scored, is that grid's
+	// score; Score.Step is the step of the grid's weights (earlier than Step).
+	Score *SampleScore `json:"score,omitempty"`
 }
 
 // TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to
@@ -228,12 +231,10 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		r.metrics.Close()
 		r.metrics = nil
 	}
+	recs = keepMetrics(recs, step)
 	err = writeAtomic(path, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		for _, rec := range recs {
-			if rec.Step > step {
-				continue
-			}
 			b, _ := json.Marshal(rec)
 			bw.Write(append(b, '\n'))
 		}
@@ -243,6 +244,26 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		return damaged, storageError(err, r.Path)
 	}
 	return damaged, storageError(r.openMetrics(), r.Path)
+}
+
+// keepMetrics returns the records of steps up to step. A dropped record may carry the
+// score of a grid drawn at or before step (a grid is scored while training goes on): that
+// score moves to the last kept record, since the resumed run will not draw the grid again.
+func keepMetrics(recs []MetricRecord, step int) []MetricRecord {
+	var kept []MetricRecord
+	var orphan *SampleScore
+	for _, rec := range recs {
+		switch {
+		case rec.Step <= step:
+			kept = append(kept, rec)
+		case rec.Score != nil && rec.Score.Step <= step:
+			orphan = rec.Score
+		}
+	}
+	if orphan != nil && len(kept) > 0 && kept[len(kept)-1].Score == nil {
+		kept[len(kept)-1].Score = orphan
+	}
+	return kept
 }
 
 // parseMetricsLenient keeps every parseable record and counts the lines it could not parse

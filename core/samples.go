@@ -49,53 +49,68 @@ func SaveRunSampler(runDir string, lc sampling.LangevinConfig) error {
 }
 
 // PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with
-// the run's SamplerConfig, on the run's device (the CPU when it cannot be opened).
+// the run's SamplerConfig, on the run's device (the CPU when it cannot be opened), scored
+// when the run's data have a built-in classifier.
 func PeriodicSampler(c RunConfig) SampleFunc {
 	d, _, err := OpenDevice(c.Device, c.TF32)
 	if err != nil {
 		d = CPU
 	}
-	return GridSamplerOn(d, c.SamplerConfig(), c.SampleCount, c.Seed)
+	return GridSamplerOn(d, c.SamplerConfig(), c.SampleCount, c.Seed, newLiveScorer(c))
 }
 
-// GridSampler is GridSamplerOn the CPU.
+// SampleResult is what a periodic grid produced: the file and, when the run's data have a
+// built-in classifier, the score of its chains (or why scoring failed; the grid stands).
+type SampleResult struct {
+	Path     string
+	Score    *SampleScore
+	ScoreErr error
+}
+
+// GridSampler is GridSamplerOn the CPU, unscored.
 func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
-	return GridSamplerOn(CPU, cfg, n, seed)
+	return GridSamplerOn(CPU, cfg, n, seed, nil)
 }
 
 // GridSamplerOn returns a SampleFunc that draws n samples by annealed Langevin from a
 // weight snapshot on device d and writes RUN/samples/step-NNNNNNNN.png (the denoised chain
-// ends) and its energy trace. It runs on one goroutine with its own model, so it never
-// touches the trainer's live weights and costs training at most one core.
-func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
-	return func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error) {
+// ends) and its energy trace, and scores the chain ends with sc (nil: no score). It runs on
+// one goroutine with its own model, so it never touches the trainer's live weights and
+// costs training at most one core.
+func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64, sc *liveScorer) SampleFunc {
+	return func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error) {
 		c := p.Config
 		model, err := d.NewEnergy(p)
 		if err != nil {
-			return "", fmt.Errorf("sample grid on %s: %w", d, err)
+			return SampleResult{}, fmt.Errorf("sample grid on %s: %w", d, err)
 		}
 		defer model.Close()
 		chain, err := sampling.NewChain(model, n, c.Dim(), cfg, seed)
 		if err != nil {
-			return "", err
+			return SampleResult{}, err
 		}
 		if err := chain.Run(ctx); err != nil {
-			return "", err
+			return SampleResult{}, err
 		}
-		grid, err := gridOf(chain.Denoised(), n, c)
+		imgs := chain.Denoised()
+		grid, err := gridOf(imgs, n, c)
 		if err != nil {
-			return "", err
+			return SampleResult{}, err
 		}
 		path := filepath.Join(dir, "samples", gridName(step))
 		if err := sampling.WritePNG(path, grid); err != nil {
-			return "", err
+			return SampleResult{}, err
 		}
 		f, err := os.Create(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)))
 		if err == nil {
 			sampling.WriteTraceCSV(f, chain.Trace())
 			f.Close()
 		}
-		return path, nil
+		res := SampleResult{Path: path}
+		if sc != nil {
+			res.Score, res.ScoreErr = sc.score(imgs, n, c, step)
+		}
+		return res, nil
 	}
 }
 

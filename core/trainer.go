@@ -16,9 +16,10 @@ import (
 	"mdsm/nn"
 )
 
-// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote. The
-// trainer calls it every SampleEvery steps on its own goroutine, so training goes on.
-type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (string, error)
+// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote (and
+// the grid's score). The trainer calls it every SampleEvery steps on its own goroutine, so
+// training goes on.
+type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error)
 
 // Trainer runs MDSM training on a background goroutine. Control it with Start, Pause,
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
@@ -94,6 +95,12 @@ type Trainer struct {
 	sampleCtx  context.Context
 	sampleStop context.CancelFunc
 	sampleWG   sync.WaitGroup
+	// scoreMu guards pending: the score of the last grid, waiting for the next
+	// metrics.jsonl line to carry it.
+	scoreMu          sync.Mutex
+	pending          *SampleScore
+	lastLogged       int     // the step of the last metrics.jsonl line
+	lastLoss, lastLR float64 // the loss and learning rate of the last step
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
@@ -111,8 +118,8 @@ func LoadTrainingData(cfg RunConfig) (*data.Dataset, error) {
 
 func checkData(cfg RunConfig, ds *data.Dataset) error {
 	if ds.C != cfg.Model.InChannels || ds.H != cfg.Model.ImageSize || ds.W != cfg.Model.ImageSize {
-		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size",
-			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize)
+		return fmt.Errorf("dataset %s has %dx%dx%d images but the model expects %dx%dx%d: choose a preset for this dataset (e.g. paper-cifar for 3 channels) or set in_channels/image_size (--in-channels %d)",
+			ds.Name, ds.C, ds.H, ds.W, cfg.Model.InChannels, cfg.Model.ImageSize, cfg.Model.ImageSize, ds.C)
 	}
 	return nil
 }
@@ -539,18 +546,24 @@ func (t *Trainer) run() {
 			runErr = err
 		}
 	}
+	if t.pending != nil && t.lastLogged < t.step && runErr == nil {
+		// a grid scored after the last logged step: its score goes on a last line
+		if err := t.logMetrics(time.Now()); err != nil {
+			runErr = err
+		}
+	}
 	final := Stopped
 	if t.step >= t.cfg.Steps {
 		final = Finished
 	}
-	pending := t.interrupted.Load()
-	if pending > 0 && runErr == nil {
-		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", pending)})
+	interrupted := t.interrupted.Load()
+	if interrupted > 0 && runErr == nil {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", interrupted)})
 	}
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if t.step != t.savedStep || pending > 0 || t.drawPending {
+	} else if t.step != t.savedStep || interrupted > 0 || t.drawPending {
 		// A run resumed at its last step and stopped again has nothing new to save, unless
 		// its checkpoint's note of an interrupted grid must be cleared (or kept).
 		if _, err := t.checkpoint(false); err != nil {
@@ -613,11 +626,10 @@ func (t *Trainer) trainStep() error {
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
 		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta}
 	t.emit(ev)
+	t.lastLoss, t.lastLR = loss, lr
 	if t.step%cfg.LogEvery == 0 || t.step == cfg.Steps {
-		rec := MetricRecord{Step: t.step, Loss: loss, NormLoss: ev.NormLoss, LR: lr, ImagesPerSec: t.rate,
-			Elapsed: t.elapsed.Seconds(), Time: ev.At.UTC().Format(time.RFC3339Nano)}
-		if err := t.dir.AppendMetrics(rec); err != nil {
-			return fmt.Errorf("step %d: %w", t.step, err)
+		if err := t.logMetrics(ev.At); err != nil {
+			return err
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
@@ -638,6 +650,23 @@ func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
 		return 0
 	}
 	return time.Duration(float64(total-step) * float64(batch) / imagesPerSec * float64(time.Second))
+}
+
+// logMetrics appends the metrics.jsonl line of the current step, carrying the score of
+// the last periodic grid if one has arrived since the previous line.
+func (t *Trainer) logMetrics(at time.Time) error {
+	t.scoreMu.Lock()
+	sc := t.pending
+	t.pending = nil
+	t.scoreMu.Unlock()
+	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
+		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
+		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
+	if err := t.dir.AppendMetrics(rec); err != nil {
+		return fmt.Errorf("step %d: %w", t.step, err)
+	}
+	t.lastLogged = t.step
+	return nil
 }
 
 // checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
@@ -697,12 +726,20 @@ func (t *Trainer) sampleAsync() {
 	go func() {
 		defer t.sampleWG.Done()
 		defer t.sampling.Unlock()
-		path, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
+		res, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
 		if errors.Is(err, context.Canceled) {
 			t.interrupted.Store(int64(step))
 			return
 		}
-		t.emit(SampleEvent{At: time.Now(), Step: step, Path: path, Err: err})
+		if res.ScoreErr != nil {
+			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", step, res.ScoreErr)})
+		}
+		if res.Score != nil {
+			t.scoreMu.Lock()
+			t.pending = res.Score
+			t.scoreMu.Unlock()
+		}
+		t.emit(SampleEvent{At: time.Now(), Step: step, Path: res.Path, Score: res.Score, Err: err})
 	}()
 }
 

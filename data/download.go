@@ -127,6 +127,9 @@ func SourceFor(name string) (Source, error) {
 	if name == Embedded {
 		return Source{}, fmt.Errorf("download %s: the embedded dataset is built into mdsm; there is nothing to download", name)
 	}
+	if name == StackedMNIST {
+		return Source{}, fmt.Errorf("download %s: it is built from MNIST when loaded; download mnist", name)
+	}
 	var names []string
 	for _, s := range Sources() {
 		names = append(names, s.Name)

@@ -17,7 +17,7 @@ const (
 )
 
 // Names returns the built-in dataset names, in the order a menu should offer them.
-func Names() []string { return []string{Embedded, MNIST, FashionMNIST, CIFAR10} }
+func Names() []string { return []string{Embedded, MNIST, FashionMNIST, StackedMNIST, CIFAR10} }
 
 // Options tunes Load. The zero value is the default: 32x32 images, all of them.
 type Options struct {
@@ -85,6 +85,8 @@ func LoadWith(name, split, dir string, opt Options) (*Dataset, error) {
 		ds, err = readEmbedded(split, size)
 	case MNIST, FashionMNIST:
 		ds, err = loadIDX(name, split, dir, size)
+	case StackedMNIST:
+		ds, err = loadStacked(split, dir, size, opt.Limit)
 	case CIFAR10:
 		ds, err = loadCIFAR(split, dir, size)
 	default:
@@ -103,7 +105,7 @@ func LoadWith(name, split, dir string, opt Options) (*Dataset, error) {
 // datasetName is the short name of a built-in dataset or the base name of a folder.
 func datasetName(name string) string {
 	switch name {
-	case Embedded, MNIST, FashionMNIST, CIFAR10:
+	case Embedded, MNIST, FashionMNIST, StackedMNIST, CIFAR10:
 		return name
 	}
 	return filepath.Base(filepath.Clean(name))

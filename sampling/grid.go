@@ -82,3 +82,102 @@ func WritePNG(path string, img image.Image) error {
 	}
 	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
+
+// UngridImage cuts a grid written by Grid (pad pixels of GridPadGrey between and around
+// square cells) back into its images, NCHW float32 in [0,1] (8-bit, as the PNG stored
+// them). cell is the cell side, or 0 to find it: the smallest side s >= 4 for which every
+// pixel of the pad lines at multiples of s+pad is GridPadGrey. Cells that are all pad grey
+// (the unused end of the last row) are skipped. c is 3 when any pixel has unequal red,
+// green and blue, else 1.
+func UngridImage(img image.Image, cell, pad int) (imgs []float32, n, c, side int, err error) {
+	b := img.Bounds()
+	W, H := b.Dx(), b.Dy()
+	at := func(x, y int) (uint8, uint8, uint8) {
+		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+		return uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)
+	}
+	grey := func(x, y int) bool {
+		r, g, bl := at(x, y)
+		return r == GridPadGrey && g == GridPadGrey && bl == GridPadGrey
+	}
+	fits := func(s int) bool {
+		step := s + pad
+		if s < 1 || (W-pad)%step != 0 || (H-pad)%step != 0 {
+			return false
+		}
+		for y := 0; y < H; y++ {
+			for x := 0; x < W; x++ {
+				if (x%step < pad || y%step < pad) && !grey(x, y) {
+					return false
+				}
+			}
+		}
+		// No line inside the first cell is all grey: that would be a gap, and s a wrong
+		// guess that happens to fit the gaps at its multiples.
+		for i := pad; i < pad+s; i++ {
+			colGrey, rowGrey := true, true
+			for j := pad; j < pad+s; j++ {
+				colGrey = colGrey && grey(i, j)
+				rowGrey = rowGrey && grey(j, i)
+			}
+			if colGrey || rowGrey {
+				return false
+			}
+		}
+		return true
+	}
+	if cell > 0 {
+		if !fits(cell) {
+			return nil, 0, 0, 0, fmt.Errorf("sampling: a %dx%d image is not a grid of %d-pixel cells with %d-pixel grey (%d) gaps", W, H, cell, pad, GridPadGrey)
+		}
+	} else {
+		for s := 4; s+2*pad <= min(W, H); s++ {
+			if fits(s) {
+				cell = s
+				break
+			}
+		}
+		if cell == 0 {
+			return nil, 0, 0, 0, fmt.Errorf("sampling: a %dx%d image is not a sample grid (square cells with %d-pixel grey (%d) gaps, as mdsm writes them); give the cell size if it is one", W, H, pad, GridPadGrey)
+		}
+	}
+	step := cell + pad
+	cols, rows := (W-pad)/step, (H-pad)/step
+	type box struct{ x0, y0 int }
+	var cells []box
+	c = 1
+	for r := range rows {
+		for k := range cols {
+			x0, y0 := pad+k*step, pad+r*step
+			empty := true
+			for y := y0; y < y0+cell; y++ {
+				for x := x0; x < x0+cell; x++ {
+					red, g, bl := at(x, y)
+					if red != GridPadGrey || g != GridPadGrey || bl != GridPadGrey {
+						empty = false
+					}
+					if red != g || g != bl {
+						c = 3
+					}
+				}
+			}
+			if !empty {
+				cells = append(cells, box{x0, y0})
+			}
+		}
+	}
+	plane := cell * cell
+	imgs = make([]float32, len(cells)*c*plane)
+	for i, bx := range cells {
+		for y := range cell {
+			for x := range cell {
+				rgb := [3]uint8{}
+				rgb[0], rgb[1], rgb[2] = at(bx.x0+x, bx.y0+y)
+				for ch := range c {
+					imgs[(i*c+ch)*plane+y*cell+x] = float32(rgb[ch]) / 255
+				}
+			}
+		}
+	}
+	return imgs, len(cells), c, cell, nil
+}

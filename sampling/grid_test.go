@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"image"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -248,5 +250,44 @@ func TestNearestNeighbors(t *testing.T) {
 	idx, _, _ = NearestNeighbors(context.Background(), samples, 2, train, 5, 50)
 	if len(idx[0]) != 5 {
 		t.Errorf("k capped at nt: got %d", len(idx[0]))
+	}
+}
+
+// TestUngridRoundTrip: a grid written by Grid (grey or colour, full or with an unused end
+// of the last row) cuts back into its images, at 8-bit precision.
+func TestUngridRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ n, ch, side, cols int }{{10, 1, 14, 4}, {9, 3, 28, 3}, {1, 1, 8, 0}} {
+		imgs := make([]float32, c.n*c.ch*c.side*c.side)
+		for i := range imgs {
+			imgs[i] = float32(rng.IntN(128)) / 255 // dark, like digits: never the gap grey
+		}
+		g, err := Grid(imgs, c.n, c.ch, c.side, c.side, c.cols, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cell := range []int{0, c.side} {
+			got, n, ch, side, err := UngridImage(g, cell, 2)
+			if err != nil {
+				t.Fatalf("%+v, cell %d: %v", c, cell, err)
+			}
+			if n != c.n || ch != c.ch || side != c.side {
+				t.Fatalf("%+v, cell %d: got %d images of %d channels, side %d", c, cell, n, ch, side)
+			}
+			for i, v := range imgs {
+				if math.Abs(float64(got[i]-v)) > 0.5/255 {
+					t.Fatalf("%+v: value %d = %v, want %v", c, i, got[i], v)
+				}
+			}
+		}
+	}
+	// Not a grid: a picture without grey gaps, and a grid given the wrong cell size.
+	plain := image.NewRGBA(image.Rect(0, 0, 40, 40))
+	if _, _, _, _, err := UngridImage(plain, 0, 2); err == nil {
+		t.Error("a black picture was taken for a grid")
+	}
+	g, _ := Grid(make([]float32, 4*14*14), 4, 1, 14, 14, 2, 2)
+	if _, _, _, _, err := UngridImage(g, 12, 2); err == nil {
+		t.Error("wrong cell size accepted")
 	}
 }

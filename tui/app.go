@@ -273,7 +273,7 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		}
 		s.run, s.status, s.runDir, s.reopen = nil, statusNoRun, "", false
 		s.step, s.total, s.imagesPerSec, s.eta, s.ckptAt, s.ckptStep, s.lastStepAt = 0, 0, 0, 0, time.Time{}, 0, time.Time{}
-		s.samplerSaved = false
+		s.samplerSaved, s.gridStep, s.gridScored = false, 0, false
 		return tea.Batch(closeOld, a.toAll(m))
 	case samplerMsg:
 		s.sampler, s.samplerSaved = m.lc, false
@@ -461,11 +461,21 @@ func (a *App) onRunEvents(m runEventsMsg) tea.Cmd {
 			}
 			a.logf("ok", "checkpoint at step %d%s: %s", e.Step, kept, baseName(e.Path))
 		case core.SampleEvent:
-			if e.Err != nil {
+			switch {
+			case e.Err != nil:
 				a.logf("warn", "sample grid at step %d: %v", e.Step, e.Err)
-				continue
+			case e.Image != nil:
+				s.gridStep, s.gridScored = e.Step, e.Score != nil
+				if sc := e.Score.Summary(); sc != "" {
+					a.logf("info", "sample grid at step %d: %s; %s", e.Step, baseName(e.Path), sc)
+				} else {
+					a.logf("info", "sample grid at step %d: %s", e.Step, baseName(e.Path))
+				}
+			case e.Score != nil && e.Step == s.gridStep && !s.gridScored:
+				// a followed run's score arrives on a metrics line after its grid
+				s.gridScored = true
+				a.logf("info", "sample grid at step %d: %s", e.Step, e.Score.Summary())
 			}
-			a.logf("info", "sample grid at step %d: %s", e.Step, baseName(e.Path))
 		case core.LogEvent:
 			a.logf(e.Level, "%s", e.Msg)
 		case core.StateEvent:
@@ -580,6 +590,7 @@ func (a *App) requestQuit() tea.Cmd {
 // redrawing the pane; measured with kitty 0.26 and tmux 3.3a) and the picture would stay
 // over the shell. Raw output goes out with the next frame, so the quit waits for that.
 func (a *App) quit() tea.Cmd {
+	a.img.closed = true // no picture goes up once the program is leaving
 	if a.s.proto != termimg.ProtoKitty {
 		return tea.Quit
 	}

@@ -57,6 +57,7 @@ type imageState struct {
 	pending placement // what is being encoded (id 0: nothing)
 	gen     int
 	kitty   uint32 // the kitty image id on screen (0: none)
+	closed  bool   // the program is quitting: nothing is placed any more
 
 	blocksWant map[blockKey]bool
 }
@@ -140,6 +141,9 @@ func blank(w, h int) string {
 // compute, a graphics image to clear, encode or place. want is the picture the View
 // shows at a screen rectangle (id 0: none). screenRows keeps a margin row.
 func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cmd {
+	if is.closed {
+		return nil
+	}
 	var cmds []tea.Cmd
 	switch is.proto {
 	case termimg.ProtoBlocks:
@@ -270,7 +274,7 @@ func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, cell te
 
 // handlePlace applies an encoded image if it is still the one wanted.
 func (is *imageState) handlePlace(m placeMsg) tea.Cmd {
-	if m.gen != is.gen || is.pending.id == 0 {
+	if m.gen != is.gen || is.pending.id == 0 || is.closed {
 		return nil
 	}
 	want := is.pending

@@ -83,6 +83,10 @@ type session struct {
 	lastStepAt   time.Time
 	ckptStep     int
 	ckptAt       time.Time
+	// gridStep is the step of the newest periodic grid, gridScored whether its score was
+	// shown.
+	gridStep   int
+	gridScored bool
 
 	// sampler is what the next sampling or inpainting job uses (the Schedule pane edits
 	// it); samplerSaved says it equals the run's RUN/sampler.json.

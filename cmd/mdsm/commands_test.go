@@ -1,11 +1,16 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"mdsm/data"
+	"mdsm/sampling"
 )
 
 // TestModelCommands trains a tiny run with the real binary, then runs every command that
@@ -46,6 +51,9 @@ func TestModelCommands(t *testing.T) {
 			nil, "bits/dim"},
 		{[]string{"neighbors", run, "--n", "2", "--k", "3", "--steps", "20"},
 			[]string{filepath.Join(samples, "neighbors.png")}, "nearest L2 distance"},
+		{[]string{"score", run, "--n", "8", "--steps", "20"}, nil, "real test images taken to 14x14 and back"},
+		{[]string{"score", filepath.Join(dir, "s.npy")}, nil, "4 images of 14x14, bilinear 14x14 -> 28x28"},
+		{[]string{"score", filepath.Join(dir, "s.png"), "--json"}, nil, `"classes": `},
 	} {
 		out := mdsm(tc.args...)
 		if !strings.Contains(out, tc.says) {
@@ -59,6 +67,49 @@ func TestModelCommands(t *testing.T) {
 				t.Errorf("mdsm %s: %s not written: %v", tc.args[0], f, err)
 			}
 		}
+	}
+}
+
+// TestModesCommand: mdsm modes counts the modes of real stacked digits (a .npy of them)
+// and prints the real-data line beside them; one-channel images are refused.
+func TestModesCommand(t *testing.T) {
+	dir := t.TempDir()
+	digits, err := data.LoadWith(data.Embedded, "test", "", data.Options{Size: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := data.Stack(digits, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	npy := filepath.Join(dir, "stacked.npy")
+	if err := sampling.WriteNPY(npy, st.Pixels, []int{st.N, 3, 28, 28}); err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[int]bool{}
+	for _, l := range st.Labels {
+		distinct[l] = true
+	}
+	cmd := exec.Command(os.Args[0], "modes", npy, "--json")
+	cmd.Env = append(os.Environ(), "MDSM_TEST_AS_MAIN=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("mdsm modes: %v\n%s", err, out)
+	}
+	var rep modesReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("mdsm modes --json: %v\n%s", err, out)
+	}
+	if rep.Modes.N != 300 || rep.Modes.Total != 1000 || rep.Real == nil || rep.Real.N != 300 ||
+		math.Abs(float64(rep.Modes.Covered-len(distinct))) > 6 {
+		t.Errorf("mdsm modes: %s; want about %d modes covered of 1000, and a real line", out, len(distinct))
+	}
+	one := filepath.Join(dir, "one.npy")
+	sampling.WriteNPY(one, digits.Pixels[:4*784], []int{4, 1, 28, 28})
+	cmd = exec.Command(os.Args[0], "modes", one)
+	cmd.Env = append(os.Environ(), "MDSM_TEST_AS_MAIN=1")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "stacked-mnist") {
+		t.Errorf("mdsm modes on one-channel images: %v\n%s", err, out)
 	}
 }
 

@@ -13,6 +13,15 @@ func init() {
 	register(command{name: "download", summary: "download mnist, fashion-mnist or cifar10 (sha256-verified, resumable)", run: runDownload})
 }
 
+// downloadable lists the names data.Download accepts.
+func downloadable() []string {
+	var names []string
+	for _, s := range data.Sources() {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
 func runDownload(args []string) error {
 	fs := flag.NewFlagSet("mdsm download", flag.ContinueOnError)
 	dir := fs.String("data-dir", data.DefaultDataDir(), "directory to download into ($MDSM_DATA overrides the default)")
@@ -23,7 +32,7 @@ Downloads datasets from their public mirrors into DIR/NAME, verifying every file
 An interrupted download resumes where it stopped. NAME: %s.
 
 Flags:
-`, strings.Join(data.Names()[1:], ", "))
+`, strings.Join(downloadable(), ", "))
 		fs.PrintDefaults()
 	}
 	var names []string

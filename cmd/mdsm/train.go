@@ -166,6 +166,9 @@ Flags:
 				fmt.Fprintf(os.Stderr, "\nsample grid failed: %v\n", e.Err)
 			} else {
 				fmt.Fprintf(os.Stderr, "\nsamples step %d: %s\n", e.Step, e.Path)
+				if sc := e.Score.Summary(); sc != "" {
+					fmt.Fprintf(os.Stderr, "score of the grid of step %d: %s\n", e.Step, sc)
+				}
 			}
 		case core.LogEvent:
 			fmt.Fprintf(os.Stderr, "\n%s: %s\n", e.Level, e.Msg)
