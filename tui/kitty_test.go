@@ -1,14 +1,11 @@
 package tui
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
-
-	"mdsm/sampling"
 )
 
 // kittyShot is one screenshot's measure of the red marker: pixel count and bounding box.
@@ -44,19 +41,7 @@ func TestKittySampleGrid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real kitty (about 20 s per case)")
 	}
-	run := makeRun(t, 3)
-	if err := sampling.WritePNG(filepath.Join(run, "samples", "step-00000003.png"), markerGrid()); err != nil {
-		t.Fatal(err)
-	}
-	bin := buildBinary(t)
-	script, err := filepath.Abs("termimg/testdata/kitty_check.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	shots := os.Getenv("MDSM_XTERM_SHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	run, bin, script, shots := terminalCheck(t, "kitty_check.sh")
 	for _, mode := range []string{"direct", "tmux"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode == "tmux" {

@@ -38,41 +38,14 @@ if [ $# -eq 0 ]; then
 	echo "usage: $0 [-t threshold] [-o shot.png] [-w seconds] [-m direct|tmux] [-k keys]... -- cmd [args...]" >&2
 	exit 2
 fi
+. "$(dirname "$0")/xvfb.sh"
 tools="Xvfb kitty import convert xdpyinfo"
 [ "$mode" = tmux ] && tools="$tools tmux"
-for tool in $tools; do
-	command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-
-tmp=$(mktemp -d)
+need_tools $tools
 [ -n "$shot" ] || shot=$tmp/shot.png
-xvfb_pid=""
-kitty_pid=""
 sock="mdsm-kitty-check-$$"
-cleanup() {
-	[ "$mode" = tmux ] && tmux -L "$sock" kill-server 2>/dev/null
-	[ -n "$kitty_pid" ] && kill "$kitty_pid" 2>/dev/null
-	[ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-disp=110
-while [ -e "/tmp/.X${disp}-lock" ] || [ -e "/tmp/.X11-unix/X${disp}" ]; do
-	disp=$((disp + 1))
-done
-Xvfb ":$disp" -screen 0 1280x900x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 50); do
-	DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1 && break
-	sleep 0.1
-done
-if ! DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1; then
-	echo "Xvfb :$disp did not start:" >&2
-	cat "$tmp/xvfb.log" >&2
-	exit 2
-fi
+[ "$mode" = tmux ] && trap 'tmux -L "$sock" kill-server 2>/dev/null; cleanup' EXIT
+start_xvfb
 
 cmd=$(printf '%q ' "$@")
 inner="$cmd 2>$tmp/out.log; echo exit=\$? >>$tmp/out.log; sleep 600"
@@ -90,7 +63,7 @@ if [ "$mode" = tmux ]; then
 else
 	DISPLAY=":$disp" LIBGL_ALWAYS_SOFTWARE=1 kitty "${kitty_args[@]}" bash -c "$inner" >"$tmp/kitty.log" 2>&1 &
 fi
-kitty_pid=$!
+pids+=($!)
 
 # measure SHOT prints the number of marker (pure red) pixels and their bounding box
 # "X0 Y0 W H" (-1 -1 1 1 when there are none): the marker white on black, counted and
