@@ -46,6 +46,23 @@ type StepEvent struct {
 	LR           float64
 	ImagesPerSec float64
 	Elapsed, ETA time.Duration
+	// WorldSize is the number of ranks training the run (1 for one process), and
+	// RankImagesPerSec each rank's images per second of compute in a distributed run.
+	WorldSize        int
+	RankImagesPerSec []float64
+}
+
+// RankRatesText describes the ranks' compute rates of a distributed run for a status
+// line, " (2 ranks: 610 605 img/s)", or "" for one process.
+func RankRatesText(r []float64) string {
+	if len(r) < 2 {
+		return ""
+	}
+	s := fmt.Sprintf(" (%d ranks:", len(r))
+	for _, v := range r {
+		s += fmt.Sprintf(" %.0f", v)
+	}
+	return s + " img/s)"
 }
 
 // CheckpointEvent reports a checkpoint written (or a failed attempt, Err set).
@@ -89,6 +106,9 @@ type DoneEvent struct {
 	At   time.Time
 	Step int
 	Err  error
+	// Stopped says that a stop request ended training before its last step: Stop on this
+	// trainer, or on another rank of a distributed run.
+	Stopped bool
 }
 
 func (e StepEvent) When() time.Time       { return e.At }

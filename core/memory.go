@@ -22,7 +22,10 @@ const (
 // MemoryEstimate is the memory a training run needs, split into what is fixed and what
 // grows with the micro-batch.
 type MemoryEstimate struct {
-	Params   int64 // parameter, gradient, Adam moment and snapshot copies (6 x params)
+	Params int64 // parameter, gradient, Adam moment and snapshot copies (6 x params)
+	// Slots: the gradient of one micro-batch before it is added (when the batch is split),
+	// and in a data-parallel run the buffers of the gradient exchange.
+	Slots    int64
 	Batch    int64 // the batch and its noise (grow with batch_size)
 	PerImage int64 // engine activations and scratch per image of a micro-batch
 	Micro    int   // the effective micro-batch
@@ -32,7 +35,7 @@ type MemoryEstimate struct {
 
 // Total is the estimated peak in bytes.
 func (m MemoryEstimate) Total() int64 {
-	return m.Params + m.Batch + int64(m.Micro)*m.PerImage + m.Sampler + m.Overhead
+	return m.Params + m.Slots + m.Batch + int64(m.Micro)*m.PerImage + m.Sampler + m.Overhead
 }
 
 // EstimateMemory returns the bytes a training run of cfg needs (dataset excluded: it is in
@@ -49,7 +52,10 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 //     output, a1, a2, output), 4 + 1 scratch buffers of the largest activation, and the
 //     objective's x~, dE/dx and v (float32 convolutions need no im2col buffer);
 //   - the periodic sampler's model (no tangents) for sample_count images and its chain.
-func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
+func EstimateMemoryParts(cfg RunConfig) MemoryEstimate { return estimateMemory(cfg, 1) }
+
+// estimateMemory is EstimateMemoryParts for one rank of a run over ranks processes.
+func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	c := cfg.Model
 	const f = 4 // bytes per float32
 	params := int64(0)
@@ -65,8 +71,17 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate {
 	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
 	// head's u, w and their tangents, and the objective's x~, dE/dx, v and energy.
 	perImage := f * (2*stored + kept + dim + 5*act + 4 + 3*dim + 1)
+	var slots int64
+	switch {
+	case ranks > 1: // dataParallel: a slot's gradient, its flat copy, the received
+		// chunks, the gathered sum, and this rank's chunk
+		slots = f * (4*params + params/int64(ranks))
+	case cfg.microBatch() < cfg.BatchSize: // Objective.LossGradNoise's scratch gradient
+		slots = f * params
+	}
 	est := MemoryEstimate{
 		Params:   6 * f * params,
+		Slots:    slots,
 		Batch:    2 * f * int64(cfg.BatchSize) * dim,
 		PerImage: perImage,
 		Micro:    cfg.microBatch(),
@@ -187,7 +202,10 @@ var SkipMemoryCheck bool
 
 // CheckMemory refuses a run that would not fit in the memory available now, with the
 // largest micro-batch that would fit (or a smaller preset when none does).
-func CheckMemory(cfg RunConfig) error {
+func CheckMemory(cfg RunConfig) error { return checkMemory(cfg, 1) }
+
+// checkMemory is CheckMemory for one rank of a run over ranks processes.
+func checkMemory(cfg RunConfig, ranks int) error {
 	if SkipMemoryCheck {
 		return nil
 	}
@@ -195,7 +213,7 @@ func CheckMemory(cfg RunConfig) error {
 	if !ok {
 		return nil
 	}
-	est := EstimateMemoryParts(cfg)
+	est := estimateMemory(cfg, ranks)
 	need := func(e MemoryEstimate) int64 { return int64(float64(e.Total()) * memSlack) }
 	if need(est) <= avail {
 		return nil
@@ -205,6 +223,9 @@ func CheckMemory(cfg RunConfig) error {
 	// need is affine in the micro-batch: find the largest that fits.
 	fixed := est
 	fixed.Micro = 0
+	if ranks == 1 { // a smaller micro-batch splits the batch: one more gradient
+		fixed.Slots = estimateMemory(RunConfig{Model: cfg.Model, BatchSize: 2, MicroBatch: 1}, 1).Slots
+	}
 	best := 0
 	if room := float64(avail)/memSlack - float64(fixed.Total()); room > 0 && est.PerImage > 0 {
 		best = min(int(room/float64(est.PerImage)), est.Micro-1)

@@ -24,6 +24,8 @@ type Objective struct {
 
 	noise, xn, g, v []float32
 	e               []float32
+	lastK           int                 // images in the last evaluated micro-batch
+	scratch         *nn.Params[float32] // a slot's gradient before it is added (slots after the first)
 }
 
 // NewObjective prepares buffers for batches of up to batch images, evaluated micro images
@@ -54,39 +56,83 @@ func DrawNoise(rng *rand.Rand, noise []float32) {
 }
 
 // LossGradNoise is LossGrad with the noise given (n*Dim standard normal values, as
-// DrawNoise draws them).
+// DrawNoise draws them). Micro-batch k (images k*micro...) is a slot: the first slot's
+// gradient is added to grads, every later slot's is computed from zero on its own and then
+// added, and so are the slots' losses,
+//
+//	grads += ((g_0 + g_1) + g_2) + ...,   loss = ((0 + l_0) + l_1) + ...,
+//
+// which is exactly what a data-parallel run computes however its slots are spread over the
+// ranks (dataParallel), so that the two agree bit for bit.
 func (o *Objective) LossGradNoise(x, noise []float32, n int, sigmas []float64, grads *nn.Params[float32]) (float64, error) {
+	loss := 0.0
+	for s, lo := 0, 0; lo < n; s, lo = s+1, lo+o.micro {
+		k := min(o.micro, n-lo)
+		dst := grads
+		if s > 0 {
+			if o.scratch == nil {
+				o.scratch = nn.NewParams[float32](grads.Config)
+			}
+			o.scratch.Zero()
+			dst = o.scratch
+		}
+		loss += o.SlotLossGrad(x[lo*o.dim:(lo+k)*o.dim], noise[lo*o.dim:(lo+k)*o.dim], lo, k, n, sigmas, dst)
+		if s > 0 {
+			addFlat(grads.Flat(), o.scratch.Flat())
+		}
+	}
+	return loss, o.checkLoss(loss)
+}
+
+// checkLoss reports a non-finite batch loss with the energies of the last micro-batch.
+func (o *Objective) checkLoss(loss float64) error {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("loss is %v (energies %v...)", loss, o.e[:min(o.lastK, 4)])
+	}
+	return nil
+}
+
+// SlotLossGrad evaluates the k images at positions lo..lo+k-1 of a batch of n (x and noise
+// hold just those k images) and adds the weight gradient of their part of the batch loss to
+// grads; it returns that part of the loss (no gradient when it is not finite: the step
+// fails anyway).
+func (o *Objective) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, grads *nn.Params[float32]) float64 {
 	d := o.dim
 	inv0 := 1 / (o.sigma0 * o.sigma0)
-	loss := 0.0
-	for lo := 0; lo < n; lo += o.micro {
-		k := min(o.micro, n-lo)
-		xn, g, v := o.xn[:k*d], o.g[:k*d], o.v[:k*d]
-		for b := 0; b < k; b++ {
-			s := float32(sigmas[lo+b])
-			for j := 0; j < d; j++ {
-				xn[b*d+j] = x[(lo+b)*d+j] + s*noise[(lo+b)*d+j]
-			}
+	xn, g, v := o.xn[:k*d], o.g[:k*d], o.v[:k*d]
+	for b := 0; b < k; b++ {
+		s := float32(sigmas[lo+b])
+		for j := 0; j < d; j++ {
+			xn[b*d+j] = x[b*d+j] + s*noise[b*d+j]
 		}
-		o.model.EnergyGrad(xn, k, o.e[:k], g)
-		for b := 0; b < k; b++ {
-			s := sigmas[lo+b]
-			w := 1 / (s * s) / float64(n)
-			sum := 0.0
-			for j := 0; j < d; j++ {
-				// target (x~ - x)/sigma0^2 = sigma n / sigma0^2
-				r := float64(g[b*d+j]) - s*float64(noise[(lo+b)*d+j])*inv0
-				sum += r * r
-				v[b*d+j] = float32(2 * r * w)
-			}
-			loss += sum * w
-		}
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return loss, fmt.Errorf("loss is %v (energies %v...)", loss, o.e[:min(k, 4)])
-		}
-		o.model.DirectionalGrad(v, grads)
 	}
-	return loss, nil
+	o.lastK = k
+	o.model.EnergyGrad(xn, k, o.e[:k], g)
+	loss := 0.0
+	for b := 0; b < k; b++ {
+		s := sigmas[lo+b]
+		w := 1 / (s * s) / float64(n)
+		sum := 0.0
+		for j := 0; j < d; j++ {
+			// target (x~ - x)/sigma0^2 = sigma n / sigma0^2
+			r := float64(g[b*d+j]) - s*float64(noise[b*d+j])*inv0
+			sum += r * r
+			v[b*d+j] = float32(2 * r * w)
+		}
+		loss += sum * w
+	}
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss
+	}
+	o.model.DirectionalGrad(v, grads)
+	return loss
+}
+
+// addFlat adds b to a element by element.
+func addFlat(a, b []float32) {
+	for i, v := range b {
+		a[i] += v
+	}
 }
 
 // NormalisedLoss is loss * sigma0^4, the scale the authors' code logs.

@@ -204,9 +204,9 @@ func TestMemoryRefusal(t *testing.T) {
 	ds := testData(t)
 	cfg := testConfig()
 	cfg.BatchSize, cfg.MicroBatch = 64, 0
-	est := EstimateMemoryParts(cfg)
-	fixed := est.Total() - int64(est.Micro)*est.PerImage
-	avail := int64(float64(fixed+12*est.PerImage)*memSlack) + 1
+	split := cfg
+	split.MicroBatch = 12 // the memory of micro-batches of 12 (with the split batch's scratch gradient)
+	avail := int64(float64(EstimateMemoryParts(split).Total())*memSlack) + 1
 	memoryAvailable = func() (int64, string, bool) { return avail, "a test limit", true }
 	defer func() { memoryAvailable = MemoryAvailable }()
 	dir := filepath.Join(t.TempDir(), "r")

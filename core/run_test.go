@@ -81,7 +81,8 @@ func TestFollowedRunGivesTheLiveStream(t *testing.T) {
 		t.Fatalf("followed %d steps, live %d", len(fs), len(ls))
 	}
 	for i := range fs {
-		if fs[i].Step != ls[i].Step || fs[i].Loss != ls[i].Loss || fs[i].LR != ls[i].LR || fs[i].Total != 6 {
+		if fs[i].Step != ls[i].Step || fs[i].Loss != ls[i].Loss || fs[i].LR != ls[i].LR || fs[i].Total != 6 ||
+			fs[i].WorldSize != 1 || ls[i].WorldSize != 1 || fs[i].RankImagesPerSec != nil {
 			t.Errorf("step %d: followed %+v, live %+v", i, fs[i], ls[i])
 		}
 	}
@@ -112,9 +113,9 @@ func TestFollowedRunGivesTheLiveStream(t *testing.T) {
 	}
 }
 
-// TestFollowerReadsAsTheFileGrows: a partial line waits until it is complete, a rewritten
-// (shorter) metrics file is read again from the start, and another process's trainer shows
-// as Running until it stops.
+// TestFollowerReadsAsTheFileGrows: a partial line waits until it is complete (a distributed
+// run's line gives its world size and rank rates), a rewritten (shorter) metrics file is
+// read again from the start, and another process's trainer shows as Running until it stops.
 func TestFollowerReadsAsTheFileGrows(t *testing.T) {
 	ds := testData(t)
 	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps = 100000 })
@@ -138,7 +139,8 @@ func TestFollowerReadsAsTheFileGrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.WriteString(`{"step":4,"loss":1.5,"norm_loss":0,"lr":0.001,"images_per_s":10,"elapsed_s":1,"time":"x"`)
+	// a line of a distributed run: its world size and ranks' rates ride on the StepEvent
+	m.WriteString(`{"step":4,"loss":1.5,"norm_loss":0,"lr":0.001,"images_per_s":10,"elapsed_s":1,"time":"x","world_size":2,"rank_images_per_s":[6,4]`)
 	time.Sleep(60 * time.Millisecond)
 	select {
 	case ev := <-f.Events():
@@ -148,7 +150,7 @@ func TestFollowerReadsAsTheFileGrows(t *testing.T) {
 	m.WriteString("}\n")
 	m.Close()
 	evs = runEventsUntil(t, f, "step 4", func(ev Event) bool { s, ok := ev.(StepEvent); return ok && s.Step == 4 })
-	if s := stepsOf(evs); len(s) != 1 || s[0].Loss != 1.5 || s[0].ETA <= 0 {
+	if s := stepsOf(evs); len(s) != 1 || s[0].Loss != 1.5 || s[0].ETA <= 0 || s[0].WorldSize != 2 || len(s[0].RankImagesPerSec) != 2 || s[0].RankImagesPerSec[1] != 4 {
 		t.Errorf("appended line: %+v", s)
 	}
 	// a resumed trainer rewrites metrics.jsonl up to its checkpoint and holds the lock

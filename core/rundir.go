@@ -38,6 +38,10 @@ type MetricRecord struct {
 	ImagesPerSec float64 `json:"images_per_s"`
 	Elapsed      float64 `json:"elapsed_s"`
 	Time         string  `json:"time"`
+	// WorldSize is the number of ranks of a distributed run (absent for one process), and
+	// RankImagesPerSec each rank's images per second of compute (waiting excluded).
+	WorldSize        int       `json:"world_size,omitempty"`
+	RankImagesPerSec []float64 `json:"rank_images_per_s,omitempty"`
 	// Score, on the first line logged after a periodic grid was scored, is that grid's
 	// score; Score.Step is the step of the grid's weights (earlier than Step).
 	Score *SampleScore `json:"score,omitempty"`
@@ -67,6 +71,9 @@ type TrainState struct {
 	// SamplePending is the step of a periodic sample grid the stop interrupted (0: none):
 	// the resumed run draws a grid first.
 	SamplePending int `json:"sample_pending,omitempty"`
+	// WorldSize is the number of ranks that trained the run when the checkpoint was
+	// written (0 in older checkpoints means 1). A run resumes at any world size.
+	WorldSize int `json:"world_size,omitempty"`
 	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
 	// H200, ...)"); the files themselves are device-independent.
 	Device string `json:"device,omitempty"`
@@ -181,7 +188,12 @@ func (r *RunDir) openMetrics() error {
 }
 
 // Close releases the lock (clearing the PID in it, see LockHolder) and the metrics file.
+// It does nothing on a nil RunDir (the ranks of a distributed run other than rank 0 have
+// none).
 func (r *RunDir) Close() error {
+	if r == nil {
+		return nil
+	}
 	if r.metrics != nil {
 		r.metrics.Close()
 		r.metrics = nil
@@ -516,7 +528,9 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 		if m == nil || v == nil || len(m.Data) != len(p.T[n].Data) || len(v.Data) != len(p.T[n].Data) {
 			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", st.Optimizer, n)
 		}
-		opt.M.T[n].Data, opt.V.T[n].Data = m.Data, v.Data
+		// copied into place: the tensors share Params.Flat, which engines upload
+		copy(opt.M.T[n].Data, m.Data)
+		copy(opt.V.T[n].Data, v.Data)
 	}
 	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mdsm/data"
+	"mdsm/dist"
 	"mdsm/nn"
 )
 
@@ -25,9 +26,10 @@ type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir s
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
 // Snapshot (the live parameters are written by the optimiser during every step).
 type Trainer struct {
-	cfg RunConfig
-	dir *RunDir
-	ds  *data.Dataset
+	cfg  RunConfig
+	dir  *RunDir // nil on the ranks of a distributed run other than rank 0
+	path string  // the run directory
+	ds   *data.Dataset
 	// params and adam are the host copies of the weights and the optimiser state: the
 	// engine's own on the CPU, refreshed from the engine before a checkpoint on a device.
 	params  *nn.Params[float32]
@@ -54,6 +56,16 @@ type Trainer struct {
 	// interrupted is the step of a periodic grid cancelled by Stop (0: none), recorded in
 	// the final checkpoint so that the resumed run draws it.
 	interrupted atomic.Int64
+
+	// comm is the group of a data-parallel run (dist.Single() for one process); dp
+	// computes and combines the gradient over it (nil for one process). Rank 0 alone
+	// writes the run directory.
+	comm dist.Comm
+	dp   *dataParallel
+	// pendingErr is an error of rank 0's writing in a distributed run, kept until the
+	// next control agreement so that every rank stops at the same step.
+	pendingErr error
+	rankRate   []float64 // smoothed images per second of compute, per rank
 
 	events   chan Event
 	evMu     sync.RWMutex // emit holds it for reading; closing the channel for writing
@@ -101,6 +113,7 @@ type Trainer struct {
 	pending          *SampleScore
 	lastLogged       int     // the step of the last metrics.jsonl line
 	lastLoss, lastLR float64 // the loss and learning rate of the last step
+	lastRankRates    []float64
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
@@ -126,46 +139,80 @@ func checkData(cfg RunConfig, ds *data.Dataset) error {
 
 // NewTrainer creates a run directory and a trainer for a fresh run on ds.
 func NewTrainer(cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid run config: %w", err)
+	return NewTrainerOn(dist.Single(), cfg, ds, runDir)
+}
+
+// NewTrainerOn is NewTrainer for one rank of a data-parallel run over comm: every rank
+// calls it with the same cfg (rank 0's, see dist.BcastJSON) and its own copy of the
+// data; rank 0 alone creates the run directory. A run config without a micro-batch gets
+// batch/W (rounded up), so that each rank computes one slot per step.
+func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string) (*Trainer, error) {
+	if comm.Size() > 1 && cfg.MicroBatch == 0 {
+		cfg.MicroBatch = (cfg.BatchSize + comm.Size() - 1) / comm.Size()
 	}
-	if err := checkData(cfg, ds); err != nil {
-		return nil, err
-	}
-	dev, note, err := OpenDevice(cfg.Device, cfg.TF32)
+	var (
+		dir     *RunDir
+		dev     Device
+		note    string
+		batcher *data.Batcher
+	)
+	err := cfg.Validate()
 	if err != nil {
-		return nil, err
+		err = fmt.Errorf("invalid run config: %w", err)
 	}
-	if err := checkMemoryOn(dev, cfg); err != nil {
-		return nil, err
+	if err == nil {
+		err = checkData(cfg, ds)
 	}
-	dir, err := CreateRunDir(runDir, cfg)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		dev, note, err = openRankDevice(comm, cfg)
 	}
-	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-	batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
-	if err != nil {
+	if err == nil {
+		err = checkMemoryOn(dev, cfg, comm.Size())
+	}
+	if err == nil && comm.Rank() == 0 {
+		dir, err = CreateRunDir(runDir, cfg)
+	}
+	if err == nil {
+		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
+	}
+	if err := dist.Agree(comm, err); err != nil {
 		dir.Close()
 		return nil, err
 	}
-	t, err := newTrainer(cfg, dev, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
-	if err != nil {
+	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
+	t, err := newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+	if err := dist.Agree(comm, err); err != nil {
 		dir.Close()
 		return nil, err
 	}
 	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	t.warnDiskSpace()
+	t.warnSlots()
 	return t, nil
 }
 
-// checkMemoryOn is CheckMemory for a run on the CPU; a device engine checks its device's
-// memory when it allocates.
-func checkMemoryOn(d Device, cfg RunConfig) error {
+// openRankDevice opens the run's device. A data-parallel run trains on the CPU: its
+// fixed-order reduction needs the CPU engine's per-slot gradients (GPU ranks would sum
+// through NCCL, dist.OpenNCCL, which is not wired into the trainer yet).
+func openRankDevice(comm dist.Comm, cfg RunConfig) (Device, string, error) {
+	if comm.Size() == 1 {
+		return OpenDevice(cfg.Device, cfg.TF32)
+	}
+	if kind, _, err := ParseDevice(cfg.Device); err != nil {
+		return CPU, "", err
+	} else if kind == "cpu" || kind == "auto" {
+		return CPU, fmt.Sprintf("device: cpu (data-parallel on %d ranks)", comm.Size()), nil
+	}
+	return CPU, "", fmt.Errorf("device %s: data-parallel training (%d ranks) runs on the CPU for now; the GPU path through NCCL is not wired into the trainer yet: use --device cpu, or train on one GPU without mpirun", cfg.Device, comm.Size())
+}
+
+// checkMemoryOn is CheckMemory for a run (one rank of ranks) on the CPU; a device engine
+// checks its device's memory when it allocates.
+func checkMemoryOn(d Device, cfg RunConfig, ranks int) error {
 	if !d.IsCPU() {
 		return nil
 	}
-	return CheckMemory(cfg)
+	return checkMemory(cfg, ranks)
 }
 
 // ResumeOptions adjusts a resumed run.
@@ -183,76 +230,122 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
+	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
+	// directory and hands the checkpoint to the others, which need not see it. The world
+	// size may differ from the one the run was started with: the result does not depend
+	// on it.
+	Comm dist.Comm
 }
 
 // ResumeTrainer reopens a run directory at its newest readable checkpoint, so training
 // continues exactly where it stopped (same batches, noise and optimiser state). A run with
 // no checkpoint yet restarts from step 0 with its saved config.
 func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer, error) {
-	dir, cfg, err := OpenRunDir(runDir)
-	if err != nil {
-		return nil, err
+	comm := opt.Comm
+	if comm == nil {
+		comm = dist.Single()
 	}
+	var (
+		dir     *RunDir
+		cfg     RunConfig
+		changed bool
+		ck      *Checkpoint
+		skipped []error
+	)
+	// Rank 0 opens the run, applies the options and loads the newest checkpoint.
+	err := func() error {
+		if comm.Rank() != 0 {
+			return nil
+		}
+		var err error
+		if dir, cfg, err = OpenRunDir(runDir); err != nil {
+			return err
+		}
+		if opt.Steps > 0 && opt.Steps != cfg.Steps {
+			cfg.Steps, changed = opt.Steps, true
+		}
+		if opt.MicroBatch > 0 && opt.MicroBatch != cfg.MicroBatch {
+			cfg.MicroBatch, changed = opt.MicroBatch, true
+		}
+		if comm.Size() > 1 && cfg.MicroBatch == 0 { // one slot per rank (see NewTrainerOn)
+			cfg.MicroBatch, changed = (cfg.BatchSize+comm.Size()-1)/comm.Size(), true
+		}
+		if opt.NaNRollback && !cfg.NaNRollback {
+			cfg.NaNRollback, changed = true, true
+		}
+		if opt.Device != "" && opt.Device != cfg.Device {
+			cfg.Device, changed = opt.Device, true
+		}
+		if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
+			cfg.TF32, changed = *opt.TF32, true
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("resume %s: %w", runDir, err)
+		}
+		ck, skipped, err = LoadLatestCheckpoint(runDir)
+		if err != nil && len(skipped) == 0 { // no checkpoint at all: start over
+			ck, err = nil, nil
+		}
+		if err != nil {
+			return err
+		}
+		if ck != nil {
+			if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
+				pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
+				return fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc)
+			}
+		}
+		return nil
+	}()
 	fail := func(err error) (*Trainer, error) { dir.Close(); return nil, err }
-	if err := checkData(cfg, ds); err != nil {
+	if err := dist.BcastJSON(comm, &cfg, err); err != nil {
 		return fail(err)
 	}
-	changed := false
-	if opt.Steps > 0 && opt.Steps != cfg.Steps {
-		cfg.Steps, changed = opt.Steps, true
+	// Every rank checks its own data, device and memory.
+	var (
+		dev     Device
+		note    string
+		batcher *data.Batcher
+	)
+	err = checkData(cfg, ds)
+	if err == nil {
+		dev, note, err = openRankDevice(comm, cfg)
 	}
-	if opt.MicroBatch > 0 && opt.MicroBatch != cfg.MicroBatch {
-		cfg.MicroBatch, changed = opt.MicroBatch, true
+	if err == nil {
+		err = checkMemoryOn(dev, cfg, comm.Size())
 	}
-	if opt.NaNRollback && !cfg.NaNRollback {
-		cfg.NaNRollback, changed = true, true
+	if err == nil {
+		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 	}
-	if opt.Device != "" && opt.Device != cfg.Device {
-		cfg.Device, changed = opt.Device, true
-	}
-	if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
-		cfg.TF32, changed = *opt.TF32, true
-	}
-	if err := cfg.Validate(); err != nil {
-		return fail(fmt.Errorf("resume %s: %w", runDir, err))
-	}
-	dev, note, err := OpenDevice(cfg.Device, cfg.TF32)
-	if err != nil {
+	if err := dist.Agree(comm, err); err != nil {
 		return fail(err)
 	}
-	if err := checkMemoryOn(dev, cfg); err != nil {
+	if ck, err = shareCheckpoint(comm, ck, nil, cfg.Model); err != nil {
 		return fail(err)
 	}
-	ck, skipped, err := LoadLatestCheckpoint(runDir)
 	var t *Trainer
-	if err != nil && len(skipped) == 0 { // no checkpoint at all: start over
+	if ck == nil {
 		params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
-		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
-		if err != nil {
+		t, err = newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
+		if err := dist.Agree(comm, err); err != nil {
 			return fail(err)
 		}
-		if t, err = newTrainer(cfg, dev, dir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3)); err != nil {
-			return fail(err)
-		}
-	} else if err != nil {
-		return fail(err)
 	} else {
-		if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
-			pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
-			return fail(fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc))
-		}
-		batcher, err := data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
-		if err != nil {
-			return fail(err)
-		}
-		if err := batcher.Restore(ck.State.Batcher); err != nil {
-			return fail(fmt.Errorf("resume %s: %w", runDir, err))
-		}
 		noise := new(rand.PCG)
-		if err := noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
-			return fail(fmt.Errorf("resume %s: noise generator state: %w", runDir, err))
+		err := batcher.Restore(ck.State.Batcher)
+		if err != nil {
+			err = fmt.Errorf("resume %s: %w", runDir, err)
+		} else if err = noise.UnmarshalBinary(ck.State.NoiseRNG); err != nil {
+			err = fmt.Errorf("resume %s: noise generator state: %w", runDir, err)
 		}
-		if t, err = newTrainer(cfg, dev, dir, ds, ck.Params, ck.Adam, batcher, noise); err != nil {
+		if err == nil {
+			t, err = newTrainer(comm, cfg, dev, dir, runDir, ds, ck.Params, ck.Adam, batcher, noise)
+		}
+		if err := dist.Agree(comm, err); err != nil {
+			if t != nil {
+				t.engine.Close()
+			}
 			return fail(err)
 		}
 		t.step = ck.State.Step
@@ -264,42 +357,76 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		t.rollbacks = ck.State.Rollbacks
 		t.savedStep = t.step
 		t.drawPending = ck.State.SamplePending > 0
-		for _, e := range skipped {
-			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
-		}
-		// Set damaged newer checkpoints aside (step-N.json.damaged): counted as complete,
-		// they would make pruning delete the good ones.
-		if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
-			for _, s := range steps {
-				if s > t.step {
-					b := checkpointBase(runDir, s) + ".json"
-					os.Rename(b, b+".damaged")
+		if t.writer() {
+			for _, e := range skipped {
+				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
+			}
+			// Set damaged newer checkpoints aside (step-N.json.damaged): counted as
+			// complete, they would make pruning delete the good ones.
+			if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
+				for _, s := range steps {
+					if s > t.step {
+						b := checkpointBase(runDir, s) + ".json"
+						os.Rename(b, b+".damaged")
+					}
 				}
 			}
 		}
-		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)})
+		msg := fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)
+		if w := ck.State.WorldSize; max(w, 1) != comm.Size() {
+			msg += fmt.Sprintf(" (saved by %d ranks, now %d)", max(w, 1), comm.Size())
+		}
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: msg})
 	}
 	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	fail = func(err error) (*Trainer, error) { t.engine.Close(); dir.Close(); return nil, err }
-	if changed {
-		if err := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); err != nil {
-			return fail(storageError(err, runDir))
+	// Rank 0 rewrites config.json and metrics.jsonl; the others learn whether it could.
+	err = nil
+	if t.writer() {
+		if changed {
+			if werr := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); werr != nil {
+				err = storageError(werr, runDir)
+			}
+		}
+		if err == nil {
+			damaged, terr := dir.TruncateMetrics(t.step)
+			err = terr
+			if damaged > 0 {
+				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
+			}
 		}
 	}
-	damaged, err := dir.TruncateMetrics(t.step)
-	if err != nil {
+	if err := dist.Agree(comm, err); err != nil {
 		return fail(err)
 	}
-	if damaged > 0 {
-		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
-	}
 	t.warnDiskSpace()
+	t.warnSlots()
 	return t, nil
+}
+
+// writer reports whether this process writes the run directory (rank 0).
+func (t *Trainer) writer() bool { return t.comm.Rank() == 0 }
+
+// warnSlots warns when the ranks of a distributed run get unequal work: the batch makes
+// batch/micro-batch slots, shared in turn by the ranks.
+func (t *Trainer) warnSlots() {
+	w := t.comm.Size()
+	if w == 1 {
+		return
+	}
+	slots := (t.cfg.BatchSize + t.cfg.microBatch() - 1) / t.cfg.microBatch()
+	if slots%w != 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("batch %d in micro-batches of %d makes %d slots for %d ranks: some ranks wait each step; --micro-batch %d gives each rank one slot (results then equal the single process at that micro-batch)",
+			t.cfg.BatchSize, t.cfg.microBatch(), slots, w, (t.cfg.BatchSize+w-1)/w)})
+	}
 }
 
 // warnDiskSpace warns when the run directory's file system has room for fewer than two
 // more checkpoints.
 func (t *Trainer) warnDiskSpace() {
+	if !t.writer() {
+		return
+	}
 	var fs syscall.Statfs_t
 	if syscall.Statfs(t.dir.Path, &fs) != nil {
 		return
@@ -312,16 +439,24 @@ func (t *Trainer) warnDiskSpace() {
 	}
 }
 
-func newTrainer(cfg RunConfig, dev Device, dir *RunDir, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) (*Trainer, error) {
+func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path string, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) (*Trainer, error) {
 	sig, _ := NoiseLevels(cfg)
 	eng, err := dev.NewTrainEngine(cfg, p, adam)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
 	}
-	t := &Trainer{cfg: cfg, dir: dir, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
+	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
 		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
+	if comm.Size() > 1 {
+		se, ok := eng.(slotEngine)
+		if !ok {
+			eng.Close()
+			return nil, fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone (the CPU's)", dev.Name)
+		}
+		t.dp = newDataParallel(comm, se, p.Config)
+	}
 	t.cond = sync.NewCond(&t.mu)
 	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t, nil
@@ -334,7 +469,10 @@ func (t *Trainer) Device() Device { return t.device }
 func (t *Trainer) Config() RunConfig { return t.cfg }
 
 // RunDir is the path of the run directory.
-func (t *Trainer) RunDir() string { return t.dir.Path }
+func (t *Trainer) RunDir() string { return t.path }
+
+// Comm is the group of processes training this run (one, unless it is data-parallel).
+func (t *Trainer) Comm() dist.Comm { return t.comm }
 
 // Events is the event stream. It is buffered; when a reader falls far behind, step events
 // are dropped rather than slowing training (metrics.jsonl keeps every logged step).
@@ -506,6 +644,8 @@ func (t *Trainer) run() {
 		t.sampleAsync()
 	}
 	var runErr error
+	stoppedEarly := false
+	commFailed := false // a collective failed: no more collectives (the launcher ends the job)
 	for {
 		t.mu.Lock()
 		if t.pauseReq && !t.stopReq {
@@ -521,13 +661,30 @@ func (t *Trainer) run() {
 		stop, ck := t.stopReq, t.ckptReq
 		t.ckptReq = false
 		t.mu.Unlock()
+		if t.dp != nil { // the ranks act together: any rank's request is everyone's
+			f, err := agreeFlags(t.comm, controlFlags{stop: stop, checkpoint: ck, failed: t.pendingErr != nil})
+			if err != nil {
+				runErr, commFailed = fmt.Errorf("step %d: %w", t.step+1, err), true
+				break
+			}
+			if f.failed {
+				runErr = t.pendingErr
+				if runErr == nil {
+					runErr = fmt.Errorf("%w: rank 0 could not write the run directory", &dist.PeerError{Ranks: []int{0}})
+				}
+				break
+			}
+			stop, ck = f.stop, f.checkpoint
+		}
 		if ck {
 			t.checkpointKept()
 		}
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
+			stoppedEarly = stop && t.step < t.cfg.Steps
 			break
 		}
 		if err := t.trainStep(); err != nil {
+			commFailed = errors.Is(err, errCollective)
 			if errors.Is(err, ErrNonFinite) && t.cfg.NaNRollback {
 				if err = t.rollback(err); err == nil {
 					continue
@@ -549,6 +706,11 @@ func (t *Trainer) run() {
 	if t.pending != nil && t.lastLogged < t.step && runErr == nil {
 		// a grid scored after the last logged step: its score goes on a last line
 		if err := t.logMetrics(time.Now()); err != nil {
+			runErr = err
+		}
+	}
+	if t.dp != nil && !commFailed { // whether the final checkpoint (a collective) is written
+		if err := dist.Agree(t.comm, runErr); err != nil && runErr == nil {
 			runErr = err
 		}
 	}
@@ -575,7 +737,7 @@ func (t *Trainer) run() {
 	t.state, t.err = final, runErr
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
-	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr})
+	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr, Stopped: stoppedEarly})
 	t.engine.Close() // before the stream ends: a reader who sees the end may reopen the run
 	t.dir.Close()
 	t.closeEvents()
@@ -594,7 +756,18 @@ func (t *Trainer) trainStep() error {
 	copy(t.perm, t.sigmas)
 	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
 	DrawNoise(t.rng, t.noiseB)
-	loss, err := t.engine.LossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
+	var loss float64
+	var err error
+	if t.dp != nil { // each rank its slots, the gradients added in slot order (dataParallel)
+		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm, t.engine.Gradients().Host)
+		if err == nil {
+			if lerr := t.dp.eng.checkLoss(loss); lerr != nil {
+				err = nonFinite{fmt.Errorf("non-finite loss: %w", lerr)}
+			}
+		}
+	} else {
+		loss, err = t.engine.LossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
+	}
 	if err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
@@ -622,22 +795,45 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 
+	var rankRates []float64
+	if t.dp != nil { // smoothed like the overall rate
+		now := t.dp.rankRates(cfg.BatchSize, cfg.microBatch())
+		if t.rankRate == nil {
+			t.rankRate = now
+		}
+		for q, v := range now {
+			t.rankRate[q] = 0.9*t.rankRate[q] + 0.1*v
+		}
+		rankRates = append([]float64(nil), t.rankRate...)
+	}
+
 	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
-		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta}
+		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
 	t.emit(ev)
-	t.lastLoss, t.lastLR = loss, lr
-	if t.step%cfg.LogEvery == 0 || t.step == cfg.Steps {
-		if err := t.logMetrics(ev.At); err != nil {
+	t.lastLoss, t.lastLR, t.lastRankRates = loss, lr, rankRates
+	// Rank 0 writes; in a distributed run an error of its writing stops every rank at the
+	// next agreement (run), not here, where the others would wait for it forever.
+	fail := func(err error) error {
+		if t.dp == nil {
 			return err
+		}
+		if t.pendingErr == nil {
+			t.pendingErr = err
+		}
+		return nil
+	}
+	if t.writer() && (t.step%cfg.LogEvery == 0 || t.step == cfg.Steps) {
+		if err := t.logMetrics(ev.At); err != nil {
+			return fail(err)
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
 		if _, err := t.checkpoint(false); err != nil {
-			return err
+			return fail(err)
 		}
 	}
-	if t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
+	if t.writer() && t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
 		t.sampleAsync()
 	}
 	return nil
@@ -662,6 +858,9 @@ func (t *Trainer) logMetrics(at time.Time) error {
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
 		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
+	if t.dp != nil {
+		rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), t.lastRankRates
+	}
 	if err := t.dir.AppendMetrics(rec); err != nil {
 		return fmt.Errorf("step %d: %w", t.step, err)
 	}
@@ -670,7 +869,9 @@ func (t *Trainer) logMetrics(at time.Time) error {
 }
 
 // checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
-// are left out of the keep-N rotation.
+// are left out of the keep-N rotation. In a distributed run it is a collective (every rank
+// calls it at the same step): the ranks first check that their weights agree, then rank 0
+// writes.
 func (t *Trainer) checkpoint(kept bool) (string, error) {
 	if err := t.engine.ReadParams(t.params); err != nil {
 		return "", fmt.Errorf("checkpoint at step %d: copy the weights from %s: %w", t.step, t.device.Name, err)
@@ -678,9 +879,18 @@ func (t *Trainer) checkpoint(kept bool) (string, error) {
 	if err := t.engine.ReadAdam(t.adam); err != nil {
 		return "", fmt.Errorf("checkpoint at step %d: copy the optimiser state from %s: %w", t.step, t.device.Name, err)
 	}
+	if t.dp != nil {
+		if err := checkSameWeights(t.comm, t.params, t.step); err != nil {
+			t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Err: err})
+			return "", err
+		}
+	}
+	if !t.writer() {
+		return "", nil
+	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load())}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load()), WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -764,8 +974,12 @@ func (t *Trainer) rollback(cause error) error {
 	if t.rollbacks >= MaxNaNRollbacks {
 		return fmt.Errorf("%w; gave up after %d rollbacks, each halving the learning rate (lower --lr, raise --sigma-min or check the data)", cause, t.rollbacks)
 	}
-	ck, _, err := LoadLatestCheckpoint(t.dir.Path)
-	if err != nil {
+	var ck *Checkpoint
+	var err error
+	if t.writer() {
+		ck, _, err = LoadLatestCheckpoint(t.path)
+	}
+	if ck, err = shareCheckpoint(t.comm, ck, err, t.cfg.Model); err != nil || ck == nil {
 		return fmt.Errorf("%w; no checkpoint to roll back to: %v", cause, err)
 	}
 	if pc, mc := ck.Params.Config, t.cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
@@ -788,7 +1002,11 @@ func (t *Trainer) rollback(cause error) error {
 	t.snapMu.Unlock()
 	t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("%v; rolled back to the checkpoint at step %d with the learning rate halved (now %g x the schedule; rollback %d of %d)",
 		cause, t.step, t.lrScale, t.rollbacks, MaxNaNRollbacks)})
-	if _, err := t.dir.TruncateMetrics(t.step); err != nil {
+	var terr error
+	if t.writer() {
+		_, terr = t.dir.TruncateMetrics(t.step)
+	}
+	if err := dist.Agree(t.comm, terr); err != nil {
 		return err
 	}
 	if _, err := t.checkpoint(false); err != nil {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	"mdsm/dist"
 )
 
 // Beta (inverse temperature) paths for AIS.
@@ -165,13 +167,20 @@ type AISResult struct {
 // sampling with cfg.Chains chains (see AISConfig and AISResult). Cancelling ctx stops within
 // one annealing step and returns ctx.Err().
 func AIS(ctx context.Context, newEnergy func() Energy, dim int, cfg AISConfig, seed uint64) (AISResult, error) {
+	return AISOn(ctx, nil, newEnergy, dim, cfg, seed)
+}
+
+// AISOn is AIS with the chunks of chains shared by the ranks of c (see "Sharded work"):
+// rank 0 gathers every chain's log weight and returns AIS's result (log-mean-exp over all
+// chains at once, so the merge is exact); the other ranks return a zero result.
+func AISOn(ctx context.Context, c dist.Comm, newEnergy func() Energy, dim int, cfg AISConfig, seed uint64) (AISResult, error) {
 	if cfg.Chains < 1 {
 		return AISResult{}, fmt.Errorf("sampling: ais needs chains >= 1 (got %d)", cfg.Chains)
 	}
 	if dim < 1 {
 		return AISResult{}, fmt.Errorf("sampling: ais dimension %d must be >= 1", dim)
 	}
-	return runAIS(ctx, newEnergy, nil, cfg.Chains, dim, cfg, seed, false)
+	return runAIS(ctx, orSingle(c), newEnergy, nil, cfg.Chains, dim, cfg, seed, false)
 }
 
 // ReverseAIS runs annealing from beta = 1 to 0 started at the n data points (NCHW, n*dim
@@ -179,13 +188,19 @@ func AIS(ctx context.Context, newEnergy func() Energy, dim int, cfg AISConfig, s
 // The paper initialises the reverse chains at test images (Appendix D). Whether to add sigma0
 // noise to the images first is the caller's choice (AddNoise).
 func ReverseAIS(ctx context.Context, newEnergy func() Energy, data []float32, n, dim int, cfg AISConfig, seed uint64) (AISResult, error) {
+	return ReverseAISOn(ctx, nil, newEnergy, data, n, dim, cfg, seed)
+}
+
+// ReverseAISOn is ReverseAIS with the chunks shared by the ranks of c, as AISOn; every
+// rank passes all n data points.
+func ReverseAISOn(ctx context.Context, c dist.Comm, newEnergy func() Energy, data []float32, n, dim int, cfg AISConfig, seed uint64) (AISResult, error) {
 	if err := checkImages(data, n, dim); err != nil {
 		return AISResult{}, err
 	}
-	return runAIS(ctx, newEnergy, data, n, dim, cfg, seed, true)
+	return runAIS(ctx, orSingle(c), newEnergy, data, n, dim, cfg, seed, true)
 }
 
-func runAIS(ctx context.Context, newEnergy func() Energy, data []float32, chains, dim int, cfg AISConfig, seed uint64, reverse bool) (AISResult, error) {
+func runAIS(ctx context.Context, c dist.Comm, newEnergy func() Energy, data []float32, chains, dim int, cfg AISConfig, seed uint64, reverse bool) (AISResult, error) {
 	if newEnergy == nil {
 		return AISResult{}, errors.New("sampling: nil energy factory")
 	}
@@ -209,24 +224,27 @@ func runAIS(ctx context.Context, newEnergy func() Energy, data []float32, chains
 		bs = chains
 	}
 	nc := (chains + bs - 1) / bs
-	nw := workers(nc)
+	clo, chi := dist.Span(nc, c.Rank(), c.Size())
+	first, count := clo*bs, 0 // this rank's first chain and its number of chains
+	if chi > clo {
+		count = min(chains, chi*bs) - first
+	}
+	nw := workers(chi - clo)
 	models := make([]Energy, nw)
 	for w := range models {
 		if models[w] = newEnergy(); models[w] == nil {
 			return AISResult{}, errors.New("sampling: energy factory returned nil")
 		}
 	}
-	res := AISResult{LogWeights: make([]float64, chains), Reverse: reverse}
-	if reverse {
-		res.DataEnergies = make([]float64, chains)
-	}
+	logw := make([]float64, count)
+	dataE := make([]float64, count)
+	stats := make([]float64, 2*(chi-clo)) // per chunk: mean acceptance, final step size
 	var (
-		mu              sync.Mutex
-		done            int
-		accSum, stepSum float64
-		firstErr        error
+		mu       sync.Mutex
+		done     int
+		firstErr error
 	)
-	total := nc * cfg.Steps
+	total := (chi - clo) * cfg.Steps
 	report := func(k int) {
 		mu.Lock()
 		done += k
@@ -235,9 +253,10 @@ func runAIS(ctx context.Context, newEnergy func() Energy, data []float32, chains
 		}
 		mu.Unlock()
 	}
-	parallelFor(nc, nw, func() bool { return ctx.Err() != nil }, func(w, c int) {
-		lo, hi := c*bs, min(chains, (c+1)*bs)
-		a := newAISChunk(models[w], hi-lo, dim, cfg, deriveSeed(seed, uint64(c)))
+	parallelFor(chi-clo, nw, func() bool { return ctx.Err() != nil }, func(w, i int) {
+		ch := clo + i
+		lo, hi := ch*bs, min(chains, (ch+1)*bs)
+		a := newAISChunk(models[w], hi-lo, dim, cfg, deriveSeed(seed, uint64(ch)))
 		if reverse {
 			for i, v := range data[lo*dim : hi*dim] {
 				a.x[i] = float64(v)
@@ -248,26 +267,44 @@ func runAIS(ctx context.Context, newEnergy func() Energy, data []float32, chains
 			}
 		}
 		a.eval(a.x, a.e, a.g)
-		if reverse {
-			copy(res.DataEnergies[lo:hi], a.e)
-		}
-		err := a.anneal(ctx, betas, res.LogWeights[lo:hi], report)
-		mu.Lock()
-		defer mu.Unlock()
+		copy(dataE[lo-first:hi-first], a.e)
+		err := a.anneal(ctx, betas, logw[lo-first:hi-first], report)
 		if err != nil {
+			mu.Lock()
 			if firstErr == nil {
 				firstErr = err
 			}
+			mu.Unlock()
 			return
 		}
-		accSum += a.accSum / float64(max(1, a.transitions))
-		stepSum += a.eps
+		stats[2*i], stats[2*i+1] = a.accSum/float64(max(1, a.transitions)), a.eps
 	})
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil && firstErr == nil {
+		firstErr = err
+	}
+	if err := dist.Agree(c, firstErr); err != nil {
 		return AISResult{}, err
 	}
-	if firstErr != nil {
-		return AISResult{}, firstErr
+	chunkSize := func(ch int) int { return min(chains, (ch+1)*bs) - ch*bs }
+	if logw, err = gatherPieces(c, nc, chunkSize, logw); err != nil {
+		return AISResult{}, err
+	}
+	if reverse {
+		if dataE, err = gatherPieces(c, nc, chunkSize, dataE); err != nil {
+			return AISResult{}, err
+		}
+	}
+	if stats, err = gatherPieces(c, nc, func(int) int { return 2 }, stats); err != nil || c.Rank() != 0 {
+		return AISResult{}, err
+	}
+	res := AISResult{LogWeights: logw, Reverse: reverse}
+	if reverse {
+		res.DataEnergies = dataE
+	}
+	accSum, stepSum := 0.0, 0.0
+	for ch := range nc { // in chunk order, so the result does not depend on timing
+		accSum += stats[2*ch]
+		stepSum += stats[2*ch+1]
 	}
 	res.AcceptRate = accSum / float64(nc)
 	res.StepSize = stepSum / float64(nc)

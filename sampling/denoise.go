@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"mdsm/dist"
 )
 
 // Denoise applies the single-step denoising jump (paper eq. 9, REFERENCE: Annealed Langevin
@@ -33,6 +35,33 @@ func Denoise(e Energy, noisy []float32, n int, sigma0 float64) ([]float32, error
 		out[i] = float32(float64(v) - s2*float64(g[i]))
 	}
 	return out, nil
+}
+
+// DenoiseOn applies Denoise to the n images of noisy in batches of batch images, the
+// batches shared by the ranks of c (see "Sharded work"): every rank passes all n images,
+// runs its own batches with e, and rank 0 returns all n denoised images (nil elsewhere).
+func DenoiseOn(c dist.Comm, e Energy, noisy []float32, n, batch int, sigma0 float64) ([]float32, error) {
+	c = orSingle(c)
+	dim, err := imageDim(noisy, n)
+	if err != nil {
+		return nil, err
+	}
+	if batch < 1 {
+		return nil, fmt.Errorf("sampling: batch size %d must be >= 1", batch)
+	}
+	nb := (n + batch - 1) / batch
+	blo, bhi := dist.Span(nb, c.Rank(), c.Size())
+	var out []float32
+	for b := blo; b < bhi && err == nil; b++ {
+		lo, hi := b*batch, min(n, (b+1)*batch)
+		var den []float32
+		den, err = Denoise(e, noisy[lo*dim:hi*dim], hi-lo, sigma0)
+		out = append(out, den...)
+	}
+	if err := dist.Agree(c, err); err != nil {
+		return nil, err
+	}
+	return gatherPieces(c, nb, func(b int) int { return min(batch, n-b*batch) * dim }, out)
 }
 
 // AddNoise returns x + sigma z, z ~ N(0, I) from a generator seeded with seed (x is unchanged).

@@ -9,6 +9,8 @@ import (
 	"math"
 	"sort"
 	"strconv"
+
+	"mdsm/dist"
 )
 
 // Energy is what samplers need from an energy model. *nn.Model[float32] satisfies it.
@@ -49,6 +51,13 @@ func imageDim(x []float32, n int) (int, error) {
 // (seed, b), so scores do not depend on the number of workers. Cancelling ctx stops between
 // batches and returns ctx.Err().
 func EnergyScores(ctx context.Context, newEnergy func() Energy, images []float32, n, batch int, sigma0 float64, seed uint64) ([]float64, error) {
+	return EnergyScoresOn(ctx, nil, newEnergy, images, n, batch, sigma0, seed)
+}
+
+// EnergyScoresOn is EnergyScores with the batches shared by the ranks of c (see "Sharded
+// work"): every rank passes all n images; rank 0 returns every score, the others nil.
+func EnergyScoresOn(ctx context.Context, c dist.Comm, newEnergy func() Energy, images []float32, n, batch int, sigma0 float64, seed uint64) ([]float64, error) {
+	c = orSingle(c)
 	dim, err := imageDim(images, n)
 	if err != nil {
 		return nil, err
@@ -63,15 +72,21 @@ func EnergyScores(ctx context.Context, newEnergy func() Energy, images []float32
 		return nil, fmt.Errorf("sampling: noise level sigma0 = %v must be finite and >= 0", sigma0)
 	}
 	nb := (n + batch - 1) / batch
-	nw := workers(nb)
+	blo, bhi := dist.Span(nb, c.Rank(), c.Size())
+	nw := workers(bhi - blo)
 	models := make([]Energy, nw)
 	for w := range models {
 		if models[w] = newEnergy(); models[w] == nil {
 			return nil, errors.New("sampling: energy factory returned nil")
 		}
 	}
-	out := make([]float64, n)
-	parallelFor(nb, nw, func() bool { return ctx.Err() != nil }, func(w, b int) {
+	first, count := blo*batch, 0 // this rank's first image, and its number of images
+	if bhi > blo {
+		count = min(n, bhi*batch) - first
+	}
+	out := make([]float64, count)
+	parallelFor(bhi-blo, nw, func() bool { return ctx.Err() != nil }, func(w, i int) {
+		b := blo + i
 		lo, hi := b*batch, min(n, (b+1)*batch)
 		m := hi - lo
 		x := make([]float32, m*dim)
@@ -85,13 +100,13 @@ func EnergyScores(ctx context.Context, newEnergy func() Energy, images []float32
 		e := make([]float32, m)
 		models[w].Energy(x, m, e)
 		for i, v := range e {
-			out[lo+i] = float64(v)
+			out[lo-first+i] = float64(v)
 		}
 	})
-	if err := ctx.Err(); err != nil {
+	if err := dist.Agree(c, ctx.Err()); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return gatherPieces(c, nb, func(b int) int { return min(batch, n-b*batch) }, out)
 }
 
 // Hist is a histogram with len(Counts) equal-width bins between Edges[0] and Edges[len-1];

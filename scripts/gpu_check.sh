@@ -7,7 +7,9 @@
 #      loss curves side by side;
 #   3. mdsm sample on the GPU (the grid PNG is written to $OUT for a look);
 #   4. the speed table: mdsm bench --device cuda against PyTorch's torch_mdsm_gpu.py on the
-#      same card (four cases), with peak GPU memory.
+#      same card (four cases), with peak GPU memory;
+#   5. NCCL on the card: one rank's communicator and collectives on device buffers
+#      (dist.test; skipped when no libnccl.so.2 is found, e.g. without pip's nvidia-nccl).
 # Build the binaries first, on any machine with Go: scripts/build_gpu_carry.sh, then carry
 # .gpucheck/ (the device tool: carry [".gpucheck"]). Logs go to $OUT (default ./gpucheck-out).
 # MDSM_CHECK_DEVICE=cpu rehearses the script's plumbing on a machine without a GPU.
@@ -99,6 +101,19 @@ for n, r in g.items():
     mratio = f"{r.get('peak_gpu_mib', 0)/tm:.2f}" if tm and r.get('peak_gpu_mib') else "-"
     print(f"| {n} | {r['median_s']:.4f} | {ts if ts else '-'} | {ratio} | {r.get('peak_gpu_mib', 0):.0f} | {tm if tm else '-'} | {mratio} |")
 PY
+
+step "5. NCCL on $dev: communicator, all-reduce, all-gather, broadcast of device buffers"
+if [ -x "$bin/dist.test" ]; then
+	if MDSM_REQUIRE_GPU=$req timeout 120 "$bin/dist.test" -test.v -test.run 'TestNCCLOnGPU' >"$out/nccl-test.log" 2>&1; then
+		grep -E '^(--- |ok|PASS|FAIL)|NCCL|no GPU|no NCCL' "$out/nccl-test.log"
+	else
+		status=1
+		tail -20 "$out/nccl-test.log"
+		echo "FAILED: dist.test (log: $out/nccl-test.log)"
+	fi
+else
+	echo "no $bin/dist.test: rebuild with scripts/build_gpu_carry.sh"
+fi
 
 echo
 if [ $status -eq 0 ]; then echo "gpu_check: all steps ran"; else echo "gpu_check: FAILURES above"; fi

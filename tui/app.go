@@ -272,7 +272,7 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 			closeOld = func() tea.Msg { old.Close(); return nil }
 		}
 		s.run, s.status, s.runDir, s.reopen = nil, statusNoRun, "", false
-		s.step, s.total, s.imagesPerSec, s.eta, s.ckptAt, s.ckptStep, s.lastStepAt = 0, 0, 0, 0, time.Time{}, 0, time.Time{}
+		s.step, s.total, s.imagesPerSec, s.rankRates, s.eta, s.ckptAt, s.ckptStep, s.lastStepAt = 0, 0, 0, nil, 0, time.Time{}, 0, time.Time{}
 		s.samplerSaved, s.gridStep, s.gridScored = false, 0, false
 		return tea.Batch(closeOld, a.toAll(m))
 	case samplerMsg:
@@ -425,7 +425,7 @@ func (a *App) onRunOpened(m runOpenedMsg) tea.Cmd {
 	r := m.run
 	s.run, s.reopen = r, false
 	s.gen++
-	s.cfg, s.runDir, s.total, s.step = r.Config(), r.Dir(), r.Config().Steps, 0
+	s.cfg, s.runDir, s.total, s.step, s.rankRates = r.Config(), r.Dir(), r.Config().Steps, 0, nil
 	s.status = statusOf(r.State())
 	switch {
 	case s.watch:
@@ -448,7 +448,7 @@ func (a *App) onRunEvents(m runEventsMsg) tea.Cmd {
 	for _, ev := range m.events {
 		switch e := ev.(type) {
 		case core.StepEvent:
-			s.step, s.total, s.imagesPerSec, s.eta, s.lastStepAt = e.Step, e.Total, e.ImagesPerSec, e.ETA, e.At
+			s.step, s.total, s.imagesPerSec, s.rankRates, s.eta, s.lastStepAt = e.Step, e.Total, e.ImagesPerSec, e.RankImagesPerSec, e.ETA, e.At
 		case core.CheckpointEvent:
 			if e.Err != nil {
 				a.logf("error", "%v", e.Err)

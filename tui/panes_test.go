@@ -578,6 +578,23 @@ func TestWatchFollowsRun(t *testing.T) {
 	}
 }
 
+// TestWatchShowsRanks: a distributed run's metrics give the Train pane its world size and
+// the ranks' rates.
+func TestWatchShowsRanks(t *testing.T) {
+	run := makeRun(t, 2)
+	f, err := os.OpenFile(filepath.Join(run, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"step":3,"loss":1.5,"norm_loss":0,"lr":0.001,"images_per_s":1190,"elapsed_s":1,"time":"x","world_size":2,"rank_images_per_s":[610,605]}` + "\n")
+	f.Close()
+	h := newHarness(t, Options{Watch: run})
+	h.pump("metrics", 10*time.Second, func() bool { return h.a.s.step == 3 })
+	if v := h.view(); !strings.Contains(v, "(2 ranks: 610 605 img/s)") {
+		t.Errorf("the Train pane should show the ranks' rates:\n%s", v)
+	}
+}
+
 func TestInpaintAndDenoise(t *testing.T) {
 	run := makeRun(t, 4)
 	h := newHarness(t, Options{Watch: run})

@@ -79,6 +79,7 @@ type session struct {
 
 	step, total  int
 	imagesPerSec float64
+	rankRates    []float64 // per-rank images/s of a distributed run (nil for one process)
 	eta          time.Duration
 	lastStepAt   time.Time
 	ckptStep     int

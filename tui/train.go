@@ -227,7 +227,9 @@ func (p trainPane) header(s *session, w int) []string {
 	if s.watch && !s.lastStepAt.IsZero() {
 		parts = append(parts, value("last step logged", time.Since(s.lastStepAt).Round(time.Second).String()+" ago"))
 	}
-	parts = append(parts, st.label.Render("model ")+st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize)))
+	// a distributed run: the ranks' images/s beside the model
+	parts = append(parts, st.label.Render("model ")+st.status.Render(fmt.Sprintf("%s on %s, batch %d", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize))+
+		st.dim.Render(core.RankRatesText(s.rankRates)))
 	return parts
 }
 

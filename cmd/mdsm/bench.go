@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,12 +16,13 @@ import (
 	"time"
 
 	"mdsm/core"
+	"mdsm/dist"
 	"mdsm/internal/gemm"
 	"mdsm/nn"
 )
 
 func init() {
-	register(command{name: "bench", summary: "time training and Langevin steps per preset (side by side with PyTorch)", run: runBench})
+	register(command{name: "bench", summary: "time training and Langevin steps per preset (side by side with PyTorch); --exchange: the data-parallel gradient exchange", run: runBench, distributed: true})
 }
 
 // benchCase is one timed configuration. Names match the PyTorch anchor's (bench/torch_presets.py)
@@ -78,6 +80,7 @@ func runBench(args []string) error {
 	device := fs.String("device", "cpu", core.DeviceFlagHelp+" (bench defaults to cpu)")
 	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores")
 	asJSON := fs.Bool("json", false, "print results as JSON lines")
+	exchange := fs.Bool("exchange", false, "under mpirun -np N: time the gradient exchange of a data-parallel step per preset (one slot per rank), beside MPI_Allreduce of the same gradient")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm bench [flags]
 
@@ -90,6 +93,12 @@ Flags:
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *exchange {
+		return benchExchange(*threads, *steps)
+	}
+	if err := refuseJob("bench (without --exchange)"); err != nil {
 		return err
 	}
 	if *child != "" {
@@ -265,4 +274,61 @@ func peakBytes(v any) func() int64 {
 		}
 		return 0
 	}
+}
+
+// benchExchange times, on every rank of the job, the gradient exchange of one
+// data-parallel step for each preset (core.ExchangeTimes) and MPI's own all-reduce of a
+// gradient of the same size; rank 0 prints the medians.
+func benchExchange(threads, reps int) error {
+	comm, err := joinJob(threads)
+	if err != nil {
+		return err
+	}
+	if leader() {
+		fmt.Printf("gradient exchange per step on %s (medians of %d)\n", comm.Name(), reps)
+		fmt.Printf("%-12s %11s %9s %13s %12s %15s\n", "preset", "parameters", "MB", "exchange ms", "bus GB/s", "MPI_Allreduce ms")
+	}
+	median := func(d []time.Duration) float64 {
+		s := make([]float64, len(d))
+		for i, v := range d {
+			s[i] = v.Seconds()
+		}
+		sort.Float64s(s)
+		return s[len(s)/2]
+	}
+	for _, name := range nn.PresetNames() {
+		m, err := nn.PresetConfig(name)
+		if err != nil {
+			return err
+		}
+		times, err := core.ExchangeTimes(comm, m, reps)
+		if err != nil {
+			return err
+		}
+		n := nn.NewParams[float32](m).Count()
+		lib := math.NaN()
+		if ar, ok := comm.(dist.LibraryAllreducer); ok {
+			send, recv := make([]float32, n), make([]float32, n)
+			var d []time.Duration
+			for r := -1; r < reps; r++ {
+				start := time.Now()
+				if err := ar.AllreduceSum(send, recv); err != nil {
+					return err
+				}
+				if r >= 0 {
+					d = append(d, time.Since(start))
+				}
+			}
+			lib = median(d) * 1e3
+		}
+		t := median(times)
+		w := float64(comm.Size())
+		// a ring all-reduce moves 2(W-1)/W of the gradient per rank: the "bus" bandwidth
+		// that NCCL's and OSU's benchmarks report.
+		bus := 2 * (w - 1) / w * 4 * float64(n) / t / 1e9
+		if leader() {
+			fmt.Printf("%-12s %11d %9.1f %13.2f %12.2f %15.2f\n", name, n, 4*float64(n)/1e6, t*1e3, bus, lib)
+		}
+	}
+	return nil
 }

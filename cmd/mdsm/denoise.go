@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{name: "denoise", summary: "denoise noisy test images with the single jump; PSNR table", run: runDenoise})
+	register(command{name: "denoise", summary: "denoise noisy test images with the single jump; PSNR table", run: runDenoise, distributed: true})
 }
 
 // DenoiseRow is the result for one noise level.
@@ -59,7 +59,7 @@ Flags:
 		return err
 	}
 	rows, grid, err := denoiseTable(src.energy(), ds.Pixels, ds.N, c, levels, src.sigma0, *seed)
-	if err != nil {
+	if err != nil || !leader() {
 		return err
 	}
 	fmt.Printf("denoising %d %s test images with %s (sigma0 %.3g)\n", ds.N, name, src.path, src.sigma0)
@@ -83,7 +83,8 @@ Flags:
 }
 
 // denoiseTable measures PSNR before and after the jump for each sigma, and returns grid
-// rows (8 noisy, 8 denoised, 8 clean per sigma).
+// rows (8 noisy, 8 denoised, 8 clean per sigma). The images are shared by the ranks of the
+// job; rank 0 gets the table, the others nothing.
 func denoiseTable(e sampling.Energy, clean []float32, n int, c nn.Config, sigmas []float64, sigma0 float64, seed uint64) ([]denoiseRow, []float32, error) {
 	var rows []denoiseRow
 	var grid []float32
@@ -92,14 +93,12 @@ func denoiseTable(e sampling.Energy, clean []float32, n int, c nn.Config, sigmas
 	const batch = 100
 	for i, s := range sigmas {
 		noisy := sampling.AddNoise(clean[:n*d], s, seed+uint64(i))
-		den := make([]float32, 0, n*d)
-		for lo := 0; lo < n; lo += batch {
-			k := min(batch, n-lo)
-			out, err := sampling.Denoise(e, noisy[lo*d:(lo+k)*d], k, sigma0)
-			if err != nil {
-				return nil, nil, err
-			}
-			den = append(den, out...)
+		den, err := sampling.DenoiseOn(job.comm, e, noisy, n, batch, sigma0)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !leader() {
+			continue
 		}
 		_, pn, err := sampling.PSNR(noisy, clean[:n*d], n, 1)
 		if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{name: "energy", summary: "energies of a dataset split (outlier detection, AUROC vs another set)", run: runEnergy})
+	register(command{name: "energy", summary: "energies of a dataset split (outlier detection, AUROC vs another set)", run: runEnergy, distributed: true})
 }
 
 func runEnergy(args []string) error {
@@ -58,14 +58,20 @@ Flags:
 		if err != nil {
 			return err
 		}
-		e, err := sampling.EnergyScores(ctx, src.energyFactory(), ds.Pixels, ds.N, 100, noise, *seed)
+		e, err := sampling.EnergyScoresOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, 100, noise, *seed)
 		if err != nil {
 			return err
+		}
+		if !leader() {
+			continue
 		}
 		scores = append(scores, sampling.ScoreSet{Name: s, Scores: e})
 		q := append([]float64(nil), e...)
 		sort.Float64s(q)
 		fmt.Printf("%-14s n=%-5d energy quantiles 5%% %.4g  50%% %.4g  95%% %.4g\n", s, len(q), q[len(q)/20], q[len(q)/2], q[len(q)*19/20])
+	}
+	if !leader() {
+		return nil
 	}
 	if len(scores) == 2 {
 		fmt.Printf("AUROC of energy as an outlier score (%s vs %s): %.4f\n", scores[1].Name, scores[0].Name, sampling.AUROC(scores[1].Scores, scores[0].Scores))

@@ -19,6 +19,9 @@ import (
 type command struct {
 	name, summary string
 	run           func(args []string) error
+	// distributed commands join the job a launcher started (joinJob); the others refuse
+	// to run as several ranks.
+	distributed bool
 }
 
 var commands = map[string]command{}
@@ -73,15 +76,20 @@ func main() {
 			usage()
 			os.Exit(2)
 		}
-		err = c.run(args[1:])
-	} else {
+		if err = refuseJob(c.name); err == nil || c.distributed {
+			err = c.run(args[1:])
+		}
+	} else if err = refuseJob("workbench"); err == nil {
 		err = runWorkbench(args)
 	}
+	leaveJob(err != nil && !errors.Is(err, flag.ErrHelp))
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "mdsm: %v\n", err)
+		if !quietPeerError(err) {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", errorPrefix(), err)
+		}
 		os.Exit(1)
 	}
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	register(command{name: "nll", summary: "log-likelihood by AIS (estimate) and reverse AIS (upper bound), bits/dim", run: runNLL})
+	register(command{name: "nll", summary: "log-likelihood by AIS (estimate) and reverse AIS (upper bound), bits/dim", run: runNLL, distributed: true})
 }
 
 func runNLL(args []string) error {
@@ -52,14 +52,25 @@ Flags:
 	}
 	ctx, cancel := interruptible()
 	defer cancel()
-	energies, err := sampling.EnergyScores(ctx, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
+	energies, err := sampling.EnergyScoresOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
 	if err != nil {
 		return err
 	}
 	cfg.Progress = progressPrinter("AIS steps")
-	fwd, err := sampling.AIS(ctx, src.energyFactory(), d, cfg, *seed)
+	fwd, err := sampling.AISOn(ctx, job.comm, src.energyFactory(), d, cfg, *seed)
 	if err != nil {
 		return err
+	}
+	var rev sampling.AISResult
+	if *n > 0 {
+		rc := cfg
+		rc.Progress = progressPrinter("reverse AIS steps")
+		if rev, err = sampling.ReverseAISOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1); err != nil {
+			return err
+		}
+	}
+	if !leader() {
+		return nil
 	}
 	ll, err := sampling.NLL(energies, fwd.LogZ, d)
 	if err != nil {
@@ -69,12 +80,6 @@ Flags:
 	fmt.Printf("  %s test (%d images): NLL %.2f +- %.2f nats, %.3f bits/dim (forward AIS under-estimates log Z in expectation, so this NLL is optimistic)\n",
 		name, ds.N, ll.MeanNats, ll.SENats, ll.BitsPerDim)
 	if *n > 0 {
-		rc := cfg
-		rc.Progress = progressPrinter("reverse AIS steps")
-		rev, err := sampling.ReverseAIS(ctx, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1)
-		if err != nil {
-			return err
-		}
 		ub, err := sampling.NLL(energies, rev.LogZ, d)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -9,18 +10,19 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/term"
 
 	"mdsm/core"
 	"mdsm/data"
-	"mdsm/internal/gemm"
+	"mdsm/dist"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
 
 func init() {
-	register(command{name: "sample", summary: "draw samples by annealed Langevin: PNG grid, .npy, energy trace", run: runSample})
+	register(command{name: "sample", summary: "draw samples by annealed Langevin: PNG grid, .npy, energy trace", run: runSample, distributed: true})
 }
 
 // modelSource is what the sampling commands load: weights plus what the run knew.
@@ -58,27 +60,65 @@ func loadModelSource(path string) (*modelSource, error) {
 }
 
 // parseModelCommand parses the flags and the RUN_DIR|CHECKPOINT argument of a command that
-// uses a trained model, sets the GEMM threads and loads the model. threads must point at
-// the command's --threads value, read after parsing.
+// uses a trained model, joins the job (setting the GEMM threads) and loads the model:
+// rank 0 reads it and hands it to the other ranks, which need not see the file. threads
+// must point at the command's --threads value, read after parsing.
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
 	device := fs.String("device", "auto", core.DeviceFlagHelp)
 	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
 	if err := parseWithPositional(fs, args, 1); err != nil {
 		return nil, err
 	}
-	gemm.SetThreads(*threads)
-	src, err := loadModelSource(fs.Arg(0))
+	comm, err := joinJob(*threads)
 	if err != nil {
 		return nil, err
 	}
-	d, note, err := core.OpenDevice(*device, *tf32)
-	if err != nil {
+	var src *modelSource
+	if leader() {
+		src, err = loadModelSource(fs.Arg(0))
+	}
+	if src, err = shareModelSource(comm, src, err); err != nil {
+		return nil, err
+	}
+	d, note, err := openCommandDevice(*device, *tf32)
+	if err := dist.Agree(comm, err); err != nil {
 		return nil, err
 	}
 	if !d.IsCPU() || *device != "auto" {
-		fmt.Fprintln(os.Stderr, "mdsm: "+note)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", errorPrefix(), note)
 	}
 	src.device = d
+	return src, nil
+}
+
+// shareModelSource hands rank 0's model to every rank: what the run knew as JSON, then
+// the weights.
+func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource, error) {
+	if comm.Size() == 1 {
+		return src, err
+	}
+	var head struct {
+		Path, RunDir, Data string
+		Sigma0             float64
+		Sampler            sampling.LangevinConfig
+		Model              nn.Config
+	}
+	if src != nil {
+		head.Path, head.RunDir, head.Data = src.path, src.runDir, src.data
+		head.Sigma0, head.Sampler, head.Model = src.sigma0, src.sampler, src.params.Config
+	}
+	if err := dist.BcastJSON(comm, &head, err); err != nil {
+		return nil, err
+	}
+	if src == nil {
+		src = &modelSource{params: nn.NewParams[float32](head.Model), path: head.Path, runDir: head.RunDir, data: head.Data,
+			sigma0: head.Sigma0, sampler: head.Sampler}
+	}
+	if w := src.params.Flat(); len(w) > 0 {
+		if err := comm.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
+			return nil, fmt.Errorf("broadcasting the weights: %w", err)
+		}
+	}
 	return src, nil
 }
 
@@ -182,6 +222,12 @@ func interruptible() (context.Context, func()) {
 // progressPrinter reports progress on one rewritten line of a terminal, or once at the end
 // when stderr is a file (a log of nohup'd jobs stays readable).
 func progressPrinter(what string) func(done, total int) {
+	if !leader() {
+		return nil
+	}
+	if job.comm.Size() > 1 {
+		what += " (rank 0's share)"
+	}
 	start := time.Now()
 	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	return func(done, total int) {
@@ -212,7 +258,8 @@ func runSample(args []string) error {
 Draws samples by annealed Langevin dynamics, x <- x - eps^2/2 dE/dx + eps sqrt(T) N(0,I),
 from x0 = 0.5 + N(0,I), then applies the denoising jump x - sigma0^2 dE/dx. Writes
 PREFIX.png (grid), PREFIX.npy (float32 [n,C,H,W]) and PREFIX-energy.csv (mean energy and
-temperature per step). Ctrl-C writes the batches already done.
+temperature per step). Ctrl-C writes the batches already done. Under mpirun/srun the
+batches are shared by the ranks and rank 0 writes the same files a single process would.
 
 Flags:
 `)
@@ -230,9 +277,12 @@ Flags:
 	ctx, cancel := interruptible()
 	defer cancel()
 	c := src.params.Config
-	imgs, trace, err := sampling.SampleBatches(ctx, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
-	if err != nil && ctx.Err() == nil {
+	imgs, trace, err := sampling.SampleBatchesOn(ctx, job.comm, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if !leader() {
+		return nil
 	}
 	got := len(imgs) / c.Dim()
 	if got == 0 {

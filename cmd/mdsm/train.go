@@ -13,11 +13,11 @@ import (
 	"golang.org/x/term"
 
 	"mdsm/core"
-	"mdsm/internal/gemm"
+	"mdsm/dist"
 )
 
 func init() {
-	register(command{name: "train", summary: "train headless, writing a run directory (resumable)", run: runTrain})
+	register(command{name: "train", summary: "train headless, writing a run directory (resumable); data-parallel under mpirun/srun", run: runTrain, distributed: true})
 }
 
 func runTrain(args []string) error {
@@ -44,6 +44,14 @@ Exit status: 0 finished or stopped by a signal after a checkpoint; 1 an error (b
 data, disk full, NaN): the message says what to do, the last good checkpoint is kept;
 130 a second SIGINT.
 
+Data-parallel: started by mpirun -np N or srun (one process per rank), every rank takes its
+share of each batch and the gradients are summed in a fixed order, so the run equals the
+single-process run with the same batch and micro-batch, bit for bit (the micro-batch
+defaults to batch/N). Rank 0 alone writes RUN_DIR; --resume works at any number of ranks.
+SIGUSR1 (which mpirun forwards to every rank) or SIGTERM to any one rank stops all of them
+after the same step with a checkpoint. If a rank dies, the launcher ends the others; resume
+from the last checkpoint.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -59,26 +67,40 @@ Flags:
 		}
 		cfg = fileCfg
 	}
-	gemm.SetThreads(*threads)
+	comm, err := joinJob(*threads)
+	if err != nil {
+		return err
+	}
 
 	var tr *core.Trainer
 	if *resume != "" {
-		rc, err := core.ReadRunConfig(*resume)
-		if err != nil {
-			return err
-		}
-		ds, err := core.LoadTrainingData(rc)
-		if err != nil {
-			return err
-		}
+		// Rank 0 reads the run (the others may not see its directory), applies the flags
+		// over it and hands both configs to every rank, which loads its own copy of the data.
 		// A resumed run keeps its config; steps, micro-batch, NaN rollback, device and TF32
 		// may change.
-		c := rc
-		if err := rf.apply(&c); err != nil {
-			return fmt.Errorf("invalid configuration: %w", err)
+		var shared struct {
+			Run   core.RunConfig `json:"run"`
+			Asked core.RunConfig `json:"asked"`
+		}
+		err := error(nil)
+		if leader() {
+			if shared.Run, err = core.ReadRunConfig(*resume); err == nil {
+				shared.Asked = shared.Run
+				if err = rf.apply(&shared.Asked); err != nil {
+					err = fmt.Errorf("invalid configuration: %w", err)
+				}
+			}
+		}
+		if err := dist.BcastJSON(comm, &shared, err); err != nil {
+			return err
+		}
+		rc, c := shared.Run, shared.Asked
+		ds, err := core.LoadTrainingData(rc)
+		if err := dist.Agree(comm, err); err != nil {
+			return err
 		}
 		given := rf.given()
-		var opt core.ResumeOptions
+		opt := core.ResumeOptions{Comm: comm}
 		if _, ok := given["steps"]; ok {
 			opt.Steps = c.Steps
 		}
@@ -96,37 +118,62 @@ Flags:
 			return err
 		}
 	} else {
-		if err := rf.apply(&cfg); err != nil {
-			return fmt.Errorf("invalid configuration: %w", err)
-		}
-		ds, err := core.LoadTrainingData(cfg)
+		err := rf.apply(&cfg)
 		if err != nil {
-			return err
+			err = fmt.Errorf("invalid configuration: %w", err)
 		}
 		if *runDir == "" {
 			*runDir = defaultRunDir()
 		}
-		if tr, err = core.NewTrainer(cfg, ds, *runDir); err != nil {
+		// Every rank parsed the same command line; rank 0's config and run directory
+		// (named after its clock) are the ones used.
+		shared := struct {
+			Cfg    core.RunConfig `json:"cfg"`
+			RunDir string         `json:"run_dir"`
+		}{cfg, *runDir}
+		if err := dist.BcastJSON(comm, &shared, err); err != nil {
+			return err
+		}
+		cfg, *runDir = shared.Cfg, shared.RunDir
+		ds, err := core.LoadTrainingData(cfg)
+		if err := dist.Agree(comm, err); err != nil {
+			return err
+		}
+		if tr, err = core.NewTrainerOn(comm, cfg, ds, *runDir); err != nil {
 			return err
 		}
 	}
-	tr.Sampler = core.PeriodicSampler(tr.Config())
+	if leader() {
+		tr.Sampler = core.PeriodicSampler(tr.Config())
+	}
 	c := tr.Config()
-	fmt.Fprintf(os.Stderr, "mdsm train: %s (%d parameters) on %s, batch %d, %d steps -> %s\n",
-		c.Model.Preset, c.Model.ParamCount(), c.Data, c.BatchSize, c.Steps, tr.RunDir())
+	if leader() {
+		par := ""
+		if comm.Size() > 1 {
+			par = fmt.Sprintf(" on %d ranks (%s, micro-batch %d)", comm.Size(), comm.Name(), c.MicroBatch)
+		}
+		fmt.Fprintf(os.Stderr, "mdsm train: %s (%d parameters) on %s, batch %d, %d steps%s -> %s\n",
+			c.Model.Preset, c.Model.ParamCount(), c.Data, c.BatchSize, c.Steps, par, tr.RunDir())
+	}
 
 	// A dropped SSH session closes the terminal or the pipe stderr goes to: writing there
 	// must fail quietly, not kill the process (Go's default for SIGPIPE on fd 1 and 2)
 	// before the checkpoint is written.
 	signal.Ignore(syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// SIGUSR1 is how a distributed run is stopped through mpirun, which forwards it to
+	// every rank (SIGINT and SIGTERM to mpirun become SIGKILL after a second).
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	var stoppedBy atomic.Value // the signal that stopped training
 	go func() {
 		s := <-sigs
 		stoppedBy.Store(s)
-		fmt.Fprintf(os.Stderr, "\nmdsm train: %v: finishing the step and writing a checkpoint (Ctrl-C again to quit at once)\n", s)
+		if leader() || comm.Size() == 1 {
+			fmt.Fprintf(os.Stderr, "\nmdsm train: %v: finishing the step and writing a checkpoint (Ctrl-C again to quit at once)\n", s)
+		} else {
+			fmt.Fprintf(os.Stderr, "\n%s: %v: stopping all ranks after this step (rank 0 writes the checkpoint)\n", errorPrefix(), s)
+		}
 		go tr.Stop()
 		// Only a second SIGINT (a user pressing Ctrl-C again) quits at once; SIGTERM and
 		// SIGHUP repeat the request being carried out (a closing session often sends both).
@@ -139,6 +186,15 @@ Flags:
 	}()
 
 	tr.Start()
+	// Rank 0 reports; the other ranks print only errors.
+	if !leader() {
+		for ev := range tr.Events() {
+			if e, ok := ev.(core.LogEvent); ok && e.Level == "error" {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", errorPrefix(), e.Msg)
+			}
+		}
+		return tr.Err()
+	}
 	tty := term.IsTerminal(int(os.Stderr.Fd()))
 	last := time.Time{}
 	for ev := range tr.Events() {
@@ -148,8 +204,8 @@ Flags:
 				continue
 			}
 			last = time.Now()
-			line := fmt.Sprintf("step %d/%d  loss %.4g  norm %.4g  lr %.2e  %.0f img/s  elapsed %s  eta %s",
-				e.Step, e.Total, e.Loss, e.NormLoss, e.LR, e.ImagesPerSec, e.Elapsed.Round(time.Second), e.ETA.Round(time.Second))
+			line := fmt.Sprintf("step %d/%d  loss %.4g  norm %.4g  lr %.2e  %.0f img/s%s  elapsed %s  eta %s",
+				e.Step, e.Total, e.Loss, e.NormLoss, e.LR, e.ImagesPerSec, core.RankRatesText(e.RankImagesPerSec), e.Elapsed.Round(time.Second), e.ETA.Round(time.Second))
 			if tty {
 				fmt.Fprintf(os.Stderr, "\r\033[K%s", line)
 			} else {
@@ -179,6 +235,8 @@ Flags:
 			}
 			if s, ok := stoppedBy.Load().(os.Signal); ok {
 				fmt.Fprintf(os.Stderr, "mdsm train: stopped by %v at step %d with a checkpoint; resume with: mdsm train --resume %s\n", s, e.Step, tr.RunDir())
+			} else if e.Stopped {
+				fmt.Fprintf(os.Stderr, "mdsm train: stopped at step %d with a checkpoint (another rank was asked to stop); resume with: mdsm train --resume %s\n", e.Step, tr.RunDir())
 			} else {
 				fmt.Fprintf(os.Stderr, "mdsm train: done at step %d; resume with: mdsm train --resume %s --steps N\n", e.Step, tr.RunDir())
 			}

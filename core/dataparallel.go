@@ -1,0 +1,282 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+	"unsafe"
+
+	"mdsm/dist"
+	"mdsm/nn"
+)
+
+// dataParallel computes a step's loss and gradient on one rank of a data-parallel run and
+// combines the ranks' results so that every rank ends with the single-process result, bit
+// for bit (Objective.LossGrad defines it: the micro-batch slots' gradients added in slot
+// order).
+//
+// Slot s (micro-batch s of the global batch) belongs to rank s mod W and is computed in
+// round s div W. After each round the ranks exchange their slot gradients with one
+// Alltoall, split into W chunks: rank q receives chunk q of the round's W slot gradients
+// and adds them, in slot order, to its running sum of chunk q. Because round j holds slots
+// jW..jW+W-1, the chunk sums are exactly the single process's left-to-right sums. An
+// Allgather of the chunks then gives every rank the whole gradient. Per rank and step this
+// moves (rounds+1)(W-1)/W gradients, which is the 2(W-1)/W of a ring all-reduce when each
+// rank has one slot (micro-batch = batch/W, the default of a distributed run); MPI's own
+// all-reduce would add in an order of its choosing.
+type dataParallel struct {
+	comm        dist.Comm
+	eng         slotEngine
+	rank, size  int
+	count       int // parameters
+	chunk       int // ceil(count/size): the part of the gradient each rank sums
+	slot, recv  []float32
+	acc, gather []float32
+	scratch     *nn.Params[float32]
+	info        []float64 // this rank's slot losses of the step, then its compute seconds
+	allInfo     []float64
+	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
+	computeSecs []float64 // per rank
+}
+
+// errCollective marks a failed collective (a peer gone): the rank then makes no further
+// collective call, which could only wait forever; the launcher ends the job.
+var errCollective = errors.New("a collective operation failed")
+
+// slotEngine is a TrainEngine that computes the gradient of one micro-batch slot on its
+// own, which a data-parallel run needs to add the slots in the single process's order:
+// the CPU engine.
+type slotEngine interface {
+	// slotLossGrad is Objective.SlotLossGrad.
+	slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64
+	// checkLoss is Objective.checkLoss.
+	checkLoss(loss float64) error
+	// microBatch is the images per slot.
+	microBatch() int
+}
+
+func (e *cpuEngine) slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64 {
+	return e.obj.SlotLossGrad(x, noise, lo, k, n, sigmas, dst)
+}
+func (e *cpuEngine) checkLoss(loss float64) error { return e.obj.checkLoss(loss) }
+func (e *cpuEngine) microBatch() int              { return e.obj.micro }
+
+func newDataParallel(comm dist.Comm, eng slotEngine, model nn.Config) *dataParallel {
+	w := comm.Size()
+	scratch := nn.NewParams[float32](model)
+	count := len(scratch.Flat())
+	chunk := (count + w - 1) / w
+	return &dataParallel{comm: comm, eng: eng, rank: comm.Rank(), size: w, count: count, chunk: chunk,
+		slot: make([]float32, chunk*w), recv: make([]float32, chunk*w), acc: make([]float32, chunk),
+		gather: make([]float32, chunk*w), scratch: scratch, computeSecs: make([]float64, w)}
+}
+
+// lossGrad is Objective.LossGradNoise over the ranks: x and noise are the whole batch's
+// (every rank draws them; each evaluates its own slots), and grads (a flat gradient, the
+// engine's buffer) and the returned loss are the single-process ones on every rank. Its
+// errors are the collectives' (check the loss with checkLoss).
+func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, grads []float32) (float64, error) {
+	micro := d.eng.microBatch()
+	dim := len(x) / n
+	slots := (n + micro - 1) / micro
+	rounds := (slots + d.size - 1) / d.size
+	if cap(d.info) < rounds+1 {
+		d.info = make([]float64, rounds+1)
+		d.allInfo = make([]float64, (rounds+1)*d.size)
+	}
+	info, allInfo := d.info[:rounds+1], d.allInfo[:(rounds+1)*d.size]
+	clear(info)
+	var busy time.Duration
+	for j := range rounds {
+		s := j*d.size + d.rank
+		if s < slots {
+			start := time.Now()
+			lo := s * micro
+			k := min(micro, n-lo)
+			d.scratch.Zero()
+			info[j] = d.eng.slotLossGrad(x[lo*dim:(lo+k)*dim], noise[lo*dim:(lo+k)*dim], lo, k, n, sigmas, d.scratch)
+			copy(d.slot, d.scratch.Flat())
+			busy += time.Since(start)
+		} else {
+			clear(d.slot) // no slot this round: the receivers skip it
+		}
+		if err := d.reduceRound(j, slots); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
+		return 0, fmt.Errorf("gathering gradients: %w: %w", errCollective, err)
+	}
+	copy(grads, d.gather[:d.count])
+	info[rounds] = busy.Seconds()
+	if err := d.comm.AllgatherF64(info, allInfo); err != nil {
+		return 0, fmt.Errorf("gathering losses: %w: %w", errCollective, err)
+	}
+	loss := 0.0
+	for s := range slots {
+		loss += allInfo[(s%d.size)*(rounds+1)+s/d.size]
+	}
+	for q := range d.size {
+		d.computeSecs[q] = allInfo[q*(rounds+1)+rounds]
+	}
+	return loss, nil
+}
+
+// reduceRound exchanges round j's slot gradients (d.slot on every rank) and adds this
+// rank's chunk of each, in slot order, to d.acc.
+func (d *dataParallel) reduceRound(j, slots int) error {
+	if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
+		return fmt.Errorf("exchanging gradients: %w: %w", errCollective, err)
+	}
+	for q := range d.size {
+		if j*d.size+q >= slots {
+			break
+		}
+		blk := d.recv[q*d.chunk : (q+1)*d.chunk]
+		if j == 0 && q == 0 {
+			copy(d.acc, blk)
+			continue
+		}
+		for i, v := range blk {
+			d.acc[i] += v
+		}
+	}
+	return nil
+}
+
+// ExchangeTimes measures what a data-parallel step of a model costs beyond its compute
+// when each rank has one slot: the fixed-order reduction of the gradient (Alltoall, sums,
+// Allgather), the gathering of the losses and the control agreement; reps times, after
+// one untimed exchange. Every rank calls it (mdsm bench --exchange).
+func ExchangeTimes(comm dist.Comm, model nn.Config, reps int) ([]time.Duration, error) {
+	d := newDataParallel(comm, nil, model)
+	for i := range d.slot[:d.count] {
+		d.slot[i] = float32(i%1000) * 1e-3
+	}
+	info, all := make([]float64, 2), make([]float64, 2*d.size)
+	var out []time.Duration
+	for r := -1; r < reps; r++ {
+		start := time.Now()
+		if _, err := agreeFlags(comm, controlFlags{}); err != nil {
+			return nil, err
+		}
+		if err := d.reduceRound(0, d.size); err != nil {
+			return nil, err
+		}
+		if err := comm.AllgatherF32(d.acc, d.gather); err != nil {
+			return nil, err
+		}
+		copy(d.scratch.Flat(), d.gather[:d.count])
+		if err := comm.AllgatherF64(info, all); err != nil {
+			return nil, err
+		}
+		if r >= 0 {
+			out = append(out, time.Since(start))
+		}
+	}
+	return out, nil
+}
+
+// rankRates is each rank's images per second of compute (waiting excluded) in the last
+// step of a batch of n in micro-batches of micro.
+func (d *dataParallel) rankRates(n, micro int) []float64 {
+	out := make([]float64, d.size)
+	for s, lo := 0, 0; lo < n; s, lo = s+1, lo+micro {
+		out[s%d.size] += float64(min(micro, n-lo))
+	}
+	for q := range out {
+		if d.computeSecs[q] > 0 {
+			out[q] /= d.computeSecs[q]
+		} else {
+			out[q] = 0
+		}
+	}
+	return out
+}
+
+// controlFlags are the requests every rank must agree on before a step of a distributed
+// run: any rank's request counts for all, so that they stop, checkpoint or fail together.
+type controlFlags struct{ stop, checkpoint, failed bool }
+
+// agreeFlags is a collective: it returns the flags of all ranks or-ed together.
+func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed)}
+	all := make([]float64, 3*c.Size())
+	if err := c.AllgatherF64(mine, all); err != nil {
+		return f, err
+	}
+	var out controlFlags
+	for q := range c.Size() {
+		out.stop = out.stop || all[3*q] != 0
+		out.checkpoint = out.checkpoint || all[3*q+1] != 0
+		out.failed = out.failed || all[3*q+2] != 0
+	}
+	return out, nil
+}
+
+// checkSameWeights is a collective that fails when the ranks' weights differ (they cannot,
+// unless the ranks compute different updates, e.g. on different hardware with different
+// rounding): the hash of every rank's weights is compared with rank 0's.
+func checkSameWeights(c dist.Comm, p *nn.Params[float32], step int) error {
+	h := fnv.New64a()
+	if w := p.Flat(); len(w) > 0 {
+		h.Write(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w)))
+	}
+	mine := []float64{math.Float64frombits(h.Sum64())}
+	all := make([]float64, c.Size())
+	if err := c.AllgatherF64(mine, all); err != nil {
+		return err
+	}
+	for q, v := range all {
+		if math.Float64bits(v) != math.Float64bits(all[0]) {
+			return fmt.Errorf("step %d: the weights of rank %d differ from rank 0's: the ranks computed different updates (are MDSM_ISA and the CPU kind the same on every node?)", step, q)
+		}
+	}
+	return nil
+}
+
+// shareCheckpoint hands rank 0's checkpoint (or its error) to every rank: the state as
+// JSON, then weights and Adam moments as raw float32. Other ranks need not see the run
+// directory (it may be on rank 0's disk only). ck is nil on the other ranks and, on rank
+// 0, when there is no checkpoint yet (then every rank returns nil).
+func shareCheckpoint(c dist.Comm, ck *Checkpoint, err error, model nn.Config) (*Checkpoint, error) {
+	if c.Size() == 1 {
+		return ck, err
+	}
+	var head struct {
+		Has   bool       `json:"has"`
+		State TrainState `json:"state"`
+		Path  string     `json:"path"`
+		Model nn.Config  `json:"model"`
+	}
+	if c.Rank() == 0 && ck != nil {
+		head.Has, head.State, head.Path, head.Model = true, ck.State, ck.Path, ck.Params.Config
+	}
+	if err := dist.BcastJSON(c, &head, err); err != nil {
+		return nil, err
+	}
+	if !head.Has {
+		return nil, nil
+	}
+	if c.Rank() != 0 {
+		ck = &Checkpoint{State: head.State, Path: head.Path, Params: nn.NewParams[float32](head.Model),
+			Adam: NewAdam(head.Model, head.State.Config.Beta1, head.State.Config.Beta2)}
+		ck.Adam.T = head.State.AdamT
+	}
+	for _, p := range []*nn.Params[float32]{ck.Params, ck.Adam.M, ck.Adam.V} {
+		if w := p.Flat(); len(w) > 0 {
+			if err := c.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
+				return nil, fmt.Errorf("broadcasting checkpoint: %w", err)
+			}
+		}
+	}
+	return ck, nil
+}
