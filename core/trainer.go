@@ -639,7 +639,7 @@ func (t *Trainer) closeEvents() {
 
 func (t *Trainer) run() {
 	defer close(t.done)
-	if t.drawPending && t.Sampler != nil && t.cfg.SampleEvery > 0 {
+	if t.drawPending && t.writer() && t.Sampler != nil && t.cfg.SampleEvery > 0 {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
 		t.sampleAsync()
 	}
@@ -725,10 +725,17 @@ func (t *Trainer) run() {
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if t.step != t.savedStep || interrupted > 0 || t.drawPending {
+	} else {
 		// A run resumed at its last step and stopped again has nothing new to save, unless
-		// its checkpoint's note of an interrupted grid must be cleared (or kept).
-		if _, err := t.checkpoint(false); err != nil {
+		// its checkpoint's note of an interrupted grid must be cleared (or kept). Rank 0
+		// alone knows what it saved and drew; its answer is every rank's, for the
+		// checkpoint is a collective.
+		need := t.step != t.savedStep || interrupted > 0 || t.drawPending
+		err := dist.BcastJSON(t.comm, &need, nil)
+		if err == nil && need {
+			_, err = t.checkpoint(false)
+		}
+		if err != nil {
 			runErr = err
 			final = Failed
 		}
@@ -908,8 +915,18 @@ func (t *Trainer) checkpoint(kept bool) (string, error) {
 // When this step was just checkpointed (the periodic one, or a second request), that
 // checkpoint is marked kept instead of written again.
 func (t *Trainer) checkpointKept() {
-	if t.savedStep != t.step {
+	// Rank 0 alone knows what it saved; its answer is every rank's, for a new checkpoint
+	// is a collective.
+	fresh := t.savedStep != t.step
+	if err := dist.BcastJSON(t.comm, &fresh, nil); err != nil {
+		t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Kept: true, Err: err})
+		return
+	}
+	if fresh {
 		t.checkpoint(true)
+		return
+	}
+	if !t.writer() {
 		return
 	}
 	path, err := t.dir.KeepCheckpoint(t.step)
