@@ -150,7 +150,7 @@ func RunFields() []Field {
 		floatField("beta1", "beta1", "Adam beta1", "Adam's first-moment decay", func(c *RunConfig) *float64 { return &c.Beta1 }, unitInterval),
 		floatField("beta2", "beta2", "Adam beta2", "Adam's second-moment decay", func(c *RunConfig) *float64 { return &c.Beta2 }, unitInterval),
 		intField("batch_size", "batch", "batch", "images per step", func(c *RunConfig) *int { return &c.BatchSize }, between(1, 4096)),
-		intField("micro_batch", "micro-batch", "micro-batch", "images per forward/backward pass (gradient accumulation); 0 = the whole batch",
+		intField("micro_batch", "micro-batch", "micro-batch", "images per forward/backward pass (gradient accumulation); 0 = the whole batch (batch/N on N ranks under mpirun/srun)",
 			func(c *RunConfig) *int { return &c.MicroBatch },
 			func(c RunConfig, v int) string {
 				if v < 0 || v > c.BatchSize {
