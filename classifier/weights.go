@@ -7,7 +7,7 @@ import (
 	"io"
 	"strconv"
 
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 )
 
@@ -70,7 +70,7 @@ func (c *Classifier) Save(path string) error {
 	}
 	meta["format"], meta["config"], meta["dataset"] = fileFormat, string(cj), c.Dataset
 	meta["test_accuracy"], meta["ref_n"] = strconv.FormatFloat(c.Accuracy, 'f', 4, 64), strconv.Itoa(c.RefN)
-	return atomicfile.Write(path, func(w io.Writer) error { return nn.WriteSafetensors(w, names, ts, meta) })
+	return safefile.WriteAtomic(path, func(w io.Writer) error { return nn.WriteSafetensors(w, names, ts, meta) })
 }
 
 // Load reads a classifier file written by Save.

@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"slices"
+	"sort"
 	"strings"
 
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 )
 
@@ -106,6 +108,58 @@ func (c RunConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ResumeChangeable lists the fields (by JSON name, in table order) that may differ between
+// the configuration a checkpoint was trained with and the one a resumed run continues with:
+// those RunFields marks Resume (see Field.Resume). Everything else would silently change
+// the run.
+func ResumeChangeable() []string {
+	var names []string
+	for _, f := range RunFields() {
+		if f.Resume {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
+
+// ConfigChanges lists the fields (JSON names) in which b differs from a, other than those
+// a resumed run may change (ResumeChangeable); nested model fields read "model.filters".
+func ConfigChanges(a, b RunConfig) []string {
+	changeable := ResumeChangeable()
+	flat := func(c RunConfig) map[string]string {
+		raw, _ := json.Marshal(c)
+		var m map[string]json.RawMessage
+		json.Unmarshal(raw, &m)
+		out := map[string]string{}
+		for k, v := range m {
+			if k == "model" {
+				var mm map[string]json.RawMessage
+				json.Unmarshal(v, &mm)
+				for mk, mv := range mm {
+					out["model."+mk] = string(mv)
+				}
+				continue
+			}
+			out[k] = string(v)
+		}
+		return out
+	}
+	fa, fb := flat(a), flat(b)
+	var diff []string
+	for k, va := range fa {
+		if vb := fb[k]; vb != va && !slices.Contains(changeable, k) {
+			diff = append(diff, fmt.Sprintf("%s (%s, now %s)", k, va, vb))
+		}
+	}
+	for k, vb := range fb {
+		if _, ok := fa[k]; !ok && !slices.Contains(changeable, k) {
+			diff = append(diff, fmt.Sprintf("%s (unset, now %s)", k, vb))
+		}
+	}
+	sort.Strings(diff)
+	return diff
+}
+
 // microBatch is the effective micro-batch size.
 func (c RunConfig) microBatch() int {
 	if c.MicroBatch == 0 {
@@ -118,7 +172,7 @@ func (c RunConfig) microBatch() int {
 // that a typo is not silently ignored.
 func LoadRunConfig(path string) (RunConfig, error) {
 	c := DefaultRunConfig()
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "run config", maxConfigBytes)
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}

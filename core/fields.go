@@ -53,6 +53,12 @@ type Field struct {
 	Open    bool
 	// Model marks a network setting: setting it makes the preset "NAME+custom".
 	Model bool
+	// Resume marks a setting a resumed run may change (its flag is accepted with
+	// `mdsm train --resume`, and a checkpoint whose config differs in it still resumes): the
+	// step total, the micro-batch (gradient accumulation gives the same update), NaN
+	// rollback, where the data lives and the device (the same numbers up to rounding).
+	// Anything else would silently make the run another run. See ResumeChangeable.
+	Resume bool
 
 	get   func(c *RunConfig) string
 	set   func(c *RunConfig, v string) error
@@ -102,7 +108,7 @@ func RunFields() []Field {
 		stringField("data", "data", "dataset", "embedded, mnist, fashion-mnist, cifar10 or an image folder",
 			func(c *RunConfig) *string { return &c.Data }, nil).open("embedded", "mnist", "fashion-mnist", "cifar10"),
 		stringField("data_dir", "data-dir", "data directory", "where downloaded datasets live (empty = $MDSM_DATA or ~/.cache/mdsm/data)",
-			func(c *RunConfig) *string { return &c.DataDir }, nil),
+			func(c *RunConfig) *string { return &c.DataDir }, nil).resumable(),
 		presetField(),
 		modelField("in_channels", "in-channels", "in channels", "input channels: 1 grey, 3 colour", func(m *nn.Config) *int { return &m.InChannels }),
 		modelField("image_size", "image-size", "image size", "image side: 28 keeps MNIST unpadded, 32 pads it, 14 halves it", func(m *nn.Config) *int { return &m.ImageSize }),
@@ -157,8 +163,8 @@ func RunFields() []Field {
 					return fmt.Sprintf("must be 0 (whole batch) or 1..batch_size (%d)", c.BatchSize)
 				}
 				return ""
-			}),
-		intField("steps", "steps", "steps", "total optimisation steps", func(c *RunConfig) *int { return &c.Steps }, atLeast(1)),
+			}).resumable(),
+		intField("steps", "steps", "steps", "total optimisation steps", func(c *RunConfig) *int { return &c.Steps }, atLeast(1)).resumable(),
 		intField("log_every", "log-every", "log every", "write a metrics.jsonl line every N steps", func(c *RunConfig) *int { return &c.LogEvery }, atLeast(1)),
 		intField("checkpoint_every", "checkpoint-every", "checkpoint every", "checkpoint every N steps", func(c *RunConfig) *int { return &c.CheckpointEvery }, atLeast(1)),
 		intField("keep_checkpoints", "keep", "keep checkpoints", "periodic checkpoints kept (the newest; manual ones are never rotated)",
@@ -192,12 +198,12 @@ func RunFields() []Field {
 					return "use auto, cpu, cuda or cuda:N (N = 0, 1, ...)"
 				}
 				return ""
-			}).open("auto", "cpu", "cuda"),
+			}).open("auto", "cpu", "cuda").resumable(),
 		boolField("tf32", "tf32", "TF32 on GPU", "let a GPU use TF32 tensor cores in float32 convolutions (faster, ~1e-3 relative error per product)",
-			func(c *RunConfig) *bool { return &c.TF32 }),
+			func(c *RunConfig) *bool { return &c.TF32 }).resumable(),
 		boolField("nan_rollback", "nan-rollback", "NaN rollback",
 			fmt.Sprintf("on a NaN/Inf, roll back to the last good checkpoint with the learning rate halved and go on (at most %d times)", MaxNaNRollbacks),
-			func(c *RunConfig) *bool { return &c.NaNRollback }),
+			func(c *RunConfig) *bool { return &c.NaNRollback }).resumable(),
 	}
 }
 
@@ -344,6 +350,9 @@ func parseSwitch(v string) (bool, bool) {
 
 // choices makes a string field an enumeration.
 func (f Field) choices(cs ...string) Field { f.Choices = cs; return f }
+
+// resumable marks a setting a resumed run may change.
+func (f Field) resumable() Field { f.Resume = true; return f }
 
 // open gives a free-text field suggestions.
 func (f Field) open(cs ...string) Field { f.Choices, f.Open = cs, true; return f }

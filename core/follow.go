@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"mdsm/internal/safefile"
 )
 
 // follower reads a run directory incrementally: what a Run that follows another process
@@ -27,6 +28,9 @@ type follower struct {
 	// score is the newest grid score read from metrics.jsonl (a grid's score rides on the
 	// first line logged after it was scored).
 	score *SampleScore
+	// warned is the last warning emitted about a file: polling repeats it only when it
+	// changes.
+	warned string
 }
 
 func newFollower(dir string, cfg RunConfig) *follower {
@@ -81,29 +85,33 @@ func (f *follower) currentState() State {
 // back, which readers take as "drop what comes after".
 func (f *follower) metrics(emit func(Event) bool) {
 	path := filepath.Join(f.dir, "metrics.jsonl")
-	file, err := os.Open(path)
+	// the checked reader: a FIFO or device there is refused, never blocked on
+	file, fi, err := safefile.Open(path)
 	if err != nil {
 		if !os.IsNotExist(err) {
-			emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("read %s: %v", path, err)})
+			f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
 		}
 		return
 	}
 	defer file.Close()
+	if fi.Size() > maxMetricsBytes {
+		f.warn(emit, fmt.Sprintf("%s is %d bytes, more than a metrics file (%d at most): not read", path, fi.Size(), maxMetricsBytes))
+		return
+	}
 	// A resume rewrites the file (a new file renamed over it) and may have appended to it
 	// by the time we look: a new file, or a shorter one, is read from the start.
-	if fi, err := file.Stat(); err == nil {
-		if f.metFile != nil && (!os.SameFile(fi, f.metFile) || fi.Size() < f.offset) {
-			f.offset = 0
-			emit(LogEvent{At: time.Now(), Level: "info", Msg: "metrics.jsonl was rewritten (the run was resumed): reloading"})
-		}
-		f.metFile = fi
+	if f.metFile != nil && (!os.SameFile(fi, f.metFile) || fi.Size() < f.offset) {
+		f.offset = 0
+		emit(LogEvent{At: time.Now(), Level: "info", Msg: "metrics.jsonl was rewritten (the run was resumed): reloading"})
 	}
+	f.metFile = fi
 	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
 		return
 	}
-	b, err := io.ReadAll(file)
+	// no more than the limit, even if the file grew since Stat
+	b, err := io.ReadAll(io.LimitReader(file, maxMetricsBytes-f.offset))
 	if err != nil {
-		emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("read %s: %v", path, err)})
+		f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
 	}
 	end := bytes.LastIndexByte(b, '\n')
 	if end < 0 {
@@ -127,6 +135,16 @@ func (f *follower) metrics(emit func(Event) bool) {
 			}
 		}
 	}
+}
+
+// warn emits a warning about the run's files, unless it is the one emitted last: a damaged
+// file is reported once, not at every poll.
+func (f *follower) warn(emit func(Event) bool, msg string) {
+	if msg == f.warned {
+		return
+	}
+	f.warned = msg
+	emit(LogEvent{At: time.Now(), Level: "warn", Msg: msg})
 }
 
 // stepEvent is the StepEvent of a logged step.
@@ -188,16 +206,12 @@ func newestGrid(dir string) (string, int) {
 	return best, bestStep
 }
 
-// readGrid decodes a sample grid PNG.
+// readGrid decodes a sample grid PNG with the checked reader (a regular file, its declared
+// size checked before it is decoded); errors name the file.
 func readGrid(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	img, err := safefile.ReadImage(path, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open sample grid: %w", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("decode sample grid %s: %w", path, err)
+		return nil, fmt.Errorf("sample grid: %w", err)
 	}
 	return img, nil
 }

@@ -2,7 +2,9 @@ package core
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -77,6 +79,36 @@ func FuzzDecodeRunConfig(f *testing.F) {
 			if err := c.SamplerConfig().Schedule.Validate(); err != nil {
 				t.Fatalf("valid config with an invalid sampler schedule: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzCheckState: an arbitrary checkpoint sidecar never panics the checks, and one they
+// accept names the files of its own step and has an Adam step, learning-rate scale and
+// batcher position consistent with it.
+func FuzzCheckState(f *testing.F) {
+	good := TrainState{Format: stateFormat, Step: 4, Config: DefaultRunConfig(), AdamT: 4,
+		Weights: "step-00000004.safetensors", Optimizer: "step-00000004.adam.safetensors"}
+	good.NoiseRNG, _ = rand.NewPCG(1, 3).MarshalBinary()
+	good.Batcher.RNG, _ = rand.NewPCG(1, 2).MarshalBinary()
+	good.Batcher.N, good.Batcher.Pos = 6000, 32
+	b, _ := json.Marshal(good)
+	f.Add(b, "step-00000004.json")
+	good.Rollbacks, good.LRScale = 1, 0.5
+	b, _ = json.Marshal(good)
+	f.Add(b, "step-00000004.json")
+	f.Add([]byte(`{"format":"mdsm-train-state-v1","step":-1,"weights":"../x"}`), "step-x.json")
+	f.Fuzz(func(t *testing.T, b []byte, name string) {
+		var st TrainState
+		if json.Unmarshal(b, &st) != nil {
+			return
+		}
+		if CheckState(st, name) != nil {
+			return
+		}
+		if st.Weights != fmt.Sprintf("step-%08d.safetensors", st.Step) || st.AdamT != st.Step ||
+			st.Batcher.Pos > st.Batcher.N || st.Rollbacks > MaxNaNRollbacks || math.IsNaN(st.Elapsed) {
+			t.Fatalf("accepted an inconsistent state %+v", st)
 		}
 	})
 }

@@ -2,14 +2,18 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
+	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"time"
 
 	"mdsm/data"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -296,19 +300,35 @@ func triptych(input, result, truth []float32, n, c, h, w int) (image.Image, erro
 }
 
 // SaveImage writes img as RUN/samples/NAME-DATE-TIME.png, or ./mdsm-NAME-DATE-TIME.png
-// without a run directory, and returns the path.
+// without a run directory, and returns the path. Like every command output it never
+// replaces a file (safefile.WriteNew): a second save in the same second gets the next free
+// name, NAME-DATE-TIME-2.png and on.
 func SaveImage(runDir, name string, img image.Image) (string, error) {
+	if img == nil {
+		return "", fmt.Errorf("save %s: no picture", name)
+	}
 	stamp := time.Now().Format("20060102-150405")
-	path := "mdsm-" + name + "-" + stamp + ".png"
+	base := filepath.Join(".", "mdsm-"+name+"-"+stamp)
 	if runDir != "" {
 		dir := filepath.Join(runDir, "samples")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			return "", fmt.Errorf("save %s: %w", name, safefile.Describe(err))
+		}
+		base = filepath.Join(dir, name+"-"+stamp)
+	}
+	for i := 1; i <= 100; i++ {
+		path := base + ".png"
+		if i > 1 {
+			path = fmt.Sprintf("%s-%d.png", base, i)
+		}
+		err := safefile.WriteNew(path, false, func(w io.Writer) error { return png.Encode(w, img) })
+		if errors.Is(err, safefile.ErrExists) {
+			continue
+		}
+		if err != nil {
 			return "", fmt.Errorf("save %s: %w", name, err)
 		}
-		path = filepath.Join(dir, name+"-"+stamp+".png")
+		return path, nil
 	}
-	if err := sampling.WritePNG(path, img); err != nil {
-		return "", fmt.Errorf("save %s: %w", name, err)
-	}
-	return path, nil
+	return "", fmt.Errorf("save %s: %s.png and 99 numbered names after it exist already", name, base)
 }

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"mdsm/data"
+	"mdsm/nn"
 )
 
 // memOverhead is what a training process needs beyond the counted buffers: the Go runtime,
@@ -58,14 +61,7 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate { return estimateMemory(c
 func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	c := cfg.Model
 	const f = 4 // bytes per float32
-	params := int64(0)
-	for _, s := range c.ParamSpecs() {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= int64(d)
-		}
-		params += n
-	}
+	params := countParams(c)
 	dim := int64(c.Dim())
 	stored, kept, act := engineSizes(cfg)
 	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
@@ -93,6 +89,19 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 		est.Sampler = f*params + n*f*(stored+dim+4*act+6*dim)
 	}
 	return est
+}
+
+// countParams is the number of scalar parameters of a network of configuration c.
+func countParams(c nn.Config) int64 {
+	params := int64(0)
+	for _, s := range c.ParamSpecs() {
+		n := int64(1)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		params += n
+	}
+	return params
 }
 
 // engineSizes returns, per image, the float count of the activations nn.Model stores and
@@ -128,8 +137,16 @@ func engineSizes(cfg RunConfig) (stored, kept, maxAct int64) {
 // comes from: the smaller of MemAvailable in /proc/meminfo and the room left under the
 // cgroup memory limit (v2 memory.max, v1 memory.limit_in_bytes). ok is false when neither
 // can be read (not Linux).
+//
+// MDSM_MEMORY_LIMIT (a size such as 8GiB, 512MiB or a byte count) caps it further: a share
+// of a machine the kernel does not enforce. An unreadable value is reported by CheckMemory.
 func MemoryAvailable() (avail int64, source string, ok bool) {
 	avail = math.MaxInt64
+	defer func() {
+		if lim, err := memoryLimitEnv(); err == nil && lim > 0 && lim < avail {
+			avail, source, ok = lim, "MDSM_MEMORY_LIMIT", true
+		}
+	}()
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		for sc.Scan() {
@@ -193,6 +210,23 @@ func cgroupMemory() (limit, used int64, where string, ok bool) {
 	return 0, 0, "", false
 }
 
+// memoryLimitEnv parses MDSM_MEMORY_LIMIT: 0 when unset.
+func memoryLimitEnv() (int64, error) {
+	v := strings.TrimSpace(os.Getenv("MDSM_MEMORY_LIMIT"))
+	if v == "" {
+		return 0, nil
+	}
+	num := strings.TrimRight(v, "KMGTiBkmgtb")
+	unit := strings.ToUpper(strings.TrimSpace(v[len(num):]))
+	mult := map[string]float64{"": 1, "B": 1, "K": 1 << 10, "KB": 1e3, "KIB": 1 << 10, "M": 1 << 20, "MB": 1e6, "MIB": 1 << 20,
+		"G": 1 << 30, "GB": 1e9, "GIB": 1 << 30, "T": 1 << 40, "TB": 1e12, "TIB": 1 << 40}[unit]
+	x, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || mult == 0 || !(x > 0) || math.IsInf(x*mult, 0) || x*mult >= math.MaxInt64 {
+		return 0, fmt.Errorf("MDSM_MEMORY_LIMIT=%q is not a memory size (use e.g. 8GiB or 512MiB, or unset it)", v)
+	}
+	return int64(x * mult), nil
+}
+
 // memoryAvailable is MemoryAvailable; tests replace it with a fake limit.
 var memoryAvailable = MemoryAvailable
 
@@ -200,18 +234,28 @@ var memoryAvailable = MemoryAvailable
 // --skip-memory-check`).
 var SkipMemoryCheck bool
 
+// memoryBudget is the memory a check compares with: ok is false when there is nothing to
+// check (--skip-memory-check, or no source can be read); a bad MDSM_MEMORY_LIMIT is err.
+func memoryBudget() (avail int64, source string, ok bool, err error) {
+	if SkipMemoryCheck {
+		return 0, "", false, nil
+	}
+	if _, err := memoryLimitEnv(); err != nil {
+		return 0, "", false, err
+	}
+	avail, source, ok = memoryAvailable()
+	return avail, source, ok, nil
+}
+
 // CheckMemory refuses a run that would not fit in the memory available now, with the
 // largest micro-batch that would fit (or a smaller preset when none does).
 func CheckMemory(cfg RunConfig) error { return checkMemory(cfg, 1) }
 
 // checkMemory is CheckMemory for one rank of a run over ranks processes.
 func checkMemory(cfg RunConfig, ranks int) error {
-	if SkipMemoryCheck {
-		return nil
-	}
-	avail, source, ok := memoryAvailable()
+	avail, source, ok, err := memoryBudget()
 	if !ok {
-		return nil
+		return err
 	}
 	est := estimateMemory(cfg, ranks)
 	need := func(e MemoryEstimate) int64 { return int64(float64(e.Total()) * memSlack) }
@@ -219,7 +263,7 @@ func checkMemory(cfg RunConfig, ranks int) error {
 		return nil
 	}
 	msg := fmt.Sprintf("this run needs about %s of memory (%s parameters and optimiser, %s per image of a micro-batch of %d) but only %s is available (%s)",
-		mib(need(est)), mib(est.Params), mib(est.PerImage), est.Micro, mib(avail), source)
+		humanBytes(need(est)), humanBytes(est.Params), humanBytes(est.PerImage), est.Micro, humanBytes(avail), source)
 	// need is affine in the micro-batch: find the largest that fits.
 	fixed := est
 	fixed.Micro = 0
@@ -236,4 +280,62 @@ func checkMemory(cfg RunConfig, ranks int) error {
 	return fmt.Errorf("%s: even a micro-batch of 1 does not fit; choose a smaller --preset or --batch, free memory, or pass --skip-memory-check if the estimate is wrong", msg)
 }
 
-func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+// SamplingMemory estimates the bytes of sampling with a model of configuration c: chains
+// Langevin (or AIS) chains alive at once, each with its model's forward buffers and its
+// state, gradient, noise and denoised copy, workers copies of the weights, and outputs
+// finished images kept (as float32, with their PNG grid).
+func SamplingMemory(c nn.Config, chains, workers, outputs int64) int64 {
+	const f = 4
+	params := countParams(c)
+	stored, _, act := engineSizes(RunConfig{Model: c})
+	dim := int64(c.Dim())
+	return memOverhead + workers*f*params + chains*f*(stored+dim+4*act+6*dim) + outputs*f*dim*3
+}
+
+// CheckMemoryFor refuses a job (what: "sampling 100000 images") of need bytes that would
+// not fit in the memory available, naming the flag to lower (fix).
+func CheckMemoryFor(what string, need int64, fix string) error {
+	avail, source, ok, err := memoryBudget()
+	if !ok {
+		return err
+	}
+	if need = int64(float64(need) * memSlack); need > avail {
+		return fmt.Errorf("%s needs about %s of memory but only %s is available (%s): %s, or free memory",
+			what, humanBytes(need), humanBytes(avail), source, fix)
+	}
+	return nil
+}
+
+// LoadDataset loads a dataset split (data.LoadWith) after checking, from its files' sizes
+// and headers alone, that it fits in the memory available: a dataset that would not fit is
+// refused before anything is allocated (--skip-memory-check overrides).
+func LoadDataset(name, split, dir string, opt data.Options) (*data.Dataset, error) {
+	fp, err := data.Footprint(name, split, dir, opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDatasetMemory(name, fp); err != nil {
+		return nil, err
+	}
+	return data.LoadWith(name, split, dir, opt)
+}
+
+// checkDatasetMemory refuses to load a dataset of fp bytes that would not fit.
+func checkDatasetMemory(name string, fp int64) error {
+	return CheckMemoryFor(fmt.Sprintf("loading dataset %q", name), fp+memOverhead,
+		"use fewer images or a smaller image size (or --skip-memory-check if the estimate is wrong)")
+}
+
+// humanBytes writes a byte count with a unit that keeps it readable: 512 B, 212 KiB,
+// 185 MiB, 3.1 GiB (never "0 MiB" for a small but non-zero size).
+func humanBytes(b int64) string {
+	switch {
+	case b < 1<<10:
+		return fmt.Sprintf("%d B", b)
+	case b < 1<<20:
+		return fmt.Sprintf("%.0f KiB", float64(b)/(1<<10))
+	case b < 1<<30:
+		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+}

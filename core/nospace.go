@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mdsm/internal/atomicfile"
 	"os"
 	"syscall"
+
+	"mdsm/internal/safefile"
 )
 
 // isNoSpace reports a full disk or an exceeded file-size or quota limit.
@@ -32,13 +33,29 @@ func storageError(err error, dir string) error {
 	return err
 }
 
+// newRunError is storageError for a run that has not started: there is no checkpoint to
+// resume from, so the fix is another place for the run.
+func newRunError(err error, dir string) error {
+	switch {
+	case err == nil:
+		return nil
+	case isNoSpace(err):
+		return fmt.Errorf("%w (no room for a new run in %s: free disk space there, or choose a --run-dir on another disk)", err, dir)
+	case isNotWritable(err):
+		return fmt.Errorf("%w (cannot create the new run directory %s: choose a writable --run-dir, or fix the permissions of its parent)", err, dir)
+	case errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST):
+		return fmt.Errorf("%w (a file stands where the run directory %s goes: choose another --run-dir)", err, dir)
+	}
+	return err
+}
+
 // wrapWrite, when set (tests only), wraps the writer of every file a run directory writes:
 // the seam through which tests inject a full disk.
 var wrapWrite func(path string, w io.Writer) io.Writer
 
-// writeAtomic is atomicfile.Write through the wrapWrite seam.
+// writeAtomic is safefile.WriteAtomic through the wrapWrite seam.
 func writeAtomic(path string, write func(w io.Writer) error) error {
-	return atomicfile.Write(path, func(w io.Writer) error {
+	return safefile.WriteAtomic(path, func(w io.Writer) error {
 		if wrapWrite != nil {
 			w = wrapWrite(path, w)
 		}

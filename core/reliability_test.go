@@ -135,15 +135,16 @@ func TestDiskFullKeepsCheckpoint(t *testing.T) {
 	}
 }
 
-// TestUnwritableRunDir: a run directory that cannot be written (read-only mount, no
-// permission) is refused at once with a message naming it and the fix.
+// TestUnwritableRunDir: a new run directory that cannot be written (read-only mount, no
+// permission) is refused at once with a message naming it and the fix (not a resume).
 func TestUnwritableRunDir(t *testing.T) {
 	ds := testData(t)
 	dir := filepath.Join(t.TempDir(), "r")
 	for _, errno := range []syscall.Errno{syscall.EROFS, syscall.EACCES} {
 		injectDiskFull(t, -1, errno)
 		_, err := NewTrainer(testConfig(), ds, dir)
-		if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "not writable") {
+		// a new run has nothing to resume: the fix is another place for it
+		if err == nil || !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "choose a writable --run-dir") || strings.Contains(err.Error(), "resume") {
 			t.Errorf("%v: got %v", errno, err)
 		}
 		wrapWrite = nil
@@ -184,7 +185,7 @@ func TestEstimateMemoryMatchesAllocation(t *testing.T) {
 		est := EstimateMemoryParts(cfg)
 		counted[i] = est.Total() - est.Overhead
 		ratio := float64(measured[i]) / float64(counted[i])
-		t.Logf("batch %d micro %d: counted %d bytes (+%s overhead allowance), measured %d (%.2f)", bm[0], bm[1], counted[i], mib(est.Overhead), measured[i], ratio)
+		t.Logf("batch %d micro %d: counted %d bytes (+%s overhead allowance), measured %d (%.2f)", bm[0], bm[1], counted[i], humanBytes(est.Overhead), measured[i], ratio)
 		if ratio < 0.75 || ratio > 1.25 && measured[i] > est.Total() {
 			t.Errorf("batch %d micro %d: estimate %d bytes, measured %d", bm[0], bm[1], counted[i], measured[i])
 		}

@@ -60,6 +60,9 @@ func ResumeRun(dir string, opt ResumeOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.DataDir != "" {
+		cfg.DataDir = opt.DataDir
+	}
 	ds, err := LoadTrainingData(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("load training data: %w", err)

@@ -1,12 +1,13 @@
 package core
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,7 +16,17 @@ import (
 	"time"
 
 	"mdsm/data"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
+)
+
+// Size limits of the run files a run directory reads: far above what mdsm writes (a
+// config.json or a checkpoint sidecar is about 1 KiB; metrics.jsonl grows by about 150
+// bytes per logged step), far below what would hurt to read by mistake.
+const (
+	maxConfigBytes  = 1 << 20
+	maxStateBytes   = 1 << 20
+	maxMetricsBytes = 1 << 30
 )
 
 // A run directory holds everything of one training run:
@@ -94,25 +105,27 @@ var ErrLocked = errors.New("run directory is in use by another mdsm process")
 // CreateRunDir makes a new run directory and writes config.json. It refuses a directory
 // that already holds a run (resume it instead).
 func CreateRunDir(path string, cfg RunConfig) (*RunDir, error) {
-	if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
+	if _, err := os.Lstat(filepath.Join(path, "config.json")); err == nil {
 		return nil, fmt.Errorf("run directory %s already holds a run: resume it with --resume %s, or choose another --run-dir", path, path)
 	}
 	for _, d := range []string{path, filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, storageError(fmt.Errorf("create run directory: %w", err), path)
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			return nil, newRunError(fmt.Errorf("create run directory: %w", safefile.Describe(err)), path)
 		}
 	}
 	r, err := lockRunDir(path)
 	if err != nil {
-		return nil, err
+		return nil, newRunError(err, path)
+	}
+	// metrics.jsonl before config.json: a run directory that cannot take its metrics (a
+	// link planted there) is refused without becoming a run that "already exists".
+	if err := r.openMetrics(); err != nil {
+		r.Close()
+		return nil, newRunError(err, path)
 	}
 	if err := writeJSONAtomic(filepath.Join(path, "config.json"), cfg); err != nil {
 		r.Close()
-		return nil, storageError(err, path)
-	}
-	if err := r.openMetrics(); err != nil {
-		r.Close()
-		return nil, storageError(err, path)
+		return nil, newRunError(err, path)
 	}
 	return r, nil
 }
@@ -124,13 +137,13 @@ func OpenRunDir(path string) (*RunDir, RunConfig, error) {
 		return nil, cfg, err
 	}
 	for _, d := range []string{filepath.Join(path, "checkpoints"), filepath.Join(path, "samples")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, cfg, storageError(fmt.Errorf("open run directory: %w", err), path)
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			return nil, cfg, storageError(fmt.Errorf("open run directory: %w", safefile.Describe(err)), path)
 		}
 	}
 	r, err := lockRunDir(path)
 	if err != nil {
-		return nil, cfg, err
+		return nil, cfg, storageError(err, path)
 	}
 	return r, cfg, nil
 }
@@ -138,7 +151,7 @@ func OpenRunDir(path string) (*RunDir, RunConfig, error) {
 // ReadRunConfig reads RUN/config.json without locking (for readers such as `mdsm watch`).
 func ReadRunConfig(path string) (RunConfig, error) {
 	c := DefaultRunConfig()
-	b, err := os.ReadFile(filepath.Join(path, "config.json"))
+	b, err := safefile.ReadFile(filepath.Join(path, "config.json"), "run config", maxConfigBytes)
 	if err != nil {
 		return c, fmt.Errorf("%s is not a run directory (no readable config.json): %w", path, err)
 	}
@@ -149,9 +162,9 @@ func ReadRunConfig(path string) (RunConfig, error) {
 }
 
 func lockRunDir(path string) (*RunDir, error) {
-	f, err := os.OpenFile(filepath.Join(path, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := safefile.OpenLock(filepath.Join(path, ".lock"))
 	if err != nil {
-		return nil, storageError(fmt.Errorf("lock run directory: %w", err), path)
+		return nil, fmt.Errorf("lock run directory: %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
@@ -167,7 +180,7 @@ func lockRunDir(path string) (*RunDir, error) {
 // one killed leaves it behind, but its process is gone. (Reading the PID, rather than
 // trying the lock, never makes a trainer starting at that moment find the run locked.)
 func LockHolder(dir string) (pid int, ok bool) {
-	b, err := os.ReadFile(filepath.Join(dir, ".lock"))
+	b, err := safefile.ReadFile(filepath.Join(dir, ".lock"), "run lock", 64)
 	if err != nil {
 		return 0, false
 	}
@@ -179,7 +192,7 @@ func LockHolder(dir string) (pid int, ok bool) {
 }
 
 func (r *RunDir) openMetrics() error {
-	f, err := os.OpenFile(filepath.Join(r.Path, "metrics.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := safefile.OpenAppend(filepath.Join(r.Path, "metrics.jsonl"))
 	if err != nil {
 		return fmt.Errorf("open metrics: %w", err)
 	}
@@ -234,7 +247,7 @@ func (r *RunDir) AppendMetrics(rec MetricRecord) error {
 // dropped.
 func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 	path := filepath.Join(r.Path, "metrics.jsonl")
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "metrics file", maxMetricsBytes)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("read metrics: %w", err)
 	}
@@ -243,17 +256,16 @@ func (r *RunDir) TruncateMetrics(step int) (damaged int, err error) {
 		r.metrics.Close()
 		r.metrics = nil
 	}
-	recs = keepMetrics(recs, step)
-	err = writeAtomic(path, func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
-		for _, rec := range recs {
-			b, _ := json.Marshal(rec)
-			bw.Write(append(b, '\n'))
+	var keep bytes.Buffer
+	for _, rec := range keepMetrics(recs, step) {
+		line, _ := json.Marshal(rec)
+		keep.Write(append(line, '\n'))
+	}
+	if !bytes.Equal(keep.Bytes(), b) { // a file that holds just these records stays untouched
+		err = writeAtomic(path, func(w io.Writer) error { _, err := w.Write(keep.Bytes()); return err })
+		if err != nil {
+			return damaged, storageError(err, r.Path)
 		}
-		return bw.Flush()
-	})
-	if err != nil {
-		return damaged, storageError(err, r.Path)
 	}
 	return damaged, storageError(r.openMetrics(), r.Path)
 }
@@ -302,7 +314,7 @@ func parseMetricsLenient(b []byte) (recs []MetricRecord, damaged int) {
 // ReadMetrics reads every complete, parseable line of a metrics.jsonl file. A partial last
 // line (a crash mid-write) is skipped; a damaged line in the middle is an error naming it.
 func ReadMetrics(path string) ([]MetricRecord, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "metrics file", maxMetricsBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
 	}
@@ -418,7 +430,7 @@ func (r *RunDir) prune(keep int) {
 
 // isKept reads whether a checkpoint's sidecar marks it kept; an unreadable one is not.
 func isKept(statePath string) bool {
-	b, err := os.ReadFile(statePath)
+	b, err := safefile.ReadFile(statePath, "checkpoint state", maxStateBytes)
 	if err != nil {
 		return false
 	}
@@ -432,13 +444,16 @@ func isKept(statePath string) bool {
 // the rotation leaves it; it returns the weights file.
 func (r *RunDir) KeepCheckpoint(step int) (string, error) {
 	base := checkpointBase(r.Path, step)
-	b, err := os.ReadFile(base + ".json")
+	b, err := safefile.ReadFile(base+".json", "checkpoint state", maxStateBytes)
 	if err != nil {
 		return "", fmt.Errorf("read checkpoint state: %w", err)
 	}
 	var st TrainState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return "", fmt.Errorf("checkpoint state %s: %w", base+".json", err)
+	}
+	if err := CheckState(st, filepath.Base(base+".json")); err != nil { // rewritten, it must stay what it was
+		return "", fmt.Errorf("checkpoint state %s is damaged: %w", base+".json", err)
 	}
 	st.Kept = true
 	if err := writeJSONAtomic(base+".json", st); err != nil {
@@ -462,6 +477,19 @@ func checkpointSteps(dir string) ([]int, error) {
 	}
 	sort.Ints(steps)
 	return steps, nil
+}
+
+// setAsideDamaged renames the sidecars of checkpoints newer than step (those skipped as
+// damaged or non-finite in favour of the one at step) to step-N.json.damaged: counted as
+// complete they would be loaded again, and make pruning delete the good ones.
+func setAsideDamaged(dir string, step int) {
+	steps, _ := checkpointSteps(dir)
+	for _, s := range steps {
+		if s > step {
+			b := checkpointBase(dir, s) + ".json"
+			os.Rename(b, b+".damaged")
+		}
+	}
 }
 
 // Checkpoint is a loaded checkpoint.
@@ -492,9 +520,12 @@ func LoadLatestCheckpoint(dir string) (ck *Checkpoint, skipped []error, err erro
 	return nil, nil, fmt.Errorf("no checkpoint in %s/checkpoints yet", dir)
 }
 
-// LoadCheckpoint loads a checkpoint from its state sidecar path (step-N.json).
+// LoadCheckpoint loads a checkpoint from its state sidecar path (step-N.json). The sidecar
+// is checked against its file name and itself (CheckState), the weights and moments
+// against the sidecar, and every value must be finite: a checkpoint that fails any check
+// is an error naming the file, which LoadLatestCheckpoint skips like a damaged one.
 func LoadCheckpoint(statePath string) (*Checkpoint, error) {
-	b, err := os.ReadFile(statePath)
+	b, err := safefile.ReadFile(statePath, "checkpoint state", maxStateBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint state: %w", err)
 	}
@@ -502,37 +533,121 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 	if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
 		return nil, fmt.Errorf("checkpoint state %s is damaged or not an mdsm checkpoint (%v)", statePath, err)
 	}
-	// the sidecar names files next to it, nothing else; counts are never negative.
-	if st.Weights == "" || st.Weights != filepath.Base(st.Weights) || st.Optimizer == "" || st.Optimizer != filepath.Base(st.Optimizer) ||
-		st.Step < 0 || st.AdamT < 0 || st.Rollbacks < 0 || st.SamplePending < 0 || st.LRScale < 0 || st.LRScale > 1 || st.Elapsed < 0 {
-		return nil, fmt.Errorf("checkpoint state %s is damaged (bad file names or counts)", statePath)
+	if err := CheckState(st, filepath.Base(statePath)); err != nil {
+		return nil, fmt.Errorf("checkpoint state %s is damaged: %w", statePath, err)
 	}
 	dir := filepath.Dir(statePath)
-	p, _, err := nn.LoadParams(filepath.Join(dir, st.Weights))
+	p, meta, err := nn.LoadParams(filepath.Join(dir, st.Weights))
 	if err != nil {
 		return nil, err
+	}
+	if meta["step"] != fmt.Sprint(st.Step) {
+		return nil, fmt.Errorf("checkpoint %s: its weights %s are of step %q, not %d (files of two checkpoints mixed?)", statePath, st.Weights, meta["step"], st.Step)
 	}
 	if p.Config.InChannels != st.Config.Model.InChannels || p.Config.Filters != st.Config.Model.Filters ||
 		p.Config.Stages != st.Config.Model.Stages || p.Config.ExtraBlocks != st.Config.Model.ExtraBlocks ||
 		p.Config.ImageSize != st.Config.Model.ImageSize {
 		return nil, fmt.Errorf("checkpoint %s: weights are for %+v but the run config says %+v", statePath, p.Config, st.Config.Model)
 	}
-	opt := NewAdam(p.Config, st.Config.Beta1, st.Config.Beta2)
-	opt.T = st.AdamT
-	ts, _, err := nn.ReadSafetensors(filepath.Join(dir, st.Optimizer))
+	ts, ometa, err := nn.ReadSafetensors(filepath.Join(dir, st.Optimizer))
 	if err != nil {
 		return nil, err
 	}
+	if ometa["adam_t"] != fmt.Sprint(st.AdamT) {
+		return nil, fmt.Errorf("checkpoint %s: optimizer state %s is of Adam step %q, not %d (files of two checkpoints mixed?)", statePath, st.Optimizer, ometa["adam_t"], st.AdamT)
+	}
+	opt := &Adam{Beta1: st.Config.Beta1, Beta2: st.Config.Beta2, Eps: 1e-8, T: st.AdamT}
+	mt := map[string]*nn.Tensor[float32]{}
+	vt := map[string]*nn.Tensor[float32]{}
 	for _, n := range p.Names {
 		m, v := ts["m."+n], ts["v."+n]
 		if m == nil || v == nil || len(m.Data) != len(p.T[n].Data) || len(v.Data) != len(p.T[n].Data) {
-			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", st.Optimizer, n)
+			return nil, fmt.Errorf("optimizer state %s: moments of %s missing or misshapen", filepath.Join(dir, st.Optimizer), n)
 		}
-		// copied into place: the tensors share Params.Flat, which engines upload
-		copy(opt.M.T[n].Data, m.Data)
-		copy(opt.V.T[n].Data, v.Data)
+		for i := range m.Data {
+			if !finite32(m.Data[i]) || !finite32(v.Data[i]) || v.Data[i] < 0 {
+				return nil, fmt.Errorf("optimizer state %s: moments of %s are not finite (or negative second moments) at index %d: the checkpoint is unusable", filepath.Join(dir, st.Optimizer), n, i)
+			}
+		}
+		mt[n], vt[n] = m, v
+	}
+	// copied into place (ParamsFromTensors): the tensors share Params.Flat, which engines upload
+	if opt.M, err = nn.ParamsFromTensors(p.Config, mt); err != nil {
+		return nil, fmt.Errorf("optimizer state %s: %w", filepath.Join(dir, st.Optimizer), err)
+	}
+	if opt.V, err = nn.ParamsFromTensors(p.Config, vt); err != nil {
+		return nil, fmt.Errorf("optimizer state %s: %w", filepath.Join(dir, st.Optimizer), err)
 	}
 	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
+}
+
+func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// CheckState checks a checkpoint sidecar against the name of its file (name "step-N.json"
+// must hold step N; another name is accepted for a sidecar copied elsewhere) and its fields
+// against each other: the weight and optimizer files it names are those of its step, next
+// to it; the Adam step equals the training step; the learning-rate scale is that of its
+// rollback count; counts and times are finite and not negative; the generator states decode;
+// the run config is valid.
+func CheckState(st TrainState, name string) error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var fileStep int
+	if _, err := fmt.Sscanf(name, "step-%d.json", &fileStep); err == nil && strings.HasPrefix(name, "step-") && strings.HasSuffix(name, ".json") {
+		if fileStep != st.Step {
+			bad("file name %s says step %d but the state says step %d", name, fileStep, st.Step)
+		}
+	}
+	if st.Step < 0 {
+		bad("step %d is negative", st.Step)
+	}
+	base := fmt.Sprintf("step-%08d", st.Step)
+	if st.Weights != base+".safetensors" {
+		bad("weights file %q is not %s.safetensors, the weights of step %d", st.Weights, base, st.Step)
+	}
+	if st.Optimizer != base+".adam.safetensors" {
+		bad("optimizer file %q is not %s.adam.safetensors, the optimizer state of step %d", st.Optimizer, base, st.Step)
+	}
+	if st.AdamT != st.Step {
+		bad("Adam step %d differs from the training step %d", st.AdamT, st.Step)
+	}
+	if st.Rollbacks < 0 || st.Rollbacks > MaxNaNRollbacks {
+		bad("rollbacks = %d: must be in 0..%d", st.Rollbacks, MaxNaNRollbacks)
+	} else if want := math.Ldexp(1, -st.Rollbacks); !(st.LRScale == want || (st.LRScale == 0 && st.Rollbacks == 0)) {
+		bad("lr_scale = %v after %d rollbacks: must be %v (halved by each)", st.LRScale, st.Rollbacks, want)
+	}
+	if st.WorldSize < 0 {
+		bad("world_size = %d is negative", st.WorldSize)
+	}
+	if st.SamplePending < 0 {
+		bad("sample_pending = %d is negative", st.SamplePending)
+	}
+	if math.IsNaN(st.Elapsed) || math.IsInf(st.Elapsed, 0) || st.Elapsed < 0 {
+		bad("elapsed_s = %v: must be finite and >= 0", st.Elapsed)
+	}
+	if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
+		bad("loss = %v: must be finite", st.Loss)
+	}
+	if err := new(rand.PCG).UnmarshalBinary(st.NoiseRNG); err != nil {
+		bad("noise generator state: %v", err)
+	}
+	if err := new(rand.PCG).UnmarshalBinary(st.Batcher.RNG); err != nil {
+		bad("batcher generator state: %v", err)
+	}
+	if st.Batcher.N < 1 || st.Batcher.Pos < 0 || st.Batcher.Pos > st.Batcher.N || st.Batcher.Epoch < 0 {
+		bad("batcher position epoch %d, image %d of %d is impossible", st.Batcher.Epoch, st.Batcher.Pos, st.Batcher.N)
+	}
+	if err := st.Config.Validate(); err != nil {
+		bad("run config: %v", err)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // LoadWeights loads just the weights from a run directory (its newest checkpoint) or from a
@@ -540,7 +655,7 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 func LoadWeights(path string) (*nn.Params[float32], string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, "", fmt.Errorf("load weights: %w", err)
+		return nil, "", fmt.Errorf("load weights: %w", safefile.Describe(err))
 	}
 	if st.IsDir() {
 		ck, _, err := LoadLatestCheckpoint(path)

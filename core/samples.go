@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"mdsm/nn"
@@ -93,6 +93,9 @@ func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64, sc
 			return SampleResult{}, err
 		}
 		imgs := chain.Denoised()
+		if err := sampling.CheckFinite("sample grid", imgs); err != nil {
+			return SampleResult{}, fmt.Errorf("step %d: %w (the denoising jump overflowed)", step, err)
+		}
 		grid, err := gridOf(imgs, n, c)
 		if err != nil {
 			return SampleResult{}, err
@@ -101,10 +104,12 @@ func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64, sc
 		if err := sampling.WritePNG(path, grid); err != nil {
 			return SampleResult{}, err
 		}
-		f, err := os.Create(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)))
-		if err == nil {
-			sampling.WriteTraceCSV(f, chain.Trace())
-			f.Close()
+		trace := chain.Trace()
+		err = writeAtomic(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)), func(w io.Writer) error {
+			return sampling.WriteTraceCSV(w, trace)
+		})
+		if err != nil {
+			return SampleResult{}, err
 		}
 		res := SampleResult{Path: path}
 		if sc != nil {

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +14,7 @@ import (
 
 	"mdsm/data"
 	"mdsm/dist"
+	"mdsm/internal/safefile"
 	"mdsm/nn"
 )
 
@@ -117,9 +118,11 @@ type Trainer struct {
 }
 
 // LoadTrainingData loads the training split named by a run config at the model's image
-// size, checking that its channels fit the model.
+// size, checking that its channels fit the model. The dataset is loaded through
+// LoadDataset: one that would not fit in memory is refused before anything is allocated
+// (the run's own memory is checked when the trainer is made, on its device).
 func LoadTrainingData(cfg RunConfig) (*data.Dataset, error) {
-	ds, err := data.LoadWith(cfg.Data, "train", cfg.DataDir, data.Options{Size: cfg.Model.ImageSize})
+	ds, err := LoadDataset(cfg.Data, "train", cfg.DataDir, data.Options{Size: cfg.Model.ImageSize})
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +233,9 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// DataDir sets where the run's dataset lives ("" keeps the configured one): a run moved
+	// to another machine finds its data there. The caller loads the data from it.
+	DataDir string
 	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
 	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
 	// directory and hands the checkpoint to the others, which need not see it. The world
@@ -280,6 +286,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
 			cfg.TF32, changed = *opt.TF32, true
 		}
+		if opt.DataDir != "" && opt.DataDir != cfg.DataDir {
+			cfg.DataDir, changed = opt.DataDir, true
+		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
 		}
@@ -294,6 +303,10 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			if pc, mc := ck.Params.Config, cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
 				pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
 				return fmt.Errorf("resume %s: checkpoint %s holds a %+v network but config.json says %+v (was config.json edited?)", runDir, ck.Path, pc, mc)
+			}
+			if diff := ConfigChanges(ck.State.Config, cfg); len(diff) > 0 {
+				return fmt.Errorf("resume %s: config.json differs from the configuration checkpoint %s was trained with in %s, which cannot change during a run (was config.json edited? restore it, or start a new run)",
+					runDir, ck.Path, strings.Join(diff, ", "))
 			}
 		}
 		return nil
@@ -361,15 +374,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			for _, e := range skipped {
 				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
 			}
-			// Set damaged newer checkpoints aside (step-N.json.damaged): counted as
-			// complete, they would make pruning delete the good ones.
-			if steps, _ := checkpointSteps(runDir); len(skipped) > 0 {
-				for _, s := range steps {
-					if s > t.step {
-						b := checkpointBase(runDir, s) + ".json"
-						os.Rename(b, b+".damaged")
-					}
-				}
+			if len(skipped) > 0 {
+				setAsideDamaged(runDir, t.step)
 			}
 		}
 		msg := fmt.Sprintf("resumed from %s at step %d", ck.Path, t.step)
@@ -381,18 +387,23 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	fail = func(err error) (*Trainer, error) { t.engine.Close(); dir.Close(); return nil, err }
 	// Rank 0 rewrites config.json and metrics.jsonl; the others learn whether it could.
+	// Nothing is written before every write can be: config.json must be replaceable, and
+	// metrics go first, so a resume that fails leaves config.json as it was.
 	err = nil
 	if t.writer() {
 		if changed {
-			if werr := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); werr != nil {
-				err = storageError(werr, runDir)
-			}
+			err = safefile.CheckNew(filepath.Join(runDir, "config.json"), true)
 		}
 		if err == nil {
 			damaged, terr := dir.TruncateMetrics(t.step)
 			err = terr
 			if damaged > 0 {
 				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("dropped %d damaged lines of %s", damaged, filepath.Join(runDir, "metrics.jsonl"))})
+			}
+		}
+		if err == nil && changed {
+			if werr := writeJSONAtomic(filepath.Join(runDir, "config.json"), t.cfg); werr != nil {
+				err = storageError(werr, runDir)
 			}
 		}
 	}
@@ -432,11 +443,18 @@ func (t *Trainer) warnDiskSpace() {
 		return
 	}
 	free := int64(fs.Bavail) * int64(fs.Bsize)
-	ckpt := int64(3*t.params.Count()*4) + 64<<10
-	if free < 2*ckpt {
-		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("only %s free in %s, a checkpoint takes %s: free disk space before the next checkpoint",
-			mib(free), t.dir.Path, mib(ckpt))})
+	if msg := diskSpaceWarning(free, int64(3*t.params.Count()*4)+64<<10, t.dir.Path); msg != "" {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: msg})
 	}
+}
+
+// diskSpaceWarning is the warning for free bytes left where checkpoints of ckpt bytes go,
+// or "" when two more fit.
+func diskSpaceWarning(free, ckpt int64, dir string) string {
+	if free >= 2*ckpt {
+		return ""
+	}
+	return fmt.Sprintf("only %s free in %s, a checkpoint takes %s: free disk space before the next checkpoint", humanBytes(free), dir, humanBytes(ckpt))
 }
 
 func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path string, ds *data.Dataset, p *nn.Params[float32], adam *Adam, b *data.Batcher, noise *rand.PCG) (*Trainer, error) {
@@ -740,13 +758,15 @@ func (t *Trainer) run() {
 			final = Failed
 		}
 	}
+	// Release the engine and the run directory before the end is announced: a reader that
+	// sees it may resume the run at once.
+	t.engine.Close()
+	t.dir.Close()
 	t.mu.Lock()
 	t.state, t.err = final, runErr
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: final})
 	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr, Stopped: stoppedEarly})
-	t.engine.Close() // before the stream ends: a reader who sees the end may reopen the run
-	t.dir.Close()
 	t.closeEvents()
 }
 
@@ -1002,6 +1022,9 @@ func (t *Trainer) rollback(cause error) error {
 	if pc, mc := ck.Params.Config, t.cfg.Model; pc.InChannels != mc.InChannels || pc.ImageSize != mc.ImageSize ||
 		pc.Filters != mc.Filters || pc.Stages != mc.Stages || pc.ExtraBlocks != mc.ExtraBlocks {
 		return fmt.Errorf("%w; cannot roll back: checkpoint %s is for another network", cause, ck.Path)
+	}
+	if t.writer() {
+		setAsideDamaged(t.path, ck.State.Step)
 	}
 	t.params.CopyFrom(ck.Params)
 	t.adam.M.CopyFrom(ck.Adam.M)

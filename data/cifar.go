@@ -4,7 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
+
+	"mdsm/internal/safefile"
 )
 
 // CIFAR-10 binary format (https://www.cs.toronto.edu/~kriz/cifar.html): each batch file is a
@@ -37,7 +38,7 @@ func ReadCIFAR(paths ...string) (*Dataset, error) {
 	sizes := make([]int64, len(paths))
 	var total int64
 	for i, p := range paths {
-		st, err := os.Stat(p)
+		st, err := safefile.CheckRegular(p)
 		if err != nil {
 			return nil, openError(p, err)
 		}
@@ -55,7 +56,7 @@ func ReadCIFAR(paths ...string) (*Dataset, error) {
 		Pixels: make([]float32, n*cifarPixels), Labels: make([]int, n)}
 	at := 0
 	for i, p := range paths {
-		f, err := os.Open(p)
+		f, _, err := safefile.Open(p)
 		if err != nil {
 			return nil, openError(p, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mdsm/internal/safefile"
 )
 
 // ErrChecksum is wrapped by the error for a downloaded file whose sha256 is not one of the
@@ -182,7 +184,7 @@ func (d *Downloader) Get(ctx context.Context, src Source, dir string) error {
 		return fmt.Errorf("download %s: empty data directory", src.Name)
 	}
 	dsDir := filepath.Join(dir, src.Name)
-	if err := os.MkdirAll(dsDir, 0o755); err != nil {
+	if err := os.MkdirAll(dsDir, 0o777); err != nil {
 		return fmt.Errorf("download %s: %w", src.Name, err)
 	}
 	var total int64
@@ -260,7 +262,7 @@ func extractedPresent(dsDir string, fs []RemoteFile) bool {
 
 // fileSHA256 returns the lower-case hex sha256 of a file.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, _, err := safefile.Open(path)
 	if err != nil {
 		return "", err
 	}
@@ -371,16 +373,16 @@ func (d *Downloader) once(ctx context.Context, url, part string, f *RemoteFile, 
 	}
 	defer resp.Body.Close()
 
-	flags := os.O_WRONLY | os.O_CREATE
+	open := safefile.OpenTrunc
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && off > 0:
 		if start, ok := contentRangeStart(resp.Header.Get("Content-Range")); !ok || start != off {
 			os.Remove(part) // the server answered a different range: start over
 			return retryable{fmt.Errorf("GET %s: unexpected Content-Range %q for offset %d", url, resp.Header.Get("Content-Range"), off)}
 		}
-		flags |= os.O_APPEND
+		open = safefile.OpenAppend
 	case resp.StatusCode == http.StatusOK:
-		flags |= os.O_TRUNC // no Range support (or a fresh start): rewrite from zero
+		// no Range support (or a fresh start): rewrite from zero
 		off = 0
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		os.Remove(part) // the .part is as long as the file or longer: start over
@@ -395,7 +397,7 @@ func (d *Downloader) once(ctx context.Context, url, part string, f *RemoteFile, 
 		f.Size = off + resp.ContentLength
 	}
 
-	out, err := os.OpenFile(part, flags, 0o644)
+	out, err := open(part)
 	if err != nil {
 		return fmt.Errorf("save %s: %w", part, err)
 	}
@@ -452,7 +454,7 @@ func contentRangeStart(h string) (int64, bool) {
 // extractTarGz unpacks the regular files of a .tar.gz archive into dir, refusing entries that
 // would land outside it; each file is written to FILE.part and renamed when complete.
 func extractTarGz(archive, dir string) error {
-	f, err := os.Open(archive)
+	f, _, err := safefile.Open(archive)
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", archive, err)
 	}
@@ -481,22 +483,10 @@ func extractTarGz(archive, dir string) error {
 			return fmt.Errorf("extract %s: entry %q claims %d bytes", archive, h.Name, h.Size)
 		}
 		dest := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(dest), 0o777); err != nil {
 			return fmt.Errorf("extract %s: %w", archive, err)
 		}
-		out, err := os.Create(dest + ".part")
-		if err != nil {
-			return fmt.Errorf("extract %s: %w", archive, err)
-		}
-		_, err = io.Copy(out, tr)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(dest+".part", dest)
-		}
-		if err != nil {
-			os.Remove(dest + ".part")
+		if err := safefile.WriteAtomic(dest, func(w io.Writer) error { _, err := io.Copy(w, tr); return err }); err != nil {
 			return fmt.Errorf("extract %s: %s: %w", archive, h.Name, err)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/jpeg" // register the JPEG decoder for image.Decode
-	_ "image/png"  // register the PNG decoder for image.Decode
 	"math"
 	"os"
 	"path/filepath"
@@ -13,11 +11,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-)
+	"sync/atomic"
 
-// maxImagePixels caps the width*height a folder image may declare (64 Mpixel). Image headers
-// are read first, so a small file claiming an enormous size is refused instead of allocated.
-const maxImagePixels = 64 << 20
+	"mdsm/internal/safefile"
+)
 
 // imageExts are the file extensions ReadImageFolder reads (case-insensitive).
 var imageExts = []string{".png", ".jpg", ".jpeg"}
@@ -65,8 +62,28 @@ func ReadImageFolder(dir string, size, limit int) (*Dataset, error) {
 		files = files[:limit]
 	}
 	dim := 3 * size * size
+	if int64(len(files))*int64(dim) > maxDataBytes {
+		return nil, &FileError{Path: dir, Problem: fmt.Sprintf("%d images of 3x%dx%d would need more than %d float32 values", len(files), size, size, int64(maxDataBytes)),
+			Fix: "use fewer images or a smaller image size", Kind: ErrCorrupt}
+	}
+	// Every header first: a bad file (empty, a FIFO, not an image, a lying size) fails
+	// before the dataset is allocated or anything decoded.
+	if err := forEachFile(files, func(_ *resizer, i int) error { return checkImage(files[i]) }); err != nil {
+		return nil, err
+	}
 	ds := &Dataset{Name: filepath.Base(filepath.Clean(dir)), N: len(files), C: 3, H: size, W: size, Pixels: make([]float32, len(files)*dim)}
+	if err := forEachFile(files, func(r *resizer, i int) error { return r.loadInto(files[i], size, ds.Pixels[i*dim:(i+1)*dim]) }); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// forEachFile runs fn for every file on GOMAXPROCS workers, each with its own resizer,
+// and returns the error of the first file (in file order) that failed; after a failure no
+// further file is started.
+func forEachFile(files []string, fn func(r *resizer, i int) error) error {
 	errs := make([]error, len(files))
+	var failed atomic.Bool
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(files)) {
@@ -75,21 +92,55 @@ func ReadImageFolder(dir string, size, limit int) (*Dataset, error) {
 			defer wg.Done()
 			var r resizer
 			for i := range next {
-				errs[i] = r.loadInto(files[i], size, ds.Pixels[i*dim:(i+1)*dim])
+				if failed.Load() {
+					continue
+				}
+				if errs[i] = fn(&r, i); errs[i] != nil {
+					failed.Store(true)
+				}
 			}
 		}()
 	}
 	for i := range files {
+		if failed.Load() {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return ds, nil
+	return nil
+}
+
+// openImage opens a folder image, refusing anything but a non-empty regular file.
+func openImage(path string) (*os.File, error) {
+	f, fi, err := safefile.Open(path)
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	if fi.Size() == 0 {
+		f.Close()
+		return nil, &FileError{Path: path, Problem: "empty file, not an image", Fix: "remove or replace the file", Kind: ErrCorrupt}
+	}
+	return f, nil
+}
+
+// checkImage reads the header of a folder image and checks its declared size.
+func checkImage(path string) error {
+	f, err := openImage(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := safefile.DecodeImageConfig(f, 0); err != nil {
+		return &FileError{Path: path, Problem: "not a usable image", Fix: "remove or replace the file", Kind: ErrCorrupt, Err: err}
+	}
+	return nil
 }
 
 // resizer holds per-worker scratch buffers for decoding and resizing.
@@ -98,27 +149,18 @@ type resizer struct {
 	tmp  []float32
 }
 
-// loadInto decodes the image at path, crops and resizes it, and writes CHW pixels into dst.
+// loadInto decodes the image at path (its header checked first: a small file claiming an
+// enormous size is refused, not allocated), crops and resizes it, and writes CHW pixels
+// into dst.
 func (r *resizer) loadInto(path string, size int, dst []float32) error {
-	f, err := os.Open(path)
+	f, err := openImage(path)
 	if err != nil {
-		return openError(path, err)
+		return err
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	img, err := safefile.DecodeImage(f, 0)
 	if err != nil {
-		return &FileError{Path: path, Problem: "cannot read the image header", Fix: "remove or replace the file", Kind: ErrCorrupt, Err: err}
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return &FileError{Path: path, Problem: fmt.Sprintf("image claims %dx%d pixels (limit %d): refusing to decode it", cfg.Width, cfg.Height, maxImagePixels),
-			Fix: "remove the file or shrink it", Kind: ErrCorrupt}
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return &FileError{Path: path, Problem: "cannot decode the image", Fix: "remove or replace the file", Kind: ErrCorrupt, Err: err}
+		return &FileError{Path: path, Problem: "not a usable image", Fix: "remove or replace the file", Kind: ErrCorrupt, Err: err}
 	}
 	r.cropResize(img, size, dst)
 	return nil

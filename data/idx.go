@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"mdsm/internal/safefile"
 )
 
 // IDX file format (http://yann.lecun.com/exdb/mnist/): a 4-byte magic 0x00 0x00 TYPE NDIMS,
@@ -40,95 +42,34 @@ type IDX struct {
 // the header's sizes fit the file (before allocating anything) and that the file holds exactly
 // that much data; any violation is a *FileError wrapping ErrCorrupt that names path.
 func ReadIDX(path string) (*IDX, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path)
 	if err != nil {
 		return nil, openError(path, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
 	return decodeIDX(f, st.Size(), path)
 }
 
-// openError turns an os.Open failure into a FileError (ErrNotFound when the file is missing).
+// openError turns a failure to open or stat path into a FileError (ErrNotFound when the
+// file is missing; a FIFO, a device or a symbolic link loop says so).
 func openError(path string, err error) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return &FileError{Path: path, Problem: "file does not exist", Kind: ErrNotFound}
 	}
-	return fmt.Errorf("read %s: %w", path, err)
+	return fmt.Errorf("read %s: %w", path, safefile.Describe(err))
 }
 
 // decodeIDX decodes an IDX stream of known total length size (the length of r's bytes, gzip or
 // not); name is used in errors.
 func decodeIDX(r io.Reader, size int64, name string) (*IDX, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	var content io.Reader = br
-	gz := false
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, corruptf(name, err, "bad gzip header")
-		}
-		defer zr.Close()
-		content, gz = zr, true
+	h, err := readIDXHeader(r, size, name)
+	if err != nil {
+		return nil, err
 	}
-	what := "file"
-	if gz {
-		what = "gzip stream"
+	if h.closer != nil {
+		defer h.closer.Close()
 	}
-
-	var head [4]byte
-	if n, err := io.ReadFull(content, head[:]); err != nil {
-		if n == 0 && err == io.EOF {
-			return nil, corruptf(name, nil, "empty %s: not an IDX file", what)
-		}
-		return nil, corruptf(name, err, "truncated %s: only %d of 4 header bytes", what, n)
-	}
-	if head[0] != 0 || head[1] != 0 {
-		return nil, corruptf(name, nil, "wrong magic %#08x: not an IDX file (want 0x0000 08 NN)", binary.BigEndian.Uint32(head[:]))
-	}
-	if head[2] != idxTypeUbyte {
-		return nil, corruptf(name, nil, "unsupported IDX element type %#02x (only unsigned byte 0x08 is supported)", head[2])
-	}
-	nd := int(head[3])
-	if nd < 1 || nd > 4 {
-		return nil, corruptf(name, nil, "IDX header claims %d dimensions (want 1 to 4)", nd)
-	}
-	dimBytes := make([]byte, 4*nd)
-	if n, err := io.ReadFull(content, dimBytes); err != nil {
-		return nil, corruptf(name, err, "truncated %s: only %d of %d header bytes", what, 4+n, 4+4*nd)
-	}
-	dims := make([]int, nd)
-	total := int64(1)
-	for i := range dims {
-		d := int64(binary.BigEndian.Uint32(dimBytes[4*i:]))
-		dims[i] = int(d)
-		total *= d // each d < 2^32 and total stays <= 2^31 below, so this cannot overflow
-		if total > maxDataBytes {
-			return nil, corruptf(name, nil, "IDX header claims dimensions %v, more than %d bytes: refusing to read it", dimsPrefix(dimBytes, i+1), int64(maxDataBytes))
-		}
-	}
-	headerLen := int64(4 + 4*nd)
-
-	trusted := false
-	if size >= 0 {
-		if gz {
-			if total > maxDeflateRatio*size+1024 {
-				return nil, corruptf(name, nil, "IDX header claims %d bytes (dimensions %v), impossible for a %d-byte gzip file", total, dims, size)
-			}
-		} else {
-			switch have := size - headerLen; {
-			case have < total:
-				return nil, corruptf(name, nil, "truncated file: header says %v = %d data bytes, the file holds %d", dims, total, have)
-			case have > total:
-				return nil, corruptf(name, nil, "wrong dimensions: header says %v = %d data bytes, but the file holds %d", dims, total, have)
-			}
-			trusted = true
-		}
-	}
-
+	content, dims, total, trusted, what := h.content, h.dims, h.total, h.trusted, h.what
 	buf, err := readN(content, total, trusted)
 	if err != nil {
 		return nil, corruptf(name, err, "truncated %s: header says %v = %d data bytes, only %d could be read", what, dims, total, len(buf))
@@ -142,6 +83,89 @@ func decodeIDX(r io.Reader, size int64, name string) (*IDX, error) {
 		return nil, corruptf(name, err, "damaged %s after the data (truncated or failed checksum)", what)
 	}
 	return &IDX{Dims: dims, Data: buf}, nil
+}
+
+// idxHeader is a parsed IDX header and the stream positioned at its data.
+type idxHeader struct {
+	content io.Reader // the (decompressed) stream, at the first data byte
+	closer  io.Closer // the gzip reader to close, or nil
+	dims    []int
+	total   int64 // data bytes the header claims
+	trusted bool  // total was checked against the real length of a raw file
+	what    string
+}
+
+// readIDXHeader reads an IDX header from a stream of known total length size (gzip or
+// raw) and checks its claim against that length before anything is allocated: a raw
+// file must hold exactly the data the header describes, a gzip file can expand at most
+// maxDeflateRatio-fold.
+func readIDXHeader(r io.Reader, size int64, name string) (*idxHeader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	h := &idxHeader{content: br, what: "file"}
+	gz := false
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, corruptf(name, err, "bad gzip header")
+		}
+		h.content, h.closer, h.what, gz = zr, zr, "gzip stream", true
+	}
+	fail := func(err error) (*idxHeader, error) {
+		if h.closer != nil {
+			h.closer.Close()
+		}
+		return nil, err
+	}
+	what, content := h.what, h.content
+	var head [4]byte
+	if n, err := io.ReadFull(content, head[:]); err != nil {
+		if n == 0 && err == io.EOF {
+			return fail(corruptf(name, nil, "empty %s: not an IDX file", what))
+		}
+		return fail(corruptf(name, err, "truncated %s: only %d of 4 header bytes", what, n))
+	}
+	if head[0] != 0 || head[1] != 0 {
+		return fail(corruptf(name, nil, "wrong magic %#08x: not an IDX file (want 0x0000 08 NN)", binary.BigEndian.Uint32(head[:])))
+	}
+	if head[2] != idxTypeUbyte {
+		return fail(corruptf(name, nil, "unsupported IDX element type %#02x (only unsigned byte 0x08 is supported)", head[2]))
+	}
+	nd := int(head[3])
+	if nd < 1 || nd > 4 {
+		return fail(corruptf(name, nil, "IDX header claims %d dimensions (want 1 to 4)", nd))
+	}
+	dimBytes := make([]byte, 4*nd)
+	if n, err := io.ReadFull(content, dimBytes); err != nil {
+		return fail(corruptf(name, err, "truncated %s: only %d of %d header bytes", what, 4+n, 4+4*nd))
+	}
+	dims := make([]int, nd)
+	total := int64(1)
+	for i := range dims {
+		d := int64(binary.BigEndian.Uint32(dimBytes[4*i:]))
+		dims[i] = int(d)
+		total *= d // each d < 2^32 and total stays <= 2^31 below, so this cannot overflow
+		if total > maxDataBytes {
+			return fail(corruptf(name, nil, "IDX header claims dimensions %v, more than %d bytes: refusing to read it", dimsPrefix(dimBytes, i+1), int64(maxDataBytes)))
+		}
+	}
+	headerLen := int64(4 + 4*nd)
+	if size >= 0 {
+		if gz {
+			if total > maxDeflateRatio*size+1024 {
+				return fail(corruptf(name, nil, "IDX header claims %d bytes (dimensions %v), impossible for a %d-byte gzip file", total, dims, size))
+			}
+		} else {
+			switch have := size - headerLen; {
+			case have < total:
+				return fail(corruptf(name, nil, "truncated file: header says %v = %d data bytes, the file holds %d", dims, total, have))
+			case have > total:
+				return fail(corruptf(name, nil, "wrong dimensions: header says %v = %d data bytes, but the file holds %d", dims, total, have))
+			}
+			h.trusted = true
+		}
+	}
+	h.dims, h.total = dims, total
+	return h, nil
 }
 
 // dimsPrefix returns the first k dimensions in b for error messages.

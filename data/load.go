@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"mdsm/internal/safefile"
 )
 
 // Built-in dataset names accepted by Load (anything else must be a folder of images).
@@ -125,11 +127,16 @@ func withFix(err error, fix string) error {
 	return err
 }
 
-// findFile returns path+".gz" or path, whichever exists (gzip first), or a not-found error.
+// findFile returns path+".gz" or path, whichever exists (gzip first), or a not-found error;
+// a path that is there but unusable (a symbolic link loop, no permission) is that error.
 func findFile(path string) (string, error) {
 	for _, p := range []string{path + ".gz", path} {
-		if _, err := os.Stat(p); err == nil {
+		_, err := os.Stat(p)
+		if err == nil {
 			return p, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return "", openError(p, err)
 		}
 	}
 	return "", &FileError{Path: path + ".gz", Problem: "file does not exist", Kind: ErrNotFound}
@@ -177,23 +184,35 @@ func loadCIFAR(split, dir string, size int) (*Dataset, error) {
 
 // loadFolder loads an image folder (see LoadWith for how split picks the folder).
 func loadFolder(name, split string, size, limit int) (*Dataset, error) {
+	folder, err := folderFor(name, split)
+	if err != nil {
+		return nil, err
+	}
+	return ReadImageFolder(folder, size, limit)
+}
+
+// folderFor is the folder of images an image-folder dataset reads for split.
+func folderFor(name, split string) (string, error) {
 	st, err := os.Stat(name)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", &FileError{Path: name, Problem: "cannot open the image folder", Fix: "check the path and its permissions", Kind: ErrNotFound, Err: safefile.Describe(err)}
+	}
 	if err != nil || !st.IsDir() {
 		if !strings.ContainsAny(name, `/\.`) && err != nil {
-			return nil, fmt.Errorf("load: unknown dataset %q: want one of %s, or the path of a folder of PNG/JPEG images", name, strings.Join(Names(), ", "))
+			return "", fmt.Errorf("load: unknown dataset %q: want one of %s, or the path of a folder of PNG/JPEG images", name, strings.Join(Names(), ", "))
 		}
 		if err == nil {
-			return nil, &FileError{Path: name, Problem: "not a folder", Fix: "give a folder of PNG/JPEG images or one of " + strings.Join(Names(), ", "), Kind: ErrNotFound}
+			return "", &FileError{Path: name, Problem: "not a folder", Fix: "give a folder of PNG/JPEG images or one of " + strings.Join(Names(), ", "), Kind: ErrNotFound}
 		}
-		return nil, &FileError{Path: name, Problem: "image folder does not exist", Fix: "check the path, or use one of " + strings.Join(Names(), ", "), Kind: ErrNotFound, Err: err}
+		return "", &FileError{Path: name, Problem: "image folder does not exist", Fix: "check the path, or use one of " + strings.Join(Names(), ", "), Kind: ErrNotFound, Err: err}
 	}
 	folder := name
 	sub := filepath.Join(name, split)
 	if st, err := os.Stat(sub); err == nil && st.IsDir() {
 		folder = sub
 	} else if split == "test" {
-		return nil, &FileError{Path: sub, Problem: "image folder has no test split",
+		return "", &FileError{Path: sub, Problem: "image folder has no test split",
 			Fix: fmt.Sprintf("put held-out images in %s (and training images in %s), or use split train", sub, filepath.Join(name, "train")), Kind: ErrNotFound}
 	}
-	return ReadImageFolder(folder, size, limit)
+	return folder, nil
 }

@@ -3,13 +3,13 @@ package nn
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"mdsm/internal/atomicfile"
-	"os"
 	"sort"
+	"strings"
+
+	"mdsm/internal/safefile"
 )
 
 // The safetensors format (huggingface/safetensors): an 8-byte little-endian header length
@@ -77,15 +77,11 @@ func WriteSafetensors(w io.Writer, names []string, tensors map[string]*Tensor[fl
 // the file length before anything is allocated, so a corrupt or truncated file is an error
 // naming the path, never a crash.
 func ReadSafetensors(path string) (map[string]*Tensor[float32], map[string]string, error) {
-	f, err := os.Open(path)
+	f, st, err := safefile.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open checkpoint: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stat %s: %w", path, err)
-	}
 	ts, meta, err := decodeSafetensors(f, st.Size())
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s: %w (the file is damaged or not a safetensors file; use an earlier checkpoint)", path, err)
@@ -178,49 +174,73 @@ func SaveParams(path string, p *Params[float32], meta map[string]string) error {
 	}
 	m["config"] = string(cj)
 	m["format"] = "mdsm-energy-v1"
-	return atomicfile.Write(path, func(w io.Writer) error { return WriteSafetensors(w, p.Names, p.T, m) })
+	return safefile.WriteAtomic(path, func(w io.Writer) error { return WriteSafetensors(w, p.Names, p.T, m) })
 }
 
 // LoadParams reads a parameter file written by SaveParams. The configuration comes from its
-// metadata; every tensor the configuration needs must be present with the right shape.
+// metadata; every tensor the configuration needs must be present with the right shape, and
+// every value finite (a NaN checkpoint is as unusable as a damaged one). Nothing is
+// allocated from the configuration's claims: the tensors come from the file's own data.
 func LoadParams(path string) (*Params[float32], map[string]string, error) {
 	ts, meta, err := ReadSafetensors(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	p, err := paramsFromSafetensors(ts, meta, path)
+	return p, meta, err
+}
+
+// paramsFromSafetensors checks decoded tensors against the configuration in their metadata;
+// path is used in errors.
+func paramsFromSafetensors(ts map[string]*Tensor[float32], meta map[string]string, path string) (*Params[float32], error) {
 	var cfg Config
 	if err := json.Unmarshal([]byte(meta["config"]), &cfg); err != nil {
-		return nil, nil, fmt.Errorf("read %s: no network configuration in its metadata (%v); was it written by mdsm?", path, err)
+		return nil, fmt.Errorf("read %s: no network configuration in its metadata (%v); was it written by mdsm?", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	p, err := ParamsFromTensors(cfg, ts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return p, meta, nil
+	if err := p.CheckFinite(); err != nil {
+		return nil, fmt.Errorf("read %s: the weights are not finite (%w): the checkpoint is unusable; use an earlier one", path, err)
+	}
+	return p, nil
 }
 
-// ParamsFromTensors checks a tensor map against a configuration and wraps it as Params.
-// A missing or misshapen tensor is an error naming it.
+// ParamsFromTensors checks a tensor map against a configuration and copies it into new
+// Params (one backing array, Params.Flat). A missing or misshapen tensor is an error naming
+// it. Every tensor is checked before anything is allocated, so a configuration that claims
+// a far larger network than the tensors hold costs no memory: the Params allocated are
+// exactly as large as the tensors given.
 func ParamsFromTensors(cfg Config, ts map[string]*Tensor[float32]) (*Params[float32], error) {
-	p := NewParams[float32](cfg)
+	specs := cfg.ParamSpecs()
 	var errs []error
-	for _, s := range cfg.ParamSpecs() {
+	for _, s := range specs {
 		t, ok := ts[s.Name]
 		if !ok {
 			errs = append(errs, fmt.Errorf("tensor %s is missing", s.Name))
 			continue
 		}
-		if !equalShape(t.Shape, s.Shape) {
+		if !equalShape(t.Shape, s.Shape) || len(t.Data) != numel(s.Shape) {
 			errs = append(errs, fmt.Errorf("tensor %s has shape %v, the %s network needs %v", s.Name, t.Shape, cfg.Preset, s.Shape))
-			continue
 		}
-		copy(p.T[s.Name].Data, t.Data) // keep p's one backing array (Params.Flat)
+	}
+	if len(errs) > 10 { // a wrong configuration misses every tensor: name the first few
+		errs = append(errs[:10], fmt.Errorf("and %d more", len(errs)-10))
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("checkpoint does not match the configuration (wrong preset?): %w", errors.Join(errs...))
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return nil, fmt.Errorf("checkpoint does not match the configuration (wrong preset?): %s", strings.Join(msgs, "; "))
+	}
+	p := NewParams[float32](cfg)
+	for _, s := range specs {
+		copy(p.T[s.Name].Data, ts[s.Name].Data)
 	}
 	return p, nil
 }

@@ -81,7 +81,16 @@ func SampleBatchesOn(ctx context.Context, c dist.Comm, newEnergy func() Energy, 
 			mu.Unlock()
 			return
 		}
-		imgs[b] = ch.Denoised()
+		den := ch.Denoised()
+		if err := CheckFinite("sampling: denoised samples", den); err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w (%w; lower the temperature or eps, or check the model)", err, ErrDiverged)
+			}
+			mu.Unlock()
+			return
+		}
+		imgs[b] = den
 		traces[b] = ch.Trace()
 		mu.Lock()
 		done += m

@@ -34,6 +34,9 @@ func Denoise(e Energy, noisy []float32, n int, sigma0 float64) ([]float32, error
 	for i, v := range noisy {
 		out[i] = float32(float64(v) - s2*float64(g[i]))
 	}
+	if err := CheckFinite("sampling: denoised images", out); err != nil {
+		return nil, fmt.Errorf("%w: the model's gradient overflowed on this input", err)
+	}
 	return out, nil
 }
 
@@ -78,7 +81,7 @@ func AddNoise(x []float32, sigma float64, seed uint64) []float32 {
 // PSNR returns the peak signal-to-noise ratio 10 log10(peak^2 / MSE) in dB of each of the n
 // image pairs in a and b, and the mean of those values (the usual "mean PSNR" of denoising
 // tables, not the PSNR of the mean MSE). Pixels in [0,1] use peak = 1. Identical images give
-// +Inf (and then the mean is +Inf).
+// +Inf (and then the mean is +Inf); an image holding NaN or Inf is an error.
 func PSNR(a, b []float32, n int, peak float64) ([]float64, float64, error) {
 	dim, err := imageDim(a, n)
 	if err != nil {
@@ -99,6 +102,9 @@ func PSNR(a, b []float32, n int, peak float64) ([]float64, float64, error) {
 			s += d * d
 		}
 		mse := s / float64(dim)
+		if math.IsNaN(mse) || math.IsInf(mse, 0) {
+			return nil, 0, fmt.Errorf("sampling: psnr of image %d: its squared error is %v (an image holds NaN or Inf)", i, mse)
+		}
 		per[i] = 10 * math.Log10(peak*peak/mse)
 		mean += per[i]
 	}

@@ -103,7 +103,13 @@ func EnergyScoresOn(ctx context.Context, c dist.Comm, newEnergy func() Energy, i
 			out[lo-first+i] = float64(v)
 		}
 	})
-	if err := dist.Agree(c, ctx.Err()); err != nil {
+	err = ctx.Err()
+	for i, v := range out {
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = fmt.Errorf("sampling: the energy of image %d is %v: the model overflowed on this input (or the images hold NaN/Inf)", first+i, v)
+		}
+	}
+	if err := dist.Agree(c, err); err != nil {
 		return nil, err
 	}
 	return gatherPieces(c, nb, func(b int) int { return min(batch, n-b*batch) }, out)

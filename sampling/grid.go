@@ -7,7 +7,7 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 )
 
 // GridPadGrey is the grey level (0-255) of the padding between and around grid cells: mid grey,
@@ -80,7 +80,7 @@ func WritePNG(path string, img image.Image) error {
 	if img == nil {
 		return errors.New("sampling: write png: nil image")
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
+	return safefile.WriteAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 // UngridImage cuts a grid written by Grid (pad pixels of GridPadGrey between and around

@@ -84,6 +84,9 @@ type Chain struct {
 	// noise fills z with N(0,1) draws; tests replace it with a fixed draw.
 	noise func(z []float32)
 
+	// err is the divergence that stopped the chain (sticky: a NaN state cannot recover).
+	err error
+
 	// inpainting: nil free means every pixel is free.
 	free       []bool    // len dim, shared by all images
 	truth      []float32 // n*dim
@@ -188,11 +191,19 @@ func (c *Chain) Denoised() []float32 {
 	return out
 }
 
+// ErrDiverged marks a chain whose energies or state stopped being finite numbers.
+var ErrDiverged = errors.New("sampling: Langevin chains diverged")
+
 // Step runs one Langevin step. It returns ctx.Err() without stepping if ctx is done, and nil
-// without doing anything if the chain is Done.
+// without doing anything if the chain is Done. When the energies or the new state are not
+// finite (a temperature or step length too large for the model, or a broken model) it
+// returns an error wrapping ErrDiverged that names the step, and so does every later call.
 func (c *Chain) Step(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if c.err != nil {
+		return c.err
 	}
 	if c.Done() {
 		return nil
@@ -207,6 +218,9 @@ func (c *Chain) Step(ctx context.Context) error {
 	sum := 0.0
 	for _, v := range c.e {
 		sum += float64(v)
+	}
+	if !finite(sum) {
+		return c.diverged("the energy is not finite", t)
 	}
 	c.trace = append(c.trace, TracePoint{Step: c.k, T: t, MeanEnergy: sum / float64(c.n)})
 
@@ -224,8 +238,31 @@ func (c *Chain) Step(ctx context.Context) error {
 			v += a * float64(c.z[i])
 		}
 		c.x[i] = float32(v)
+		if !finite32(c.x[i]) {
+			return c.diverged("the state is not finite after the update", t)
+		}
 	}
 	c.k++
+	return nil
+}
+
+// diverged records and returns the divergence at the current step.
+func (c *Chain) diverged(what string, t float64) error {
+	c.err = fmt.Errorf("%w at step %d of %d (temperature %g, eps %g): %s; lower the temperature (t0) or the step length (eps), or check the model",
+		ErrDiverged, c.k+1, len(c.temps), t, c.cfg.Eps, what)
+	return c.err
+}
+
+func finite32(v float32) bool { return finite(float64(v)) }
+
+// CheckFinite returns an error naming what (e.g. "samples") and the first index when x
+// holds a NaN or an infinity: results are checked before they are written or printed.
+func CheckFinite(what string, x []float32) error {
+	for i, v := range x {
+		if !finite32(v) {
+			return fmt.Errorf("%s: value %d is %v (not a finite number)", what, i, v)
+		}
+	}
 	return nil
 }
 

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
-	"os"
 	"strconv"
 	"strings"
+
+	"mdsm/internal/safefile"
 )
 
 // Mask marks, for each pixel of an H x W image, whether it is free (true: to be inpainted, moved
@@ -161,14 +161,9 @@ func MaskFromImage(img image.Image, h, w int) (Mask, error) {
 
 // MaskFromPNG reads a PNG mask file (white = free) and resamples it to h x w; see MaskFromImage.
 func MaskFromPNG(path string, h, w int) (Mask, error) {
-	f, err := os.Open(path)
+	img, err := safefile.ReadImage(path, 0)
 	if err != nil {
 		return Mask{}, fmt.Errorf("sampling: mask png: %w", err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return Mask{}, fmt.Errorf("sampling: mask png %s: %w", path, err)
 	}
 	return MaskFromImage(img, h, w)
 }

@@ -11,7 +11,8 @@ import (
 // ties go to the lower training index. The paper's overfitting check shows samples next to
 // their 10 nearest training images (REFERENCE: Evaluation). Samples are spread over GOMAXPROCS
 // workers; each compares against every training image (exact, O(ns nt D)). k is capped at nt.
-// Cancelling ctx stops between samples and returns ctx.Err().
+// Samples holding NaN or Inf are an error. Cancelling ctx stops between samples and returns
+// ctx.Err().
 func NearestNeighbors(ctx context.Context, samples []float32, ns int, train []float32, nt, k int) ([][]int, [][]float64, error) {
 	dim, err := imageDim(samples, ns)
 	if err != nil {
@@ -22,6 +23,9 @@ func NearestNeighbors(ctx context.Context, samples []float32, ns int, train []fl
 	}
 	if k < 1 {
 		return nil, nil, fmt.Errorf("sampling: neighbours: k = %d must be >= 1", k)
+	}
+	if err := CheckFinite("sampling: neighbours: samples", samples); err != nil {
+		return nil, nil, err
 	}
 	k = min(k, nt)
 	idx := make([][]int, ns)
@@ -36,6 +40,9 @@ func NearestNeighbors(ctx context.Context, samples []float32, ns int, train []fl
 			for j, v := range x {
 				r := float64(v) - float64(y[j])
 				d += r * r
+			}
+			if math.IsNaN(d) { // a non-finite training image is farthest, never out of order
+				d = math.Inf(1)
 			}
 			if len(bd) == k && d >= bd[k-1] {
 				continue

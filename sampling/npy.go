@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 	"strconv"
 	"strings"
 )
@@ -92,7 +92,7 @@ func WriteNPY(path string, data []float32, shape []int) error {
 	if n != len(data) {
 		return fmt.Errorf("sampling: npy shape %v holds %d values, have %d", shape, n, len(data))
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return EncodeNPY(w, data, shape) })
+	return safefile.WriteAtomic(path, func(w io.Writer) error { return EncodeNPY(w, data, shape) })
 }
 
 // maxNPYValues bounds what ReadNPY allocates, whatever a header claims.

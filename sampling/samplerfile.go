@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
-	"mdsm/internal/atomicfile"
+	"mdsm/internal/safefile"
 )
 
 // SamplerFormat tags a saved sampler file.
@@ -56,21 +55,28 @@ func DecodeSampler(b []byte) (LangevinConfig, error) {
 	return f.LangevinConfig, nil
 }
 
-// WriteSamplerFile writes c to path atomically in the saved-sampler format.
+// maxSamplerFile bounds a saved sampler file (a few hundred bytes when saved by mdsm; a
+// long piecewise schedule stays far below it).
+const maxSamplerFile = 16 << 20
+
+// WriteSamplerFile writes c to path atomically in the saved-sampler format: a regular file
+// of the run's replaced, never a symbolic link followed (safefile.WriteAtomic).
 func WriteSamplerFile(path string, c LangevinConfig) error {
 	b, err := EncodeSampler(c)
 	if err != nil {
 		return fmt.Errorf("save sampler %s: %w", path, err)
 	}
-	if err := atomicfile.Write(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+	if err := safefile.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("save sampler: %w", err)
 	}
 	return nil
 }
 
-// ReadSamplerFile reads a sampler saved by WriteSamplerFile; errors name the file.
+// ReadSamplerFile reads a sampler saved by WriteSamplerFile with the checked reader (a
+// regular file of at most maxSamplerFile bytes: a FIFO, a device or a huge file is refused
+// before it is read); errors name the file.
 func ReadSamplerFile(path string) (LangevinConfig, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "sampler file", maxSamplerFile)
 	if err != nil {
 		return LangevinConfig{}, fmt.Errorf("read sampler: %w", err)
 	}

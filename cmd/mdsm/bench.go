@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -92,7 +93,16 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := positive("steps", *steps); err != nil {
+		return err
+	}
+	if *warmup < 0 {
+		return fmt.Errorf("--warmup %d: must be 0 or more", *warmup)
+	}
+	if err := checkThreads(*threads); err != nil {
 		return err
 	}
 	if *exchange {
@@ -120,7 +130,11 @@ Flags:
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*only, ",") {
-		want[strings.TrimSpace(n)] = true
+		n = strings.TrimSpace(n)
+		if n != "all" && !slices.ContainsFunc(benchCases, func(c benchCase) bool { return c.Name == n }) {
+			return fmt.Errorf("--config: unknown bench case %q: choose from all, %s", n, caseNames())
+		}
+		want[n] = true
 	}
 	d, note, err := core.OpenDevice(*device, *tf32)
 	if err != nil {

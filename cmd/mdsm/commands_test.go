@@ -42,15 +42,15 @@ func TestModelCommands(t *testing.T) {
 		{[]string{"sample", run, "--n", "4", "--steps", "20", "--out", filepath.Join(dir, "s")},
 			[]string{"s.png", "s.npy", "s-energy.csv"}, "4 samples"},
 		{[]string{"denoise", run, "--n", "8", "--sigmas", "0.3,0.6"},
-			[]string{filepath.Join(samples, "denoise.png")}, "noisy dB"},
+			[]string{filepath.Join(samples, "denoise-*.png")}, "noisy dB"},
 		{[]string{"inpaint", run, "--n", "2", "--steps", "20", "--mask", "left"},
-			[]string{filepath.Join(samples, "inpaint-left.png")}, "masked-region MSE"},
+			[]string{filepath.Join(samples, "inpaint-left-*.png")}, "masked-region MSE"},
 		{[]string{"energy", run, "--n", "20", "--out", filepath.Join(dir, "e.csv")},
 			[]string{"e.csv"}, "energy quantiles"},
 		{[]string{"nll", run, "--steps", "20", "--chains", "4", "--batch", "4", "--n", "4"},
 			nil, "bits/dim"},
 		{[]string{"neighbors", run, "--n", "2", "--k", "3", "--steps", "20"},
-			[]string{filepath.Join(samples, "neighbors.png")}, "nearest L2 distance"},
+			[]string{filepath.Join(samples, "neighbors-*.png")}, "nearest L2 distance"},
 		{[]string{"score", run, "--n", "8", "--steps", "20"}, nil, "real test images taken to 14x14 and back"},
 		{[]string{"score", filepath.Join(dir, "s.npy")}, nil, "4 images of 14x14, bilinear 14x14 -> 28x28"},
 		{[]string{"score", filepath.Join(dir, "s.png"), "--json"}, nil, `"classes": `},
@@ -63,8 +63,13 @@ func TestModelCommands(t *testing.T) {
 			if !filepath.IsAbs(f) {
 				f = filepath.Join(dir, f)
 			}
-			if st, err := os.Stat(f); err != nil || st.Size() == 0 {
-				t.Errorf("mdsm %s: %s not written: %v", tc.args[0], f, err)
+			m, _ := filepath.Glob(f) // default names carry the date and time
+			if len(m) != 1 {
+				t.Errorf("mdsm %s: %s not written (found %v)", tc.args[0], f, m)
+				continue
+			}
+			if st, err := os.Stat(m[0]); err != nil || st.Size() == 0 {
+				t.Errorf("mdsm %s: %s not written: %v", tc.args[0], m[0], err)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+
+	"mdsm/internal/safefile"
 )
 
 // detachTraining continues a stopped run headless: it starts this binary again as
@@ -18,9 +20,9 @@ func detachTraining(runDir string) (string, error) {
 		return "", fmt.Errorf("find the mdsm binary: %w", err)
 	}
 	logPath := filepath.Join(runDir, "train.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := safefile.OpenAppend(logPath)
 	if err != nil {
-		return "", fmt.Errorf("open %s: %w", logPath, err)
+		return "", fmt.Errorf("open the training log: %w", err)
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)

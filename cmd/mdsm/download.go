@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"mdsm/data"
@@ -35,20 +36,14 @@ Flags:
 `, strings.Join(downloadable(), ", "))
 		fs.PrintDefaults()
 	}
-	var names []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		names = append(names, fs.Arg(0))
-		args = fs.Args()[1:]
+	if err := parseArgsList(fs, args, "a dataset NAME to download"); err != nil {
+		return err
 	}
-	if len(names) == 0 {
-		fs.Usage()
-		return fmt.Errorf("name a dataset to download")
+	names := fs.Args()
+	for _, n := range names {
+		if !slices.Contains(data.Names()[1:], n) {
+			return fmt.Errorf("mdsm download: unknown dataset %q (want one of %s)", n, strings.Join(data.Names()[1:], ", "))
+		}
 	}
 	ctx, cancel := interruptible()
 	defer cancel()

@@ -3,7 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
+	"io"
+	"math"
 	"sort"
 
 	"mdsm/sampling"
@@ -19,10 +20,12 @@ func runEnergy(args []string) error {
 	ood := fs.String("ood", "", "an out-of-distribution set to compare, e.g. fashion-mnist; prints the AUROC of energy as an OOD score")
 	dataDir := fs.String("data-dir", "", "directory of downloaded datasets")
 	n := fs.Int("n", 1000, "images per set")
-	sigma0 := fs.Float64("noise", -1, "std of the noise added before scoring (default: the run's sigma0, as the paper does)")
+	sigma0 := fs.Float64("noise", 0, "std of the noise added before scoring (default: the run's sigma0, as the paper does)")
 	seed := fs.Uint64("seed", 1, "noise seed")
-	out := fs.String("out", "energies.csv", "CSV output (set,index,energy)")
+	out := fs.String("out", "", "CSV output (set,index,energy), or a directory ending in / (default energies-DATE-TIME.csv)")
 	threads := fs.Int("threads", 0, "compute threads")
+	force := bindForce(fs)
+	bindSkipMemoryCheck(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm energy [flags] RUN_DIR|CHECKPOINT.safetensors
 
@@ -38,9 +41,19 @@ Flags:
 	if err != nil {
 		return err
 	}
-	noise := *sigma0
-	if noise < 0 {
-		noise = src.sigma0
+	if err := positive("n", *n); err != nil {
+		return err
+	}
+	noise := src.sigma0
+	if given(fs, "noise") {
+		if !(*sigma0 >= 0) || math.IsInf(*sigma0, 0) {
+			return fmt.Errorf("--noise %v: the noise level must be a finite number >= 0", *sigma0)
+		}
+		noise = *sigma0
+	}
+	path := outputPath(*out, "energies-"+stamp()+".csv")
+	if err := checkOutputs(*force, path); err != nil {
+		return err
 	}
 	name := *dataName
 	if name == "" {
@@ -60,7 +73,7 @@ Flags:
 		}
 		e, err := sampling.EnergyScoresOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, 100, noise, *seed)
 		if err != nil {
-			return err
+			return fmt.Errorf("energies of %s under %s: %w", s, src.path, err)
 		}
 		if !leader() {
 			continue
@@ -76,14 +89,9 @@ Flags:
 	if len(scores) == 2 {
 		fmt.Printf("AUROC of energy as an outlier score (%s vs %s): %.4f\n", scores[1].Name, scores[0].Name, sampling.AUROC(scores[1].Scores, scores[0].Scores))
 	}
-	f, err := os.Create(*out)
-	if err != nil {
+	if err := writeOutput(path, *force, func(w io.Writer) error { return sampling.WriteScoresCSV(w, scores) }); err != nil {
 		return fmt.Errorf("write energies: %w", err)
 	}
-	defer f.Close()
-	if err := sampling.WriteScoresCSV(f, scores); err != nil {
-		return err
-	}
-	fmt.Printf("energies -> %s\n", *out)
+	fmt.Printf("energies -> %s\n", path)
 	return nil
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"mdsm/nn"
 	"mdsm/sampling"
@@ -21,8 +24,10 @@ func runInpaint(args []string) error {
 	dataDir := fs.String("data-dir", "", "directory of downloaded datasets")
 	clamp := fs.String("clamp-noise", "sqrt", "noise on clamped pixels: sqrt (sigma0 sqrt(T)), quarter (the reference code's sigma0 T^(1/4)) or none")
 	seed := fs.Uint64("seed", 1, "random seed")
-	out := fs.String("out", "", "output prefix (default RUN_DIR/samples/inpaint-MASK)")
+	out := fs.String("out", "", "output prefix, or a directory ending in / (default RUN_DIR/samples/inpaint-MASK-DATE-TIME)")
 	threads := fs.Int("threads", 0, "compute threads")
+	force := bindForce(fs)
+	bindSkipMemoryCheck(fs)
 	sf := bindScheduleFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm inpaint [flags] RUN_DIR|CHECKPOINT.safetensors
@@ -40,12 +45,25 @@ Flags:
 		return err
 	}
 	c := src.params.Config
+	if err := positive("n", *n); err != nil {
+		return err
+	}
+	if *offset < 0 {
+		return fmt.Errorf("--offset %d: the index of the first test image must be 0 or more", *offset)
+	}
+	if err := checkSamplingMemory(c, *n, *n, 3**n); err != nil {
+		return err
+	}
 	lc, err := sf.config(src)
 	if err != nil {
 		return err
 	}
 	mask, err := sampling.ParseMask(*maskSpec, c.ImageSize, c.ImageSize, *seed)
 	if err != nil {
+		return fmt.Errorf("--mask: %w", err)
+	}
+	prefix := src.outputPrefix(*out, "inpaint-"+maskName(*maskSpec))
+	if err := checkOutputs(*force, prefix+".png", prefix+".npy"); err != nil {
 		return err
 	}
 	name := *dataName
@@ -70,11 +88,17 @@ Flags:
 	pr := progressPrinter("langevin steps")
 	for !chain.Done() {
 		if err := chain.StepN(ctx, 50); err != nil {
+			if errors.Is(err, sampling.ErrDiverged) {
+				return fmt.Errorf("inpainting with %s failed, nothing written: %w", src.path, err)
+			}
 			return fmt.Errorf("inpainting interrupted at step %d: %w", chain.StepIndex(), err)
 		}
 		pr(chain.StepIndex(), chain.Steps())
 	}
 	result := chain.Denoised()
+	if err := sampling.CheckFinite("inpainted images", result); err != nil {
+		return fmt.Errorf("%w: the denoising jump overflowed; nothing written", err)
+	}
 	_, mse, err := sampling.MaskedMSE(result, truth, *n, c.InChannels, mask)
 	if err != nil {
 		return err
@@ -82,14 +106,31 @@ Flags:
 	masked := maskedView(truth, *n, c, mask)
 	_, mseBlank, _ := sampling.MaskedMSE(masked, truth, *n, c.InChannels, mask)
 	rows := append(append(append([]float32(nil), masked...), result...), truth...)
-	prefix := src.outputPrefix(*out, "inpaint-"+*maskSpec)
-	if err := writeImageSet(prefix, rows, 3**n, c, *n); err != nil {
+	if err := writeImageSet(prefix, rows, 3**n, c, *n, *force); err != nil {
 		return err
 	}
 	fmt.Printf("inpainted %d %s test images (mask %s, %d free pixels): masked-region MSE %.4f (grey fill: %.4f)\n",
 		*n, name, *maskSpec, mask.FreeCount(), mse, mseBlank)
 	fmt.Printf("grid (rows: masked | inpainted | truth) -> %s.png\n", prefix)
 	return nil
+}
+
+// maskName is a mask spec as a file-name part: "png:masks/m.png" becomes "png-m".
+func maskName(spec string) string {
+	name, arg, _ := strings.Cut(spec, ":")
+	if name == "png" {
+		arg = strings.TrimSuffix(filepath.Base(arg), filepath.Ext(arg))
+	}
+	s := name
+	if arg != "" {
+		s += "-" + arg
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == ':' || r < ' ' {
+			return '-'
+		}
+		return r
+	}, s)
 }
 
 // maskedView shows the free pixels as mid-grey, the way the grid's first row presents the

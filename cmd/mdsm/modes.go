@@ -52,7 +52,10 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, "RUN_DIR|CHECKPOINT.safetensors|SAMPLES.npy|GRID.png"); err != nil {
+		return err
+	}
+	if err := checkThreads(*threads); err != nil {
 		return err
 	}
 	src := fs.Arg(0)

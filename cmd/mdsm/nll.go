@@ -3,6 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math"
+
+	"mdsm/dist"
 
 	"mdsm/sampling"
 )
@@ -24,6 +27,7 @@ func runNLL(args []string) error {
 	dataDir := fs.String("data-dir", "", "directory of downloaded datasets")
 	seed := fs.Uint64("seed", 1, "random seed")
 	threads := fs.Int("threads", 0, "compute threads")
+	bindSkipMemoryCheck(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm nll [flags] RUN_DIR|CHECKPOINT.safetensors
 
@@ -40,6 +44,21 @@ Flags:
 	if err != nil {
 		return err
 	}
+	if err := positive("steps", cfg.Steps, "chains", cfg.Chains, "batch", cfg.Batch, "leapfrog", cfg.Leapfrog); err != nil {
+		return err
+	}
+	if *n < 0 {
+		return fmt.Errorf("--n %d: must be 0 (no upper bound) or more test images", *n)
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("AIS settings: %w", err)
+	}
+	if cfg.Steps > sampling.MaxScheduleSteps {
+		return fmt.Errorf("--steps %d: at most %d intermediate distributions", cfg.Steps, sampling.MaxScheduleSteps)
+	}
+	if err := dist.Agree(job.comm, checkSamplingMemory(src.params.Config, max(cfg.Chains, *n), cfg.Batch, 0)); err != nil {
+		return err
+	}
 	c := src.params.Config
 	d := c.Dim()
 	name := *dataName
@@ -54,23 +73,28 @@ Flags:
 	defer cancel()
 	energies, err := sampling.EnergyScoresOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, 100, 0, *seed)
 	if err != nil {
-		return err
+		return fmt.Errorf("test energies under %s: %w", src.path, err)
 	}
 	cfg.Progress = progressPrinter("AIS steps")
 	fwd, err := sampling.AISOn(ctx, job.comm, src.energyFactory(), d, cfg, *seed)
 	if err != nil {
-		return err
+		return fmt.Errorf("AIS with %s: %w", src.path, err)
 	}
 	var rev sampling.AISResult
 	if *n > 0 {
 		rc := cfg
 		rc.Progress = progressPrinter("reverse AIS steps")
 		if rev, err = sampling.ReverseAISOn(ctx, job.comm, src.energyFactory(), ds.Pixels, ds.N, d, rc, *seed+1); err != nil {
-			return err
+			return fmt.Errorf("reverse AIS with %s: %w", src.path, err)
 		}
 	}
 	if !leader() {
 		return nil
+	}
+	for what, z := range map[string]float64{"forward": fwd.LogZ, "reverse": rev.LogZ} {
+		if (what == "forward" || *n > 0) && (math.IsNaN(z) || math.IsInf(z, 0)) {
+			return fmt.Errorf("%s AIS with %s gave log Z = %v: the chains diverged; lower --step-size or raise --steps", what, src.path, z)
+		}
 	}
 	ll, err := sampling.NLL(energies, fwd.LogZ, d)
 	if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"mdsm/core"
@@ -37,7 +39,7 @@ func bindRunFlags(fs *flag.FlagSet) *runFlags {
 			fs.String(f.Flag, def, f.Help)
 		}
 	}
-	fs.BoolVar(&core.SkipMemoryCheck, "skip-memory-check", core.SkipMemoryCheck, "start even if the memory estimate says the run does not fit")
+	bindSkipMemoryCheck(fs)
 	return &runFlags{fs: fs}
 }
 
@@ -59,6 +61,42 @@ func (r *runFlags) apply(c *core.RunConfig) error {
 		}
 	}
 	return c.Validate()
+}
+
+// resumeFlags lists the flags a resume accepts, for refuseOnResume: first runFlag (the one
+// naming the run), then the flags of the run settings a resumed run may change (those
+// core.RunFields marks Resume, the same that core.ResumeChangeable names), then the
+// command's own flags that do not change the run (process).
+func resumeFlags(runFlag string, process ...string) []string {
+	names := []string{runFlag}
+	for _, f := range core.RunFields() {
+		if f.Resume {
+			names = append(names, f.Flag)
+		}
+	}
+	return append(names, process...)
+}
+
+// refuseOnResume refuses flags given with a resume (what: "--resume RUN"; allowed[0] is
+// the flag naming the run) that a resumed run cannot honour: its configuration is the one
+// in RUN/config.json, and changing the batch, the seed or the network halfway would
+// silently make it another run.
+func refuseOnResume(fs *flag.FlagSet, what string, allowed []string) error {
+	var refused []string
+	for _, name := range givenFlags(fs) {
+		if !slices.Contains(allowed, name) {
+			refused = append(refused, "--"+name)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	var may []string
+	for _, a := range allowed[1:] { // allowed[0] is the resume flag itself
+		may = append(may, "--"+a)
+	}
+	return fmt.Errorf("%s continues the run with the configuration in its config.json, so %s cannot be given: only %s can change on a resume (start a new run with --run-dir to change the others)",
+		what, strings.Join(refused, ", "), strings.Join(may, ", "))
 }
 
 // defaultRunDir names a new run directory after the time it starts.

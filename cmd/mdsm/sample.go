@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,13 +51,20 @@ func loadModelSource(path string) (*modelSource, error) {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
 	}
-	if cfg, err := core.ReadRunConfig(runDir); err == nil {
-		src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
-		if src.sampler, _, err = core.RunSampler(runDir, cfg); err != nil {
-			return nil, err
-		}
+	if _, err := os.Lstat(filepath.Join(runDir, "config.json")); err != nil {
+		src.sampler.Sigma0 = src.sigma0
+		return src, nil // a checkpoint outside a run: the paper's sampler
 	}
-	src.sampler.Sigma0 = src.sigma0
+	// a run whose config.json or sampler.json cannot be read must not be sampled with
+	// made-up settings
+	cfg, err := core.ReadRunConfig(runDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (the run's sigma0 and sampler settings are in it: restore it)", err)
+	}
+	src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
+	if src.sampler, _, err = core.RunSampler(runDir, cfg); err != nil {
+		return nil, err
+	}
 	return src, nil
 }
 
@@ -66,7 +75,10 @@ func loadModelSource(path string) (*modelSource, error) {
 func parseModelCommand(fs *flag.FlagSet, args []string, threads *int) (*modelSource, error) {
 	device := fs.String("device", "auto", core.DeviceFlagHelp)
 	tf32 := fs.Bool("tf32", false, "let a GPU use TF32 tensor cores in float32 convolutions (faster, less exact)")
-	if err := parseWithPositional(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, "RUN_DIR|CHECKPOINT"); err != nil {
+		return nil, err
+	}
+	if err := checkThreads(*threads); err != nil {
 		return nil, err
 	}
 	comm, err := joinJob(*threads)
@@ -122,15 +134,14 @@ func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource
 	return src, nil
 }
 
-// outputPrefix is --out, or RUN/samples/NAME (./NAME for a bare checkpoint).
+// outputPrefix is --out (see outputPath), by default RUN/samples/NAME-DATE-TIME
+// (./NAME-DATE-TIME for a bare checkpoint).
 func (s *modelSource) outputPrefix(out, name string) string {
-	if out != "" {
-		return out
-	}
+	def := name + "-" + stamp()
 	if s.runDir != "" {
-		return filepath.Join(s.runDir, "samples", name)
+		def = filepath.Join(s.runDir, "samples", def)
 	}
-	return name
+	return outputPath(out, def)
 }
 
 // energyFactory gives each sampling worker its own model over its own copy of the weights,
@@ -170,10 +181,10 @@ func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
 }
 
 // config is the sampler to use: the run's, or the one --schedule names (a kind or a saved
-// file), with the flags given on the command line applied over it.
+// file), with the flags given on the command line applied over it as given (a zero or
+// negative --steps or --t0 is an error, never the sampler's value), and the result
+// validated (sampling.LangevinConfig.Validate).
 func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error) {
-	given := map[string]bool{}
-	s.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	lc := src.sampler
 	switch s.kind {
 	case "":
@@ -188,23 +199,32 @@ func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error
 	}
 	lc.Sigma0 = src.sigma0
 	steps, t0 := -1, -1.0
-	if given["steps"] {
+	if given(s.fs, "steps") {
+		if s.steps < 1 {
+			return lc, fmt.Errorf("--steps %d: the sampler needs at least 1 step", s.steps)
+		}
 		steps = s.steps
 	}
-	if given["t0"] {
+	if given(s.fs, "t0") {
+		if !(s.t0 > 0) || math.IsInf(s.t0, 0) {
+			return lc, fmt.Errorf("--t0: start temperature t0 = %v must be finite and > 0", s.t0)
+		}
 		t0 = s.t0
 	}
 	lc.Schedule = lc.Schedule.Rescaled(steps, t0)
-	if given["eps"] {
+	if given(s.fs, "eps") {
 		lc.Eps = s.eps
 	}
-	if given["init-mean"] {
+	if given(s.fs, "init-mean") {
 		lc.InitMean = s.initMean
 	}
-	if given["init-std"] {
+	if given(s.fs, "init-std") {
 		lc.InitStd = s.sd
 	}
-	return lc, lc.Validate()
+	if err := lc.Validate(); err != nil {
+		return lc, fmt.Errorf("sampler settings (--schedule, --steps, --t0, --eps, --init-mean, --init-std): %w", err)
+	}
+	return lc, nil
 }
 
 // describeSampler is one line naming a sampler's settings.
@@ -248,9 +268,11 @@ func runSample(args []string) error {
 	n := fs.Int("n", 64, "number of samples")
 	batch := fs.Int("batch", 64, "chains per batch (batches run in parallel on all cores)")
 	seed := fs.Uint64("seed", 1, "random seed")
-	out := fs.String("out", "", "output prefix (default RUN_DIR/samples/sample-DATE-TIME)")
+	out := fs.String("out", "", "output prefix, or a directory ending in / (default RUN_DIR/samples/sample-DATE-TIME)")
 	cols := fs.Int("cols", 0, "grid columns (default sqrt(n))")
 	threads := fs.Int("threads", 0, "compute threads per GEMM (default GOMAXPROCS)")
+	force := bindForce(fs)
+	bindSkipMemoryCheck(fs)
 	sf := bindScheduleFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm sample [flags] RUN_DIR|CHECKPOINT.safetensors
@@ -260,6 +282,8 @@ from x0 = 0.5 + N(0,I), then applies the denoising jump x - sigma0^2 dE/dx. Writ
 PREFIX.png (grid), PREFIX.npy (float32 [n,C,H,W]) and PREFIX-energy.csv (mean energy and
 temperature per step). Ctrl-C writes the batches already done. Under mpirun/srun the
 batches are shared by the ranks and rank 0 writes the same files a single process would.
+Existing files are not overwritten without --force; chains that diverge (NaN) are an
+error, and nothing is written.
 
 Flags:
 `)
@@ -269,17 +293,30 @@ Flags:
 	if err != nil {
 		return err
 	}
+	if err := positive("n", *n, "batch", *batch); err != nil {
+		return err
+	}
+	if *cols < 0 || *cols > *n {
+		return fmt.Errorf("--cols %d: must be 0 (square grid) or 1..--n (%d)", *cols, *n)
+	}
 	cfg, err := sf.config(src)
 	if err != nil {
 		return err
 	}
-	prefix := src.outputPrefix(*out, "sample-"+time.Now().Format("20060102-150405"))
+	prefix := src.outputPrefix(*out, "sample")
+	err = checkSamplingMemory(src.params.Config, *n, *batch, *n)
+	if err == nil && leader() {
+		err = checkOutputs(*force, prefix+".png", prefix+".npy", prefix+"-energy.csv")
+	}
+	if err := dist.Agree(job.comm, err); err != nil {
+		return err
+	}
 	ctx, cancel := interruptible()
 	defer cancel()
 	c := src.params.Config
 	imgs, trace, err := sampling.SampleBatchesOn(ctx, job.comm, src.energyFactory(), *n, min(*batch, *n), c.Dim(), cfg, *seed, progressPrinter("samples"))
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+		return fmt.Errorf("sampling from %s: %w; nothing written", src.path, err)
 	}
 	if !leader() {
 		return nil
@@ -288,64 +325,21 @@ Flags:
 	if got == 0 {
 		return fmt.Errorf("interrupted before any batch finished; nothing written")
 	}
-	if err := writeImageSet(prefix, imgs, got, c, *cols); err != nil {
+	if err := writeImageSet(prefix, imgs, got, c, *cols, *force); err != nil {
 		return err
 	}
-	if err := writeTrace(prefix+"-energy.csv", trace); err != nil {
-		return err
+	if err := writeOutput(prefix+"-energy.csv", *force, func(w io.Writer) error { return sampling.WriteTraceCSV(w, trace) }); err != nil {
+		return fmt.Errorf("write energy trace: %w", err)
 	}
 	fmt.Println(describeSampler(cfg))
 	fmt.Printf("%d samples from %s -> %s.png, %s.npy, %s-energy.csv\n", got, src.path, prefix, prefix, prefix)
 	return nil
 }
 
-// writeImageSet writes PREFIX.png (a grid) and PREFIX.npy (the raw float32 images).
-func writeImageSet(prefix string, imgs []float32, n int, c nn.Config, cols int) error {
-	if err := os.MkdirAll(filepath.Dir(prefix), 0o755); err != nil {
-		return err
-	}
-	grid, err := sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
-	if err != nil {
-		return err
-	}
-	if err := sampling.WritePNG(prefix+".png", grid); err != nil {
-		return err
-	}
-	return sampling.WriteNPY(prefix+".npy", imgs[:n*c.Dim()], []int{n, c.InChannels, c.ImageSize, c.ImageSize})
-}
-
-func writeTrace(path string, trace []sampling.TracePoint) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write energy trace: %w", err)
-	}
-	defer f.Close()
-	return sampling.WriteTraceCSV(f, trace)
-}
-
-// parseWithPositional parses flags that may come before or after the positional arguments.
-func parseWithPositional(fs *flag.FlagSet, args []string, want int) error {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != want {
-		fs.Usage()
-		return fmt.Errorf("%s needs %d argument(s), got %d", fs.Name(), want, len(pos))
-	}
-	return fs.Parse(pos) // leaves them in fs.Args()
-}
-
-// loadTestImages loads n test images of the dataset a model was trained on, at its size.
+// loadTestImages loads n test images of the dataset a model was trained on, at its size,
+// after checking that the dataset fits in memory.
 func loadTestImages(name, dataDir string, c nn.Config, n int) (*data.Dataset, error) {
-	ds, err := data.LoadWith(name, "test", dataDir, data.Options{Size: c.ImageSize, Limit: n})
+	ds, err := core.LoadDataset(name, "test", dataDir, data.Options{Size: c.ImageSize, Limit: n})
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
-	_ "image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"mdsm/core"
 	"mdsm/data"
 	"mdsm/internal/gemm"
+	"mdsm/internal/safefile"
 	"mdsm/sampling"
 	"mdsm/score"
 )
@@ -74,13 +73,16 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	want := 1
+	want := []string{"RUN_DIR|CHECKPOINT.safetensors|SAMPLES.npy|GRID.png"}
 	for _, a := range args {
 		if strings.HasPrefix(strings.TrimLeft(a, "-"), "train-classifier") {
-			want = 0 // --train-classifier takes no RUN or file argument
+			want = nil // --train-classifier takes no RUN or file argument
 		}
 	}
-	if err := parseWithPositional(fs, args, want); err != nil {
+	if err := parseArgs(fs, args, want...); err != nil {
+		return err
+	}
+	if err := checkThreads(*threads); err != nil {
 		return err
 	}
 	if *train != "" {
@@ -157,9 +159,12 @@ func sampleForScore(path string, n, batch int, seed uint64, threads int, sf *sch
 	return ds, src.data, nil
 }
 
+// maxSamplesFile bounds a .npy of samples to score (a 10,000-image 32x32 RGB set is 123 MB).
+const maxSamplesFile = 2 << 30
+
 // readNPYImages reads a float .npy array of images, [n,h,w] or [n,c,h,w].
 func readNPYImages(path string) (*data.Dataset, error) {
-	b, err := os.ReadFile(path)
+	b, err := safefile.ReadFile(path, "samples file", maxSamplesFile)
 	if err != nil {
 		return nil, fmt.Errorf("read samples: %w", err)
 	}
@@ -184,14 +189,9 @@ func readNPYImages(path string) (*data.Dataset, error) {
 
 // readGridImages cuts a sample grid PNG (as mdsm sample and training write them) into images.
 func readGridImages(path string, cell int) (*data.Dataset, error) {
-	f, err := os.Open(path)
+	img, err := safefile.ReadImage(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read grid: %w", err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w (not a PNG?)", path, err)
 	}
 	px, n, c, side, err := sampling.UngridImage(img, cell, 2)
 	if err != nil {

@@ -30,7 +30,7 @@ func runTrain(args []string) error {
 	rf := bindRunFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
-       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback]
+       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback] [--data-dir DIR] [--device D] [--tf32]
 
 Trains an energy network with MDSM on a background goroutine and writes RUN_DIR/config.json,
 metrics.jsonl, checkpoints/ and samples/. SIGINT, SIGTERM and SIGHUP (a dropped SSH session)
@@ -56,8 +56,13 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *resume != "" {
+		if err := refuseOnResume(fs, "--resume "+*resume, trainResumeFlags); err != nil {
+			return err
+		}
 	}
 	cfg := core.DefaultRunConfig()
 	if *configPath != "" { // the file first, then the flags given on the command line
@@ -67,6 +72,9 @@ Flags:
 		}
 		cfg = fileCfg
 	}
+	if err := checkThreads(*threads); err != nil {
+		return err
+	}
 	comm, err := joinJob(*threads)
 	if err != nil {
 		return err
@@ -75,9 +83,10 @@ Flags:
 	var tr *core.Trainer
 	if *resume != "" {
 		// Rank 0 reads the run (the others may not see its directory), applies the flags
-		// over it and hands both configs to every rank, which loads its own copy of the data.
-		// A resumed run keeps its config; steps, micro-batch, NaN rollback, device and TF32
-		// may change.
+		// over it and hands both configs to every rank, which loads its own copy of the data
+		// (from the data directory asked for). A resumed run keeps its config; the settings
+		// core.ResumeChangeable names (steps, micro-batch, NaN rollback, data directory,
+		// device, TF32) may change: refuseOnResume refused the others.
 		var shared struct {
 			Run   core.RunConfig `json:"run"`
 			Asked core.RunConfig `json:"asked"`
@@ -95,7 +104,7 @@ Flags:
 			return err
 		}
 		rc, c := shared.Run, shared.Asked
-		ds, err := core.LoadTrainingData(rc)
+		ds, err := core.LoadTrainingData(c)
 		if err := dist.Agree(comm, err); err != nil {
 			return err
 		}
@@ -113,6 +122,9 @@ Flags:
 		}
 		if _, ok := given["tf32"]; ok {
 			opt.TF32 = &c.TF32
+		}
+		if _, ok := given["data-dir"]; ok {
+			opt.DataDir = c.DataDir
 		}
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err
@@ -247,3 +259,7 @@ Flags:
 	}
 	return nil
 }
+
+// trainResumeFlags are the flags `mdsm train --resume` accepts: those of the settings a run
+// may change between sessions (core.Field.Resume) and of the process itself.
+var trainResumeFlags = resumeFlags("resume", "threads", "quiet", "skip-memory-check")

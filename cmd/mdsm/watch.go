@@ -29,7 +29,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := parseWithPositional(fs, args, 1); err != nil {
+	if err := parseArgs(fs, args, "RUN_DIR"); err != nil {
 		return err
 	}
 	marker, err := resolveCharts(*charts, os.Getenv)

@@ -49,11 +49,13 @@ func runWorkbench(args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage: mdsm [flags]\n\nOpens the workbench (press ? inside for the keys).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	if err := parseArgs(fs, args); err != nil {
+		return fmt.Errorf("%w (commands: mdsm help)", err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (commands: mdsm help)", fs.Arg(0))
+	if wbOpts.open != "" {
+		if err := refuseOnResume(fs, "--open "+wbOpts.open, []string{"open", "images", "pane", "charts", "skip-memory-check"}); err != nil {
+			return err
+		}
 	}
 	if err := wbOpts.rf.apply(&wbOpts.cfg); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)

@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"unsafe"
+
+	"mdsm/internal/safefile"
 )
 
 // NVRTC is the bound CUDA run-time compiler: mdsm compiles its own kernels (CUDA C source
@@ -150,7 +153,7 @@ func (n *NVRTC) CompileCached(dir, name, src, arch string, opts ...string) (cubi
 	path := ""
 	if dir != "" {
 		path = filepath.Join(dir, CacheKey(src, arch, n.Major, n.Minor, opts...))
-		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+		if b, err := safefile.ReadFile(path, "cached kernel", 256<<20); err == nil && len(b) > 0 {
 			return b, true, nil
 		}
 	}
@@ -158,11 +161,8 @@ func (n *NVRTC) CompileCached(dir, name, src, arch string, opts ...string) (cubi
 	if err != nil || path == "" {
 		return cubin, false, err
 	}
-	if os.MkdirAll(dir, 0o755) == nil {
-		tmp := path + ".tmp"
-		if os.WriteFile(tmp, cubin, 0o644) == nil {
-			os.Rename(tmp, path)
-		}
+	if os.MkdirAll(dir, 0o777) == nil {
+		safefile.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(cubin); return err })
 	}
 	return cubin, false, nil
 }
