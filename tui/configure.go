@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 
 	"mdsm/core"
@@ -28,15 +27,13 @@ type configurePane struct {
 	verr   map[string]string // validation problem per field name
 
 	cursor, top int
-	editing     bool
-	input       textinput.Model
+	field       textField // the row being edited
 	note        string
 }
 
 func newConfigurePane(cfg core.RunConfig, runDir string) configurePane {
-	p := configurePane{fields: core.RunFields(), input: textinput.New()}
-	p.input.Prompt = ""
-	p.input.CharLimit = 256
+	p := configurePane{fields: core.RunFields(), field: newTextField(256)}
+	p.field.in.SetWidth(valueW - 2)
 	return p.load(cfg, runDir)
 }
 
@@ -75,11 +72,11 @@ func (p configurePane) title(short bool) string {
 	}
 	return "Configure"
 }
-func (p configurePane) capturing() bool                      { return p.editing }
+func (p configurePane) capturing() bool                      { return p.field.active }
 func (p configurePane) slot(*session, int, int) (slot, bool) { return slot{}, false }
 
 func (p configurePane) keys(s *session) []key.Binding {
-	if p.editing {
+	if p.field.active {
 		return []key.Binding{ck.Edit, ck.Cancel}
 	}
 	if p.locked(s) != "" {
@@ -123,28 +120,13 @@ func (p configurePane) update(s *session, msg tea.Msg) (configurePane, out) {
 	case tea.KeyPressMsg:
 		return p.key(s, m)
 	}
-	if p.editing {
-		var cmd tea.Cmd
-		p.input, cmd = p.input.Update(msg)
-		return p, do(cmd)
-	}
-	return p, out{}
+	cmd := p.field.update(msg) // before p is read
+	return p, do(cmd)
 }
 
 func (p configurePane) key(s *session, k tea.KeyPressMsg) (configurePane, out) {
-	if p.editing {
-		var end editEnd
-		var cmd tea.Cmd
-		p.input, end, cmd = editKey(p.input, k)
-		switch end {
-		case editCommit:
-			p.editing = false
-			p = p.commit(p.input.Value())
-			return p, p.draft()
-		case editCancel:
-			p.editing = false
-		}
-		return p, do(cmd)
+	if o, took := p.field.take(k, func(text string) out { p = p.commit(text); return p.draft() }); took {
+		return p, o
 	}
 	n := p.rows()
 	switch {
@@ -158,10 +140,8 @@ func (p configurePane) key(s *session, k tea.KeyPressMsg) (configurePane, out) {
 			return p, out{}
 		}
 		p.note = ""
-		p.editing = true
-		p.input.SetValue(p.text[p.cursor])
-		p.input.CursorEnd()
-		return p, do(p.input.Focus())
+		cmd := p.field.open(p.text[p.cursor]) // before p is read
+		return p, do(cmd)
 	case key.Matches(k, ck.Prev), key.Matches(k, ck.Next):
 		if p.cursor >= len(p.fields) || len(p.fields[p.cursor].Choices) == 0 {
 			return p, out{}
@@ -243,7 +223,6 @@ const labelW, valueW = 18, 24
 
 func (p configurePane) view(s *session, w, h int) string {
 	st := s.st
-	p.input.SetWidth(valueW - 2)
 	head := st.heading.Render("Run configuration")
 	locked := p.locked(s)
 	if locked != "" {
@@ -313,8 +292,8 @@ func (p configurePane) row(s *session, i int, locked bool, w int) string {
 		cur, lst = st.fieldCursor.Render(st.g.cursor+" "), st.fieldCursor
 	}
 	var val string
-	if p.editing && i == p.cursor {
-		val = "[" + p.input.View() + "]"
+	if p.field.active && i == p.cursor {
+		val = p.field.view()
 	} else {
 		v := p.text[i]
 		if name == runDirRow && v == "" {

@@ -78,29 +78,62 @@ func jobRefusal(s *session, running bool) string {
 	return ""
 }
 
-// editEnd is how a key ended a text field's edit.
-type editEnd int
-
-const (
-	editGoesOn editEnd = iota
-	editCommit         // enter
-	editCancel         // esc
-)
-
-// editKey feeds a key to a focused text field: enter commits and esc cancels (both blur
-// it), anything else edits the text.
-func editKey(in textinput.Model, k tea.KeyPressMsg) (textinput.Model, editEnd, tea.Cmd) {
-	switch k.String() {
-	case "enter":
-		in.Blur()
-		return in, editCommit, nil
-	case "esc":
-		in.Blur()
-		return in, editCancel, nil
-	}
-	in, cmd := in.Update(k)
-	return in, editGoesOn, cmd
+// textField is a one-line text field a pane edits in place (a Configure row, the Train
+// pane's new step total): open starts an edit, take takes the keys (enter commits, esc
+// cancels; both end the edit), update the field's other messages (the cursor's blink).
+type textField struct {
+	in     textinput.Model
+	active bool // being edited: the pane captures every key
 }
+
+// newTextField is a field of at most limit characters.
+func newTextField(limit int) textField {
+	in := textinput.New()
+	in.Prompt = ""
+	in.CharLimit = limit
+	return textField{in: in}
+}
+
+// open starts editing v, with the cursor at its end.
+func (f *textField) open(v string) tea.Cmd {
+	f.active = true
+	f.in.SetValue(v)
+	f.in.CursorEnd()
+	return f.in.Focus()
+}
+
+// take gives a key to the field while it is edited (took is false when it is not): enter
+// ends the edit and answers commit(text), esc ends it, any other key edits the text.
+func (f *textField) take(k tea.KeyPressMsg, commit func(text string) out) (o out, took bool) {
+	if !f.active {
+		return out{}, false
+	}
+	switch k.String() {
+	case "enter", "esc":
+		f.in.Blur()
+		f.active = false
+		if k.String() == "enter" {
+			return commit(f.in.Value()), true
+		}
+		return out{}, true
+	}
+	var cmd tea.Cmd
+	f.in, cmd = f.in.Update(k)
+	return do(cmd), true
+}
+
+// update passes a message other than a key to the field being edited (the cursor's blink).
+func (f *textField) update(msg tea.Msg) tea.Cmd {
+	if !f.active {
+		return nil
+	}
+	var cmd tea.Cmd
+	f.in, cmd = f.in.Update(msg)
+	return cmd
+}
+
+// view is the field in brackets.
+func (f textField) view() string { return "[" + f.in.View() + "]" }
 
 // Layout helpers shared by the panes.
 

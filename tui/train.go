@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/key"
-	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
@@ -27,24 +26,20 @@ type trainPane struct {
 	raw        bool // show the raw loss instead of the normalised one
 	smoothing  float64
 
-	extending bool // asking for the new total of a finished run
-	input     textinput.Model
+	extend textField // asking for the new total of a finished run
 }
 
 func newTrainPane() trainPane {
-	in := textinput.New()
-	in.Prompt = ""
-	in.CharLimit = 12
-	return trainPane{smoothing: 0.9, input: in}
+	return trainPane{smoothing: 0.9, extend: newTextField(12)}
 }
 
 func (p trainPane) title(bool) string                    { return "Train" }
-func (p trainPane) capturing() bool                      { return p.extending }
+func (p trainPane) capturing() bool                      { return p.extend.active }
 func (p trainPane) slot(*session, int, int) (slot, bool) { return slot{}, false }
 
 func (p trainPane) keys(s *session) []key.Binding {
 	switch {
-	case p.extending:
+	case p.extend.active:
 		return []key.Binding{bind([]string{"enter"}, "enter", "extend"), bind([]string{"esc"}, "esc", "cancel")}
 	case !s.controls():
 		return tk.chartKeys()
@@ -71,7 +66,7 @@ func (p trainPane) addStep(e core.StepEvent) trainPane {
 }
 
 func (p trainPane) reset() trainPane {
-	p.loss, p.norm, p.lastLR, p.elapsed, p.extending = nil, nil, 0, 0, false
+	p.loss, p.norm, p.lastLR, p.elapsed, p.extend.active = nil, nil, 0, 0, false
 	return p
 }
 
@@ -94,26 +89,20 @@ func (p trainPane) update(s *session, msg tea.Msg) (trainPane, out) {
 	case tea.KeyPressMsg:
 		return p.key(s, m)
 	}
-	return p, out{}
+	cmd := p.extend.update(msg) // before p is read
+	return p, do(cmd)
 }
 
 func (p trainPane) key(s *session, k tea.KeyPressMsg) (trainPane, out) {
-	if p.extending {
-		var end editEnd
-		var cmd tea.Cmd
-		p.input, end, cmd = editKey(p.input, k)
-		switch end {
-		case editCommit:
-			p.extending = false
-			n, err := strconv.Atoi(strings.TrimSpace(p.input.Value()))
-			if err != nil || n <= s.step {
-				return p, logf("error", fmt.Sprintf("extend: %q is not a step count above %d", p.input.Value(), s.step))
-			}
-			return p, ask(runCtlMsg{op: opExtend, steps: n})
-		case editCancel:
-			p.extending = false
+	extendTo := func(text string) out {
+		n, err := strconv.Atoi(strings.TrimSpace(text))
+		if err != nil || n <= s.step {
+			return logf("error", fmt.Sprintf("extend: %q is not a step count above %d", text, s.step))
 		}
-		return p, do(cmd)
+		return ask(runCtlMsg{op: opExtend, steps: n})
+	}
+	if o, took := p.extend.take(k, extendTo); took {
+		return p, o
 	}
 	switch {
 	case key.Matches(k, tk.LogScale):
@@ -143,10 +132,8 @@ func (p trainPane) key(s *session, k tea.KeyPressMsg) (trainPane, out) {
 	switch {
 	case key.Matches(k, tk.Start):
 		if s.status == statusFinished {
-			p.extending = true
-			p.input.SetValue(strconv.Itoa(s.totalSteps() + s.cfg.Steps))
-			p.input.CursorEnd()
-			return p, do(p.input.Focus())
+			cmd := p.extend.open(strconv.Itoa(s.totalSteps() + s.cfg.Steps)) // before p is read
+			return p, do(cmd)
 		}
 		return p, ask(runCtlMsg{op: opStart})
 	case key.Matches(k, tk.Pause):
@@ -162,8 +149,8 @@ func (p trainPane) key(s *session, k tea.KeyPressMsg) (trainPane, out) {
 func (p trainPane) view(s *session, w, h int) string {
 	st := s.st
 	head := flow(p.header(s, w), w, 3)
-	if p.extending {
-		head = append(head, st.key.Render("extend the finished run to")+" ["+p.input.View()+"] "+st.dim.Render("steps (enter, esc cancels)"))
+	if p.extend.active {
+		head = append(head, st.key.Render("extend the finished run to")+" "+p.extend.view()+" "+st.dim.Render("steps (enter, esc cancels)"))
 	}
 	logH := min(8, max(3, h/5))
 	chartH := max(3, h-len(head)-logH-3)

@@ -179,7 +179,7 @@ func TestFinishedRunExtends(t *testing.T) {
 		t.Errorf("%d lines about the checkpoint of step 3, want 1 (resuming a finished run must not write it again):\n%s", n, v)
 	}
 	h.key("s")
-	if !h.a.train.extending || !strings.Contains(h.view(), "extend the finished run to") {
+	if !h.a.train.extend.active || !strings.Contains(h.view(), "extend the finished run to") {
 		t.Fatalf("s on a finished run should ask for the new total:\n%s", h.view())
 	}
 	for range 10 {
