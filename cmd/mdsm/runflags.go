@@ -43,19 +43,12 @@ func bindRunFlags(fs *flag.FlagSet) *runFlags {
 	return &runFlags{fs: fs}
 }
 
-// given returns the run settings given on the command line, by flag name.
-func (r *runFlags) given() map[string]string {
-	out := map[string]string{}
-	r.fs.Visit(func(f *flag.Flag) { out[f.Name] = f.Value.String() })
-	return out
-}
-
-// apply sets the run settings given on the command line on c and validates it.
+// apply sets the run settings given on the command line on c, each as given, and
+// validates it.
 func (r *runFlags) apply(c *core.RunConfig) error {
-	given := r.given()
 	for _, f := range core.RunFields() {
-		if v, ok := given[f.Flag]; ok {
-			if err := f.Set(c, v); err != nil {
+		if given(r.fs, f.Flag) {
+			if err := f.Set(c, r.fs.Lookup(f.Flag).Value.String()); err != nil {
 				return fmt.Errorf("--%s: %w", f.Flag, err)
 			}
 		}

@@ -108,22 +108,21 @@ Flags:
 		if err := dist.Agree(comm, err); err != nil {
 			return err
 		}
-		given := rf.given()
 		opt := core.ResumeOptions{Comm: comm}
-		if _, ok := given["steps"]; ok {
+		if given(fs, "steps") {
 			opt.Steps = c.Steps
 		}
-		if _, ok := given["micro-batch"]; ok {
+		if given(fs, "micro-batch") {
 			opt.MicroBatch = c.MicroBatch
 		}
 		opt.NaNRollback = c.NaNRollback && !rc.NaNRollback
-		if _, ok := given["device"]; ok {
+		if given(fs, "device") {
 			opt.Device = c.Device
 		}
-		if _, ok := given["tf32"]; ok {
+		if given(fs, "tf32") {
 			opt.TF32 = &c.TF32
 		}
-		if _, ok := given["data-dir"]; ok {
+		if given(fs, "data-dir") {
 			opt.DataDir = c.DataDir
 		}
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
