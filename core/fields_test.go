@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -144,5 +145,32 @@ func TestFieldSetRefusesBadText(t *testing.T) {
 	p.Set(&c, "tiny")
 	if c.Model.Preset != "tiny" || c.Model.Filters == 8 {
 		t.Errorf("after preset=tiny: %+v", c.Model)
+	}
+}
+
+// TestResumeChangeableIsTheTable: a config that differs from another in one field is a
+// change a resumed run refuses (ConfigChanges) exactly when the table does not mark the
+// field Resume, for every field; ResumeChangeable lists the marked ones, in table order.
+func TestResumeChangeableIsTheTable(t *testing.T) {
+	var marked []string
+	for _, f := range RunFields() {
+		if f.Resume {
+			marked = append(marked, f.Name)
+		}
+		a := DefaultRunConfig()
+		b := a
+		if err := f.Set(&b, f.Example()); err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		diff := ConfigChanges(a, b)
+		if f.Resume && len(diff) > 0 {
+			t.Errorf("%s may change on a resume, but ConfigChanges reports %v", f.Name, diff)
+		}
+		if !f.Resume && len(diff) == 0 {
+			t.Errorf("%s may not change on a resume, but ConfigChanges reports no change (set to %s)", f.Name, f.Example())
+		}
+	}
+	if got := ResumeChangeable(); !slices.Equal(got, marked) || len(got) == 0 {
+		t.Errorf("ResumeChangeable() = %v, the table marks %v", got, marked)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +66,47 @@ func TestRunFlagsOrderAndErrors(t *testing.T) {
 	for _, want := range []string{"-sample-t0", "(default 10)", "-beta2", "(default 0.95)", "-lr-schedule", `(default "cosine")`} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+// TestRunFlagsUseValuesAsGiven: a zero or negative count reaches its field as given (never
+// replaced by the default), and a negative one is refused naming the field.
+func TestRunFlagsUseValuesAsGiven(t *testing.T) {
+	for _, f := range core.RunFields() {
+		if f.Kind != core.KindInt {
+			continue
+		}
+		for _, v := range []string{"0", "-1"} {
+			fs := flag.NewFlagSet("test", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			rf := bindRunFlags(fs)
+			if err := fs.Parse([]string{"--" + f.Flag + "=" + v}); err != nil {
+				t.Fatal(err)
+			}
+			c := core.DefaultRunConfig()
+			err := rf.apply(&c)
+			if got := f.Get(c); got != v {
+				t.Errorf("--%s=%s: field %s = %s", f.Flag, v, f.Name, got)
+			}
+			if v == "-1" && (err == nil || !strings.Contains(err.Error(), f.Name+" = -1")) {
+				t.Errorf("--%s=-1: %v, want an error naming %s", f.Flag, err, f.Name)
+			}
+		}
+	}
+}
+
+// TestResumeFlagsAreTheTable: `mdsm train --resume` accepts the flag of every setting the
+// table marks Resume (and of no other setting), besides its own process flags.
+func TestResumeFlagsAreTheTable(t *testing.T) {
+	for _, f := range core.RunFields() {
+		if got := slices.Contains(trainResumeFlags, f.Flag); got != f.Resume {
+			t.Errorf("--%s accepted with --resume: %v; the table says Resume %v", f.Flag, got, f.Resume)
+		}
+	}
+	for _, own := range []string{"resume", "threads", "quiet", "skip-memory-check"} {
+		if !slices.Contains(trainResumeFlags, own) {
+			t.Errorf("--resume refuses --%s", own)
 		}
 	}
 }

@@ -583,5 +583,7 @@ func cases() []hcase {
 			setup: func(w *world) []string { w.write("f", nil); return trainArgs("f") },
 			says:  []string{"f", "not a directory", "--run-dir"}},
 	)
+	// Every setting of the run-setting table, through the flags generated from it.
+	add(fieldCases()...)
 	return cs
 }
