@@ -2,11 +2,14 @@ package core
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -263,4 +266,104 @@ func (t *TestImages) mustPreview(tb testing.TB) image.Image {
 		tb.Fatal(err)
 	}
 	return img
+}
+
+// TestFollowerUsesTheCheckedReader: a followed run whose metrics.jsonl is a FIFO (or whose
+// newest grid claims a billion pixels) is never waited on or decoded: the follower warns
+// once, naming the file, however many polls see it, and still reports the run's state.
+func TestFollowerUsesTheCheckedReader(t *testing.T) {
+	ds := testData(t)
+	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps = 100000 })
+	tr.StopAtStep = 2
+	tr.Start()
+	for range tr.Events() {
+	}
+	metrics := filepath.Join(dir, "metrics.jsonl")
+	if err := os.Remove(metrics); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(metrics, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// a PNG header claiming 40000 x 40000 pixels (its checksum right), and nothing after it
+	chunk := []byte("IHDR\x00\x00\x9c\x40\x00\x00\x9c\x40\x08\x02\x00\x00\x00")
+	hdr := binary.BigEndian.AppendUint32(append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0d"), chunk...), crc32.ChecksumIEEE(chunk))
+	os.MkdirAll(filepath.Join(dir, "samples"), 0o777)
+	if err := os.WriteFile(filepath.Join(dir, "samples", gridName(2)), hdr, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := FollowRun(dir, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	warns, grids := 0, 0
+	var gridErr error
+	polls := 0
+	runEventsUntil(t, f, "a few polls", func(ev Event) bool {
+		switch e := ev.(type) {
+		case LogEvent:
+			if e.Level == "warn" && strings.Contains(e.Msg, "metrics.jsonl") {
+				warns++
+				if !strings.Contains(e.Msg, "FIFO") {
+					t.Errorf("warning %q does not say what the file is", e.Msg)
+				}
+			}
+		case SampleEvent:
+			grids++
+			gridErr = e.Err
+		case StateEvent:
+			polls++
+		}
+		return polls >= 1 && grids > 0
+	})
+	time.Sleep(50 * time.Millisecond) // ten more polls
+	for drained := false; !drained; {
+		select {
+		case ev := <-f.Events():
+			if e, ok := ev.(LogEvent); ok && e.Level == "warn" && strings.Contains(e.Msg, "metrics.jsonl") {
+				warns++
+			}
+		default:
+			drained = true
+		}
+	}
+	if warns != 1 {
+		t.Errorf("%d warnings about the FIFO, want 1", warns)
+	}
+	if gridErr == nil || !strings.Contains(gridErr.Error(), "refusing to decode") {
+		t.Errorf("the lying grid: %v, want a refusal before decoding", gridErr)
+	}
+}
+
+// TestSaveImageNeverReplaces: the workbench's saves get a new name when the default one
+// is taken, by a file or by a symbolic link, which is neither followed nor replaced.
+func TestSaveImageNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	img := image.NewGray(image.Rect(0, 0, 4, 4))
+	victim := filepath.Join(t.TempDir(), "victim")
+	// links at the names of this second and the next: a save must take neither
+	for _, at := range []time.Time{time.Now(), time.Now().Add(time.Second)} {
+		os.MkdirAll(filepath.Join(dir, "samples"), 0o777)
+		os.Symlink(victim, filepath.Join(dir, "samples", "grid-"+at.Format("20060102-150405")+".png"))
+	}
+	a, err := SaveImage(dir, "grid", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := SaveImage(dir, "grid", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{a, b} {
+		if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("saved %s: %v, %v", p, fi, err)
+		}
+	}
+	if a == b {
+		t.Errorf("two saves wrote the same file %s", a)
+	}
+	if _, err := os.Stat(victim); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a save wrote through a link: %v", err)
+	}
 }
