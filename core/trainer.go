@@ -50,6 +50,13 @@ type Trainer struct {
 	rate      float64       // smoothed images per second
 	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
 	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
+	savedStep int           // step of the newest checkpoint on disk (-1: none yet)
+	// drawPending: the checkpoint this run resumed from says its last periodic grid was
+	// interrupted by the stop; the trainer draws one as soon as it starts.
+	drawPending bool
+	// interrupted is the step of a periodic grid cancelled by Stop (0: none), recorded in
+	// the final checkpoint so that the resumed run draws it.
+	interrupted atomic.Int64
 
 	// comm is the group of a data-parallel run (dist.Single() for one process); dp
 	// computes and combines the gradient over it (nil for one process). Rank 0 alone
@@ -226,6 +233,9 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// DataDir sets where the run's dataset lives ("" keeps the configured one): a run moved
+	// to another machine finds its data there. The caller loads the data from it.
+	DataDir string
 	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
 	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
 	// directory and hands the checkpoint to the others, which need not see it. The world
@@ -275,6 +285,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
 			cfg.TF32, changed = *opt.TF32, true
+		}
+		if opt.DataDir != "" && opt.DataDir != cfg.DataDir {
+			cfg.DataDir, changed = opt.DataDir, true
 		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
@@ -355,6 +368,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			t.lrScale = ck.State.LRScale
 		}
 		t.rollbacks = ck.State.Rollbacks
+		t.savedStep = t.step
+		t.drawPending = ck.State.SamplePending > 0
 		if t.writer() {
 			for _, e := range skipped {
 				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
@@ -451,7 +466,7 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
-		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1}
+		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
 	if comm.Size() > 1 {
 		se, ok := eng.(slotEngine)
 		if !ok {
@@ -599,6 +614,7 @@ func (t *Trainer) Stop() error {
 	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
+	t.sampleStop() // a grid being drawn is recorded and drawn when the run resumes
 	<-t.done
 	return t.Err()
 }
@@ -641,7 +657,10 @@ func (t *Trainer) closeEvents() {
 
 func (t *Trainer) run() {
 	defer close(t.done)
-	defer t.engine.Close()
+	if t.drawPending && t.writer() && t.Sampler != nil && t.cfg.SampleEvery > 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
+		t.sampleAsync()
+	}
 	var runErr error
 	stoppedEarly := false
 	commFailed := false // a collective failed: no more collectives (the launcher ends the job)
@@ -676,7 +695,7 @@ func (t *Trainer) run() {
 			stop, ck = f.stop, f.checkpoint
 		}
 		if ck {
-			t.checkpoint()
+			t.checkpointKept()
 		}
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
 			stoppedEarly = stop && t.step < t.cfg.Steps
@@ -693,8 +712,10 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	t.sampleStop()
-	t.sampleWG.Wait()
+	if runErr != nil {
+		t.sampleStop()
+	}
+	t.sampleWG.Wait() // a run that did its last step waits for its last grid; Stop cancels it
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil && runErr == nil {
 			runErr = err
@@ -712,15 +733,34 @@ func (t *Trainer) run() {
 		}
 	}
 	final := Stopped
+	if t.step >= t.cfg.Steps {
+		final = Finished
+	}
+	interrupted := t.interrupted.Load()
+	if interrupted > 0 && runErr == nil {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", interrupted)})
+	}
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if _, err := t.checkpoint(); err != nil {
-		runErr = err
-		final = Failed
+	} else {
+		// A run resumed at its last step and stopped again has nothing new to save, unless
+		// its checkpoint's note of an interrupted grid must be cleared (or kept). Rank 0
+		// alone knows what it saved and drew; its answer is every rank's, for the
+		// checkpoint is a collective.
+		need := t.step != t.savedStep || interrupted > 0 || t.drawPending
+		err := dist.BcastJSON(t.comm, &need, nil)
+		if err == nil && need {
+			_, err = t.checkpoint(false)
+		}
+		if err != nil {
+			runErr = err
+			final = Failed
+		}
 	}
-	// Release the run directory before the stream ends: a reader that sees the end may
-	// resume the run at once.
+	// Release the engine and the run directory before the end is announced: a reader that
+	// sees it may resume the run at once.
+	t.engine.Close()
 	t.dir.Close()
 	t.mu.Lock()
 	t.state, t.err = final, runErr
@@ -794,7 +834,7 @@ func (t *Trainer) trainStep() error {
 		rankRates = append([]float64(nil), t.rankRate...)
 	}
 
-	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))
+	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
 		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
 	t.emit(ev)
@@ -816,7 +856,7 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
-		if _, err := t.checkpoint(); err != nil {
+		if _, err := t.checkpoint(false); err != nil {
 			return fail(err)
 		}
 	}
@@ -824,6 +864,15 @@ func (t *Trainer) trainStep() error {
 		t.sampleAsync()
 	}
 	return nil
+}
+
+// ETA is the time left to step total from step at imagesPerSec images per second and
+// batch images per step (0 when the rate is unknown).
+func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
+	if !(imagesPerSec > 0) || step >= total {
+		return 0
+	}
+	return time.Duration(float64(total-step) * float64(batch) / imagesPerSec * float64(time.Second))
 }
 
 // logMetrics appends the metrics.jsonl line of the current step, carrying the score of
@@ -846,10 +895,11 @@ func (t *Trainer) logMetrics(at time.Time) error {
 	return nil
 }
 
-// checkpoint writes a checkpoint of the current state. In a distributed run it is a
-// collective (every rank calls it at the same step): the ranks first check that their
-// weights agree, then rank 0 writes.
-func (t *Trainer) checkpoint() (string, error) {
+// checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
+// are left out of the keep-N rotation. In a distributed run it is a collective (every rank
+// calls it at the same step): the ranks first check that their weights agree, then rank 0
+// writes.
+func (t *Trainer) checkpoint(kept bool) (string, error) {
 	if err := t.engine.ReadParams(t.params); err != nil {
 		return "", fmt.Errorf("checkpoint at step %d: copy the weights from %s: %w", t.step, t.device.Name, err)
 	}
@@ -867,16 +917,43 @@ func (t *Trainer) checkpoint() (string, error) {
 	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Device: t.device.Name, WorldSize: t.comm.Size()}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load()), WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
 	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.cfg.KeepCheckpoints)
 	if err != nil {
 		err = storageError(fmt.Errorf("checkpoint at step %d failed: %w", t.step, err), t.dir.Path)
+	} else {
+		t.savedStep = t.step
 	}
-	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Err: err})
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: kept, Err: err})
 	return path, err
+}
+
+// checkpointKept answers CheckpointNow: a checkpoint of this step that the rotation keeps.
+// When this step was just checkpointed (the periodic one, or a second request), that
+// checkpoint is marked kept instead of written again.
+func (t *Trainer) checkpointKept() {
+	// Rank 0 alone knows what it saved; its answer is every rank's, for a new checkpoint
+	// is a collective.
+	fresh := t.savedStep != t.step
+	if err := dist.BcastJSON(t.comm, &fresh, nil); err != nil {
+		t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Kept: true, Err: err})
+		return
+	}
+	if fresh {
+		t.checkpoint(true)
+		return
+	}
+	if !t.writer() {
+		return
+	}
+	path, err := t.dir.KeepCheckpoint(t.step)
+	if err != nil {
+		err = storageError(fmt.Errorf("keep the checkpoint of step %d: %w", t.step, err), t.dir.Path)
+	}
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: true, Err: err})
 }
 
 // sampleAsync draws a sample grid from the current snapshot unless one is still running.
@@ -898,6 +975,7 @@ func (t *Trainer) sampleAsync() {
 		defer t.sampling.Unlock()
 		res, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
 		if errors.Is(err, context.Canceled) {
+			t.interrupted.Store(int64(step))
 			return
 		}
 		if res.ScoreErr != nil {
@@ -971,7 +1049,7 @@ func (t *Trainer) rollback(cause error) error {
 	if err := dist.Agree(t.comm, terr); err != nil {
 		return err
 	}
-	if _, err := t.checkpoint(); err != nil {
+	if _, err := t.checkpoint(false); err != nil {
 		return err
 	}
 	return nil
