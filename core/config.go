@@ -7,14 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
 
 	"mdsm/internal/safefile"
 	"mdsm/nn"
-	"mdsm/sampling"
 )
 
 // RunConfig is everything that defines a training run. It is saved as config.json in the
@@ -86,15 +84,15 @@ func DefaultRunConfig() RunConfig {
 	return RunConfig{
 		Model: m, Data: "embedded", Seed: 1,
 		Steps: 6000, BatchSize: 64,
-		LR: 1e-3, LRSchedule: "cosine", LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
-		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: "linear", NoiseMode: "multiscale",
+		LR: 1e-3, LRSchedule: LRCosine, LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
+		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: SpacingLinear, NoiseMode: NoiseMultiscale,
 		SingleSigma: 0.3,
 		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
 		SampleShare: DefaultSampleShare, Device: "auto",
 	}
 }
 
-// PaperRunConfig returns the authors' settings for a dataset (REFERENCE.md "Training").
+// PaperRunConfig returns the authors' settings for a dataset (docs/REFERENCE.md "Training").
 func PaperRunConfig(dataset string) RunConfig {
 	c := DefaultRunConfig()
 	c.Data = dataset
@@ -103,106 +101,21 @@ func PaperRunConfig(dataset string) RunConfig {
 	if dataset == "cifar10" {
 		c.Model, _ = nn.PresetConfig("paper-cifar")
 		c.LR, c.Steps = 5e-5, 300000
-		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.05, 1.2, "linear"
+		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.05, 1.2, SpacingLinear
 	} else {
 		c.Model, _ = nn.PresetConfig("paper-mnist")
 		c.LR = 1e-4
-		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.1, 3, "geometric"
+		c.SigmaMin, c.SigmaMax, c.NoiseSpacing = 0.1, 3, SpacingGeometric
 	}
 	return c
 }
 
-// Validate reports every invalid field, each with the field name and what would be valid.
+// Validate reports every invalid field (see Problems), each with the field's name and what
+// would be valid.
 func (c RunConfig) Validate() error {
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"lr", c.LR}, {"lr_min", c.LRMin}, {"beta1", c.Beta1}, {"beta2", c.Beta2}, {"sigma0", c.Sigma0},
-		{"sigma_min", c.SigmaMin}, {"sigma_max", c.SigmaMax}, {"single_sigma", c.SingleSigma}, {"sample_t0", c.SampleT0},
-		{"sample_share", c.SampleShare}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			bad("%s = %v: must be a finite number", f.name, f.v)
-		}
-	}
-	if err := c.Model.Validate(); err != nil {
-		bad("model: %w", err)
-	}
-	if _, _, err := ParseDevice(c.Device); err != nil {
-		bad("%w", err)
-	}
-	if c.Data == "" {
-		bad("data is empty: use embedded, mnist, fashion-mnist, cifar10 or an image folder")
-	}
-	if c.Steps < 1 {
-		bad("steps = %d: must be at least 1", c.Steps)
-	}
-	if c.BatchSize < 1 || c.BatchSize > 4096 {
-		bad("batch_size = %d: must be in 1..4096", c.BatchSize)
-	}
-	if c.MicroBatch < 0 || c.MicroBatch > c.BatchSize {
-		bad("micro_batch = %d: must be 0 (whole batch) or 1..batch_size (%d)", c.MicroBatch, c.BatchSize)
-	}
-	if !(c.LR > 0 && c.LR < 1) {
-		bad("lr = %g: must be in (0, 1)", c.LR)
-	}
-	switch c.LRSchedule {
-	case "cosine", "constant":
-	default:
-		bad("lr_schedule = %q: must be cosine or constant", c.LRSchedule)
-	}
-	if c.LRMin < 0 || c.LRMin > c.LR {
-		bad("lr_min = %g: must be in [0, lr]", c.LRMin)
-	}
-	if c.Warmup < 0 {
-		bad("warmup_steps = %d: must be >= 0", c.Warmup)
-	}
-	if !(c.Beta1 >= 0 && c.Beta1 < 1) || !(c.Beta2 >= 0 && c.Beta2 < 1) {
-		bad("beta1 = %g, beta2 = %g: both must be in [0, 1)", c.Beta1, c.Beta2)
-	}
-	if !(c.Sigma0 > 0) {
-		bad("sigma0 = %g: must be > 0", c.Sigma0)
-	}
-	switch c.NoiseMode {
-	case "multiscale":
-		if !(c.SigmaMin > 0 && c.SigmaMax >= c.SigmaMin) {
-			bad("sigma_min = %g, sigma_max = %g: need 0 < sigma_min <= sigma_max", c.SigmaMin, c.SigmaMax)
-		}
-		if c.NoiseSpacing != "geometric" && c.NoiseSpacing != "linear" {
-			bad("noise_spacing = %q: must be geometric or linear", c.NoiseSpacing)
-		}
-	case "single":
-		if !(c.SingleSigma > 0) {
-			bad("single_sigma = %g: must be > 0", c.SingleSigma)
-		}
-	default:
-		bad("noise_mode = %q: must be multiscale or single", c.NoiseMode)
-	}
-	if c.LogEvery < 1 {
-		bad("log_every = %d: must be at least 1", c.LogEvery)
-	}
-	if c.CheckpointEvery < 1 {
-		bad("checkpoint_every = %d: must be at least 1", c.CheckpointEvery)
-	}
-	if c.KeepCheckpoints < 1 {
-		bad("keep_checkpoints = %d: must be at least 1", c.KeepCheckpoints)
-	}
-	if c.SampleEvery < 0 {
-		bad("sample_every = %d: must be >= 0", c.SampleEvery)
-	}
-	if !(c.SampleT0 > 0) {
-		bad("sample_t0 = %g: the sampler's start temperature must be > 0", c.SampleT0)
-	}
-	if !(c.SampleShare >= 0 && c.SampleShare <= MaxSampleShare) {
-		bad("sample_share = %g: must be in [0, %g] (0 = the default, %g)", c.SampleShare, MaxSampleShare, DefaultSampleShare)
-	}
-	// sample_steps is also the default chain length of `mdsm sample` on the run
-	if c.SampleSteps < 1 || c.SampleSteps > sampling.MaxScheduleSteps {
-		bad("sample_steps = %d: the run's sampler needs 1..%d steps", c.SampleSteps, sampling.MaxScheduleSteps)
-	}
-	if c.SampleEvery > 0 && (c.SampleCount < 1 || c.SampleCount > 1024) {
-		bad("sample_count = %d: a periodic sample grid needs 1..1024 images", c.SampleCount)
+	for _, p := range c.Problems() {
+		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
 }
@@ -218,16 +131,24 @@ func (c RunConfig) sampleShare() float64 {
 	return c.SampleShare
 }
 
-// ResumeChangeable lists the fields (by JSON name) that may differ between the configuration
-// a checkpoint was trained with and the one a resumed run continues with: the step total,
-// the micro-batch (gradient accumulation gives the same update), NaN rollback, where the
-// data lives and the device (the same numbers up to rounding), and the share of time sample
-// grids take (they never touch training). Everything else would silently change the run.
-var ResumeChangeable = []string{"steps", "micro_batch", "nan_rollback", "data_dir", "device", "tf32", "sample_share"}
+// ResumeChangeable lists the fields (by JSON name, in table order) that may differ between
+// the configuration a checkpoint was trained with and the one a resumed run continues with:
+// those RunFields marks Resume (see Field.Resume). Everything else would silently change
+// the run.
+func ResumeChangeable() []string {
+	var names []string
+	for _, f := range RunFields() {
+		if f.Resume {
+			names = append(names, f.Name)
+		}
+	}
+	return names
+}
 
 // ConfigChanges lists the fields (JSON names) in which b differs from a, other than those
 // a resumed run may change (ResumeChangeable); nested model fields read "model.filters".
 func ConfigChanges(a, b RunConfig) []string {
+	changeable := ResumeChangeable()
 	flat := func(c RunConfig) map[string]string {
 		raw, _ := json.Marshal(c)
 		var m map[string]json.RawMessage
@@ -249,12 +170,12 @@ func ConfigChanges(a, b RunConfig) []string {
 	fa, fb := flat(a), flat(b)
 	var diff []string
 	for k, va := range fa {
-		if vb := fb[k]; vb != va && !slices.Contains(ResumeChangeable, k) {
+		if vb := fb[k]; vb != va && !slices.Contains(changeable, k) {
 			diff = append(diff, fmt.Sprintf("%s (%s, now %s)", k, va, vb))
 		}
 	}
 	for k, vb := range fb {
-		if _, ok := fa[k]; !ok && !slices.Contains(ResumeChangeable, k) {
+		if _, ok := fa[k]; !ok && !slices.Contains(changeable, k) {
 			diff = append(diff, fmt.Sprintf("%s (unset, now %s)", k, vb))
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"mdsm/data"
 	"mdsm/dist"
@@ -255,5 +256,66 @@ func TestDataParallelWriteFailureStopsAll(t *testing.T) {
 	wrapWrite = nil
 	if ck, _, err := LoadLatestCheckpoint(dir); err != nil || ck.State.Step != 4 {
 		t.Fatalf("last good checkpoint: %v, %v", ck, err)
+	}
+}
+
+// TestDataParallelKeptCheckpoint: a checkpoint asked of rank 1 at a step rank 0 has just
+// checkpointed marks rank 0's checkpoint kept (only rank 0 knows it saved that step: its
+// answer is every rank's, or the ranks would run different collectives and hang), and a
+// finished run resumed on 2 ranks ends without writing its last checkpoint again.
+func TestDataParallelKeptCheckpoint(t *testing.T) {
+	ds := testData(t)
+	cfg := testConfig()
+	cfg.Steps, cfg.CheckpointEvery, cfg.KeepCheckpoints = 12, 4, 1
+	dir := filepath.Join(t.TempDir(), "run")
+	within := func(what string, f func() []rankResult) []rankResult {
+		t.Helper()
+		ch := make(chan []rankResult, 1)
+		go func() { ch <- f() }()
+		select {
+		case got := <-ch:
+			for r, g := range got {
+				if g.err != nil {
+					t.Fatalf("%s: rank %d: %v", what, r, g.err)
+				}
+			}
+			return got
+		case <-time.After(2 * time.Minute):
+			t.Fatalf("%s: the ranks did not finish (a collective called by some ranks only)", what)
+			return nil
+		}
+	}
+	within("training", func() []rankResult {
+		return runRanks(t, 2, func(c dist.Comm, d string) (*Trainer, error) {
+			tr, err := NewTrainerOn(c, cfg, ds, d)
+			if err == nil && c.Rank() == 1 {
+				tr.beforeStep = func(step int, _ []float32) {
+					if step == 4 { // the periodic checkpoint of step 4 comes first
+						tr.CheckpointNow()
+					}
+				}
+			}
+			return tr, err
+		}, []string{dir, dir})
+	})
+	steps, err := checkpointSteps(dir)
+	if err != nil || len(steps) != 2 || steps[0] != 4 || steps[1] != 12 {
+		t.Fatalf("checkpoints %v (%v), want the kept step 4 and the final 12", steps, err)
+	}
+	if !isKept(checkpointBase(dir, 4) + ".json") {
+		t.Errorf("the checkpoint of step 4 is not marked kept")
+	}
+	final := checkpointBase(dir, 12) + ".json"
+	before, err := os.Stat(final)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within("resumed at its end", func() []rankResult {
+		return runRanks(t, 2, func(c dist.Comm, d string) (*Trainer, error) {
+			return ResumeTrainer(d, ds, ResumeOptions{Comm: c})
+		}, []string{dir, dir})
+	})
+	if after, err := os.Stat(final); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the final checkpoint was written again by a run with nothing new (%v)", err)
 	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"image"
 	"time"
 )
 
@@ -14,13 +15,23 @@ const (
 	Running               // stepping
 	Paused                // waiting for Resume
 	Stopping              // finishing the current step and checkpointing
-	Stopped               // finished or stopped; the last checkpoint is on disk
+	Stopped               // stopped before its last step; the last checkpoint is on disk
 	Failed                // stopped by an error (NaN, disk); the last good checkpoint is kept
+	Finished              // every configured step done; resume with more steps to extend it
 )
 
 func (s State) String() string {
-	return [...]string{"idle", "running", "paused", "stopping", "stopped", "failed"}[s]
+	if s < 0 || int(s) >= len(stateNames) {
+		return fmt.Sprintf("State(%d)", int(s))
+	}
+	return stateNames[s]
 }
+
+var stateNames = [...]string{"idle", "running", "paused", "stopping", "stopped", "failed", "finished"}
+
+// Ended reports whether a run in state s has stopped for good (stopped, failed or
+// finished).
+func (s State) Ended() bool { return s == Stopped || s == Failed || s == Finished }
 
 // Event is something that happened in a trainer. Events flow one way, trainer to readers
 // (the TUI, the headless progress line), through Trainer.Events.
@@ -30,7 +41,7 @@ type Event interface{ When() time.Time }
 type StepEvent struct {
 	At           time.Time
 	Step, Total  int
-	Loss         float64 // the MDSM loss of REFERENCE.md
+	Loss         float64 // the MDSM loss of docs/REFERENCE.md "Training"
 	NormLoss     float64 // loss * sigma0^4, as the authors' code logs it
 	LR           float64
 	ImagesPerSec float64
@@ -59,6 +70,9 @@ type CheckpointEvent struct {
 	At   time.Time
 	Step int
 	Path string
+	// Kept marks a checkpoint asked for by the user (CheckpointNow): the keep-N rotation
+	// never deletes it.
+	Kept bool
 	Err  error
 }
 
@@ -69,6 +83,9 @@ type SampleEvent struct {
 	Step  int
 	Path  string
 	Score *SampleScore
+	// Image is the grid, decoded, when the event comes from a Run (nil from a bare
+	// Trainer, whose readers load Path themselves).
+	Image image.Image
 	Err   error
 }
 

@@ -64,7 +64,7 @@ func EstimateMemoryParts(cfg RunConfig) MemoryEstimate { return estimateMemory(c
 func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	c := cfg.Model
 	const f = 4 // bytes per float32
-	params := countParams(c)
+	params := int64(c.ParamCount())
 	dim := int64(c.Dim())
 	stored, kept, act := engineSizes(cfg)
 	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
@@ -94,19 +94,6 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 		est.Conv += c.ConvScratchBytes(cfg.SampleCount)
 	}
 	return est
-}
-
-// countParams is the number of scalar parameters of a network of configuration c.
-func countParams(c nn.Config) int64 {
-	params := int64(0)
-	for _, s := range c.ParamSpecs() {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= int64(d)
-		}
-		params += n
-	}
-	return params
 }
 
 // engineSizes returns, per image, the float count of the activations nn.Model stores and
@@ -291,7 +278,7 @@ func checkMemory(cfg RunConfig, ranks int) error {
 // finished images kept (as float32, with their PNG grid).
 func SamplingMemory(c nn.Config, chains, workers, outputs int64) int64 {
 	const f = 4
-	params := countParams(c)
+	params := int64(c.ParamCount())
 	stored, _, act := engineSizes(RunConfig{Model: c})
 	dim := int64(c.Dim())
 	return memOverhead + workers*f*params + chains*f*(stored+dim+4*act+6*dim) + outputs*f*dim*3

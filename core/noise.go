@@ -7,17 +7,17 @@ import (
 
 // NoiseLevels returns the per-batch-index noise standard deviations of MDSM: batch values
 // spaced linearly (linspace) or geometrically (logspace) between lo and hi, fixed for the
-// whole run (REFERENCE.md "Training"). In single mode every index gets the same sigma.
+// whole run (docs/REFERENCE.md "Training"). In single mode every index gets the same sigma.
 func NoiseLevels(c RunConfig) ([]float64, error) {
 	b := c.BatchSize
 	s := make([]float64, b)
 	switch c.NoiseMode {
-	case "single":
+	case NoiseSingle:
 		for i := range s {
 			s[i] = c.SingleSigma
 		}
 		return s, nil
-	case "multiscale":
+	case NoiseMultiscale:
 	default:
 		return nil, fmt.Errorf("noise_mode %q: must be multiscale or single", c.NoiseMode)
 	}
@@ -28,9 +28,9 @@ func NoiseLevels(c RunConfig) ([]float64, error) {
 			t = float64(i) / float64(b-1)
 		}
 		switch c.NoiseSpacing {
-		case "linear":
+		case SpacingLinear:
 			s[i] = lo + t*(hi-lo)
-		case "geometric":
+		case SpacingGeometric:
 			s[i] = math.Exp(math.Log(lo) + t*(math.Log(hi)-math.Log(lo)))
 		default:
 			return nil, fmt.Errorf("noise_spacing %q: must be linear or geometric", c.NoiseSpacing)
@@ -45,7 +45,7 @@ func LearningRate(c RunConfig, step int) float64 {
 	if c.Warmup > 0 && step < c.Warmup {
 		return c.LR * float64(step+1) / float64(c.Warmup)
 	}
-	if c.LRSchedule == "constant" {
+	if c.LRSchedule == LRConstant {
 		return c.LR
 	}
 	span := c.Steps - c.Warmup

@@ -8,7 +8,7 @@ import (
 	"mdsm/nn"
 )
 
-// Objective evaluates the MDSM loss of REFERENCE.md on a batch and accumulates its weight
+// Objective evaluates the MDSM loss of docs/REFERENCE.md "Training" on a batch and accumulates its weight
 // gradient:
 //
 //	L = (1/B) sum_b |dE/dx(x~_b) - (x~_b - x_b)/sigma0^2|^2 / sigma_b^2,  x~ = x + sigma_b n,

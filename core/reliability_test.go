@@ -50,20 +50,12 @@ func injectDiskFull(t *testing.T, budget int64, errno syscall.Errno) *atomic.Int
 func waitErr(t *testing.T, tr *Trainer) (error, []LogEvent) {
 	t.Helper()
 	var logs []LogEvent
-	timeout := time.After(2 * time.Minute)
-	for {
-		select {
-		case ev, ok := <-tr.Events():
-			if !ok {
-				return tr.Err(), logs
-			}
-			if l, ok := ev.(LogEvent); ok {
-				logs = append(logs, l)
-			}
-		case <-timeout:
-			t.Fatal("training did not finish")
+	for _, ev := range events(t, tr) {
+		if l, ok := ev.(LogEvent); ok {
+			logs = append(logs, l)
 		}
 	}
+	return tr.Err(), logs
 }
 
 // TestDiskFullKeepsCheckpoint: a disk that fills up mid-run stops training with an error

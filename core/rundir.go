@@ -77,6 +77,11 @@ type TrainState struct {
 	LRScale float64 `json:"lr_scale,omitempty"`
 	// Rollbacks counts the NaN rollbacks of the run so far.
 	Rollbacks int `json:"rollbacks,omitempty"`
+	// Kept marks a checkpoint the user asked for: the keep-N rotation never deletes it.
+	Kept bool `json:"kept,omitempty"`
+	// SamplePending is the step of a periodic sample grid the stop interrupted (0: none):
+	// the resumed run draws a grid first.
+	SamplePending int `json:"sample_pending,omitempty"`
 	// WorldSize is the number of ranks that trained the run when the checkpoint was
 	// written (0 in older checkpoints means 1). A run resumes at any world size.
 	WorldSize int `json:"world_size,omitempty"`
@@ -170,6 +175,22 @@ func lockRunDir(path string) (*RunDir, error) {
 	return &RunDir{Path: path, lock: f}, nil
 }
 
+// LockHolder returns the process that trains the run in dir: the PID its lock holder wrote
+// into RUN/.lock, if that process is alive. A trainer clears the PID when it closes the run;
+// one killed leaves it behind, but its process is gone. (Reading the PID, rather than
+// trying the lock, never makes a trainer starting at that moment find the run locked.)
+func LockHolder(dir string) (pid int, ok bool) {
+	b, err := safefile.ReadFile(filepath.Join(dir, ".lock"), "run lock", 64)
+	if err != nil {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil || pid <= 0 {
+		return 0, false
+	}
+	err = syscall.Kill(pid, 0)
+	return pid, err == nil || errors.Is(err, syscall.EPERM)
+}
+
 func (r *RunDir) openMetrics() error {
 	f, err := safefile.OpenAppend(filepath.Join(r.Path, "metrics.jsonl"))
 	if err != nil {
@@ -179,8 +200,9 @@ func (r *RunDir) openMetrics() error {
 	return nil
 }
 
-// Close releases the lock and the metrics file. It does nothing on a nil RunDir (the
-// ranks of a distributed run other than rank 0 have none).
+// Close releases the lock (clearing the PID in it, see LockHolder) and the metrics file.
+// It does nothing on a nil RunDir (the ranks of a distributed run other than rank 0 have
+// none).
 func (r *RunDir) Close() error {
 	if r == nil {
 		return nil
@@ -190,6 +212,7 @@ func (r *RunDir) Close() error {
 		r.metrics = nil
 	}
 	if r.lock != nil {
+		r.lock.Truncate(0)
 		syscall.Flock(int(r.lock.Fd()), syscall.LOCK_UN)
 		r.lock.Close()
 		r.lock = nil
@@ -383,9 +406,16 @@ func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam,
 	return base + ".safetensors", nil
 }
 
-// prune removes all but the newest keep complete checkpoints, and stray temp files.
+// prune removes all but the newest keep complete checkpoints that are not kept ones
+// (TrainState.Kept), and stray temp files.
 func (r *RunDir) prune(keep int) {
-	steps, _ := checkpointSteps(r.Path)
+	all, _ := checkpointSteps(r.Path)
+	var steps []int
+	for _, s := range all {
+		if !isKept(checkpointBase(r.Path, s) + ".json") {
+			steps = append(steps, s)
+		}
+	}
 	for i := 0; i < len(steps)-keep; i++ {
 		base := checkpointBase(r.Path, steps[i])
 		os.Remove(base + ".json") // first: the checkpoint stops counting as complete
@@ -396,6 +426,40 @@ func (r *RunDir) prune(keep int) {
 	for _, t := range tmps {
 		os.Remove(t)
 	}
+}
+
+// isKept reads whether a checkpoint's sidecar marks it kept; an unreadable one is not.
+func isKept(statePath string) bool {
+	b, err := safefile.ReadFile(statePath, "checkpoint state", maxStateBytes)
+	if err != nil {
+		return false
+	}
+	var st struct {
+		Kept bool `json:"kept"`
+	}
+	return json.Unmarshal(b, &st) == nil && st.Kept
+}
+
+// KeepCheckpoint marks the complete checkpoint of step as kept (rewriting its sidecar), so
+// the rotation leaves it; it returns the weights file.
+func (r *RunDir) KeepCheckpoint(step int) (string, error) {
+	base := checkpointBase(r.Path, step)
+	b, err := safefile.ReadFile(base+".json", "checkpoint state", maxStateBytes)
+	if err != nil {
+		return "", fmt.Errorf("read checkpoint state: %w", err)
+	}
+	var st TrainState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return "", fmt.Errorf("checkpoint state %s: %w", base+".json", err)
+	}
+	if err := CheckState(st, filepath.Base(base+".json")); err != nil { // rewritten, it must stay what it was
+		return "", fmt.Errorf("checkpoint state %s is damaged: %w", base+".json", err)
+	}
+	st.Kept = true
+	if err := writeJSONAtomic(base+".json", st); err != nil {
+		return "", err
+	}
+	return base + ".safetensors", nil
 }
 
 // checkpointSteps lists the steps that have a state sidecar, ascending.
@@ -554,6 +618,9 @@ func CheckState(st TrainState, name string) error {
 	}
 	if st.WorldSize < 0 {
 		bad("world_size = %d is negative", st.WorldSize)
+	}
+	if st.SamplePending < 0 {
+		bad("sample_pending = %d is negative", st.SamplePending)
 	}
 	if math.IsNaN(st.Elapsed) || math.IsInf(st.Elapsed, 0) || st.Elapsed < 0 {
 		bad("elapsed_s = %v: must be finite and >= 0", st.Elapsed)

@@ -2,8 +2,11 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"image"
 	"io"
+	"io/fs"
 	"path/filepath"
 
 	"mdsm/nn"
@@ -17,6 +20,32 @@ func (c RunConfig) SamplerConfig() sampling.LangevinConfig {
 	lc.Sigma0 = c.Sigma0
 	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, c.SampleT0)
 	return lc
+}
+
+// SamplerPath is where a run keeps the sampler saved in the workbench (RUN/sampler.json,
+// the saved-sampler format of sampling.WriteSamplerFile).
+func SamplerPath(runDir string) string { return filepath.Join(runDir, "sampler.json") }
+
+// RunSampler is the sampler a run's readers start from: the one saved in RUN/sampler.json
+// (saved is true), else the run's default (SamplerConfig). Its Sigma0 is always the run's.
+// A saved file that cannot be read is an error naming it, with the default returned beside.
+func RunSampler(runDir string, c RunConfig) (lc sampling.LangevinConfig, saved bool, err error) {
+	def := c.SamplerConfig()
+	lc, err = sampling.ReadSamplerFile(SamplerPath(runDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return def, false, nil
+	}
+	if err != nil {
+		return def, false, err
+	}
+	lc.Sigma0 = c.Sigma0
+	return lc, true, nil
+}
+
+// SaveRunSampler writes the sampler of a run (RUN/sampler.json). It is the workbench's
+// file: no trainer reads or writes it, so a watcher may save it beside a running trainer.
+func SaveRunSampler(runDir string, lc sampling.LangevinConfig) error {
+	return sampling.WriteSamplerFile(SamplerPath(runDir), lc)
 }
 
 // PeriodicSampler is the GridSampler a run config asks for: SampleCount images drawn with
@@ -89,15 +118,11 @@ func (j *gridJob) Finish() (SampleResult, error) {
 	if err := sampling.CheckFinite("sample grid", imgs); err != nil {
 		return SampleResult{}, fmt.Errorf("step %d: %w (the denoising jump overflowed)", j.step, err)
 	}
-	cols := 1
-	for cols*cols < j.n {
-		cols++
-	}
-	grid, err := sampling.Grid(imgs, j.n, c.InChannels, c.ImageSize, c.ImageSize, cols, 2)
+	grid, err := gridOf(imgs, j.n, c)
 	if err != nil {
 		return SampleResult{}, err
 	}
-	path := filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d.png", j.step))
+	path := filepath.Join(j.dir, "samples", gridName(j.step))
 	if err := sampling.WritePNG(path, grid); err != nil {
 		return SampleResult{}, err
 	}
@@ -117,3 +142,8 @@ func (j *gridJob) Finish() (SampleResult, error) {
 
 // Close releases the job's model.
 func (j *gridJob) Close() { j.model.Close() }
+
+// gridOf lays out n images of a network's shape as a square-ish grid (sampling.Grid).
+func gridOf(imgs []float32, n int, c nn.Config) (*image.RGBA, error) {
+	return sampling.Grid(imgs, n, c.InChannels, c.ImageSize, c.ImageSize, 0, 2)
+}

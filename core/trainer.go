@@ -62,6 +62,13 @@ type Trainer struct {
 	rate      float64       // smoothed images per second
 	lrScale   float64       // multiplies the schedule; halved by each NaN rollback
 	rollbacks int           // NaN rollbacks so far (persisted in checkpoints)
+	savedStep int           // step of the newest checkpoint on disk (-1: none yet)
+	// drawPending: the checkpoint this run resumed from says its last periodic grid was
+	// interrupted by the stop; the trainer draws one as soon as it starts.
+	drawPending bool
+	// interrupted is the step of a periodic grid left unfinished by a stop (0: none),
+	// recorded in the final checkpoint so that the resumed run draws it.
+	interrupted int
 
 	// comm is the group of a data-parallel run (dist.Single() for one process); dp
 	// computes and combines the gradient over it (nil for one process). Rank 0 alone
@@ -236,6 +243,12 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// SampleShare, when set, is the share of wall time periodic grids take from now on
+	// (RunConfig.SampleShare; grids never change the training).
+	SampleShare *float64
+	// DataDir sets where the run's dataset lives ("" keeps the configured one): a run moved
+	// to another machine finds its data there. The caller loads the data from it.
+	DataDir string
 	// Comm is the group of a data-parallel run (nil: one process). Every rank calls
 	// ResumeTrainer with the same options; rank 0 alone reads and writes the run
 	// directory and hands the checkpoint to the others, which need not see it. The world
@@ -285,6 +298,12 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		if opt.TF32 != nil && *opt.TF32 != cfg.TF32 {
 			cfg.TF32, changed = *opt.TF32, true
+		}
+		if opt.DataDir != "" && opt.DataDir != cfg.DataDir {
+			cfg.DataDir, changed = opt.DataDir, true
+		}
+		if opt.SampleShare != nil && *opt.SampleShare != cfg.SampleShare {
+			cfg.SampleShare, changed = *opt.SampleShare, true
 		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
@@ -365,6 +384,8 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 			t.lrScale = ck.State.LRScale
 		}
 		t.rollbacks = ck.State.Rollbacks
+		t.savedStep = t.step
+		t.drawPending = ck.State.SamplePending > 0
 		if t.writer() {
 			for _, e := range skipped {
 				t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: "skipped damaged checkpoint: " + e.Error()})
@@ -461,7 +482,7 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
-		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1}
+		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
 	if comm.Size() > 1 {
 		se, ok := eng.(slotEngine)
 		if !ok {
@@ -650,7 +671,10 @@ func (t *Trainer) closeEvents() {
 
 func (t *Trainer) run() {
 	defer close(t.done)
-	defer t.engine.Close()
+	if t.drawPending && t.writer() && t.Sampler != nil && t.cfg.SampleEvery > 0 {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
+		t.startGrid()
+	}
 	var runErr error
 	stoppedEarly := false
 	commFailed := false // a collective failed: no more collectives (the launcher ends the job)
@@ -685,7 +709,7 @@ func (t *Trainer) run() {
 			stop, ck = f.stop, f.checkpoint
 		}
 		if ck {
-			t.checkpoint()
+			t.checkpointKept()
 		}
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
 			stoppedEarly = stop && t.step < t.cfg.Steps
@@ -702,10 +726,16 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	if runErr == nil && !stoppedEarly {
+	// The grid being drawn is finished unless the run failed or was told to stop: a stop
+	// (also during the last grid) records it in the final checkpoint, and the resumed run
+	// draws it (decision 21).
+	if runErr == nil {
 		t.finishGrid()
 	}
 	if t.grid != nil {
+		if runErr == nil {
+			t.interrupted = t.grid.step
+		}
 		t.grid.job.Close()
 		t.grid = nil
 	}
@@ -726,15 +756,34 @@ func (t *Trainer) run() {
 		}
 	}
 	final := Stopped
+	if t.step >= t.cfg.Steps {
+		final = Finished
+	}
+	interrupted := t.interrupted
+	if interrupted > 0 && runErr == nil {
+		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", interrupted)})
+	}
 	if runErr != nil {
 		final = Failed
 		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: runErr.Error() + "; the last good checkpoint is kept"})
-	} else if _, err := t.checkpoint(); err != nil {
-		runErr = err
-		final = Failed
+	} else {
+		// A run resumed at its last step and stopped again has nothing new to save, unless
+		// its checkpoint's note of an interrupted grid must be cleared (or kept). Rank 0
+		// alone knows what it saved and drew; its answer is every rank's, for the
+		// checkpoint is a collective.
+		need := t.step != t.savedStep || interrupted > 0 || t.drawPending
+		err := dist.BcastJSON(t.comm, &need, nil)
+		if err == nil && need {
+			_, err = t.checkpoint(false)
+		}
+		if err != nil {
+			runErr = err
+			final = Failed
+		}
 	}
-	// Release the run directory before the stream ends: a reader that sees the end may
-	// resume the run at once.
+	// Release the engine and the run directory before the end is announced: a reader that
+	// sees it may resume the run at once.
+	t.engine.Close()
 	t.dir.Close()
 	t.mu.Lock()
 	t.state, t.err = final, runErr
@@ -812,7 +861,7 @@ func (t *Trainer) trainStep() error {
 		rankRates = append([]float64(nil), t.rankRate...)
 	}
 
-	eta := time.Duration(float64(cfg.Steps-t.step) * float64(cfg.BatchSize) / t.rate * float64(time.Second))
+	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
 		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
 	t.emit(ev)
@@ -834,7 +883,7 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
-		if _, err := t.checkpoint(); err != nil {
+		if _, err := t.checkpoint(false); err != nil {
 			return fail(err)
 		}
 	}
@@ -843,6 +892,15 @@ func (t *Trainer) trainStep() error {
 	}
 	t.gridTime = t.advanceGrid(trainDur)
 	return nil
+}
+
+// ETA is the time left to step total from step at imagesPerSec images per second and
+// batch images per step (0 when the rate is unknown).
+func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
+	if !(imagesPerSec > 0) || step >= total {
+		return 0
+	}
+	return time.Duration(float64(total-step) * float64(batch) / imagesPerSec * float64(time.Second))
 }
 
 // logMetrics appends the metrics.jsonl line of the current step, carrying the score of
@@ -865,10 +923,11 @@ func (t *Trainer) logMetrics(at time.Time) error {
 	return nil
 }
 
-// checkpoint writes a checkpoint of the current state. In a distributed run it is a
-// collective (every rank calls it at the same step): the ranks first check that their
-// weights agree, then rank 0 writes.
-func (t *Trainer) checkpoint() (string, error) {
+// checkpoint writes a checkpoint of the current state; kept ones (asked for by the user)
+// are left out of the keep-N rotation. In a distributed run it is a collective (every rank
+// calls it at the same step): the ranks first check that their weights agree, then rank 0
+// writes.
+func (t *Trainer) checkpoint(kept bool) (string, error) {
 	if err := t.engine.ReadParams(t.params); err != nil {
 		return "", fmt.Errorf("checkpoint at step %d: copy the weights from %s: %w", t.step, t.device.Name, err)
 	}
@@ -886,16 +945,43 @@ func (t *Trainer) checkpoint() (string, error) {
 	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Device: t.device.Name, WorldSize: t.comm.Size()}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: t.interrupted, WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
 	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.cfg.KeepCheckpoints)
 	if err != nil {
 		err = storageError(fmt.Errorf("checkpoint at step %d failed: %w", t.step, err), t.dir.Path)
+	} else {
+		t.savedStep = t.step
 	}
-	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Err: err})
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: kept, Err: err})
 	return path, err
+}
+
+// checkpointKept answers CheckpointNow: a checkpoint of this step that the rotation keeps.
+// When this step was just checkpointed (the periodic one, or a second request), that
+// checkpoint is marked kept instead of written again.
+func (t *Trainer) checkpointKept() {
+	// Rank 0 alone knows what it saved; its answer is every rank's, for a new checkpoint
+	// is a collective.
+	fresh := t.savedStep != t.step
+	if err := dist.BcastJSON(t.comm, &fresh, nil); err != nil {
+		t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Kept: true, Err: err})
+		return
+	}
+	if fresh {
+		t.checkpoint(true)
+		return
+	}
+	if !t.writer() {
+		return
+	}
+	path, err := t.dir.KeepCheckpoint(t.step)
+	if err != nil {
+		err = storageError(fmt.Errorf("keep the checkpoint of step %d: %w", t.step, err), t.dir.Path)
+	}
+	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: true, Err: err})
 }
 
 // gridRun is a periodic sample grid in progress and the time accounts that bound its share.
@@ -952,13 +1038,11 @@ func (t *Trainer) advanceGrid(dt time.Duration) time.Duration {
 	return time.Since(start)
 }
 
-// finishGrid completes the grid in progress at full speed when training has reached its
-// last step, so that the last grid started is not lost; a stop request abandons it.
+// finishGrid completes the grid in progress at full speed when training ends without a
+// stop request (its last step, or StopAtStep), so that the last grid started is not lost;
+// a stop request, also one made while it runs, leaves it unfinished (the caller records it).
 func (t *Trainer) finishGrid() {
-	if t.grid == nil || t.step < t.cfg.Steps {
-		return
-	}
-	for {
+	for t.grid != nil {
 		t.mu.Lock()
 		stop := t.stopReq
 		t.mu.Unlock()
@@ -968,7 +1052,6 @@ func (t *Trainer) finishGrid() {
 		done, err := t.grid.job.Step(context.Background())
 		if err != nil || done {
 			t.endGrid(err)
-			return
 		}
 	}
 }
@@ -1052,7 +1135,7 @@ func (t *Trainer) rollback(cause error) error {
 	if err := dist.Agree(t.comm, terr); err != nil {
 		return err
 	}
-	if _, err := t.checkpoint(); err != nil {
+	if _, err := t.checkpoint(false); err != nil {
 		return err
 	}
 	return nil

@@ -34,23 +34,42 @@ func testData(t *testing.T) *data.Dataset {
 func drain(t *testing.T, tr *Trainer) []StepEvent {
 	t.Helper()
 	var steps []StepEvent
-	timeout := time.After(2 * time.Minute)
+	for _, ev := range events(t, tr) {
+		switch e := ev.(type) {
+		case StepEvent:
+			steps = append(steps, e)
+		case DoneEvent:
+			if e.Err != nil {
+				t.Fatalf("training failed: %v", e.Err)
+			}
+		}
+	}
+	return steps
+}
+
+// events collects every event of a trainer until its stream closes.
+func events(t *testing.T, tr *Trainer) []Event {
+	t.Helper()
+	return readEvents(t, tr.Events(), "the trainer to finish", func(Event) bool { return false })
+}
+
+// readEvents reads events until stop says so or the stream closes, failing after a minute.
+func readEvents(t *testing.T, ch <-chan Event, what string, stop func(ev Event) bool) []Event {
+	t.Helper()
+	var out []Event
+	timeout := time.After(time.Minute)
 	for {
 		select {
-		case ev, ok := <-tr.Events():
+		case ev, ok := <-ch:
 			if !ok {
-				return steps
+				return out
 			}
-			switch e := ev.(type) {
-			case StepEvent:
-				steps = append(steps, e)
-			case DoneEvent:
-				if e.Err != nil {
-					t.Fatalf("training failed: %v", e.Err)
-				}
+			out = append(out, ev)
+			if stop(ev) {
+				return out
 			}
 		case <-timeout:
-			t.Fatal("training did not finish")
+			t.Fatalf("timed out waiting for %s; got %d events", what, len(out))
 		}
 	}
 }

@@ -65,11 +65,11 @@ type Source struct {
 
 // Sources returns the catalogue of downloadable datasets (a fresh copy each call).
 //
-// Checksums: MNIST uses the official files' sha256 (as listed in ../shared/TESTING.md).
+// Checksums: MNIST uses the official files' sha256 (docs/DATA.md).
 // Fashion-MNIST accepts two copies: the files on the official mirror (sha256 08dc20ab...,
 // b0197879..., 78dcbbfb..., 42bd1813...; their published md5s are 8d4fb7e6..., 25c81989...,
 // bef4ecab..., bb300cfd...) and the byte-for-byte different re-compression listed in
-// ../shared/TESTING.md (Debian's dataset-fashion-mnist), so a copy of either verifies. CIFAR-10's
+// docs/DATA.md (Debian's dataset-fashion-mnist), so a copy of either verifies. CIFAR-10's
 // archive has md5 c32a1d4ab5d03f1284b67883e8d87530 and the sha256 below.
 func Sources() []Source {
 	return []Source{

@@ -11,7 +11,7 @@ import (
 // MNIST training set (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz) and the FIRST 1000
 // of the official test set (t10k-*), unchanged and in file order, re-written as gzip IDX with only
 // the count in the header changed. The official files are those with the sha256 listed in
-// ../shared/TESTING.md. Regenerate with
+// docs/DATA.md. Regenerate with
 //
 //	go run ./data/internal/mkembed -src ../shared/datasets/mnist -out data/embedded
 //

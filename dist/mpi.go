@@ -3,18 +3,18 @@ package dist
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"mdsm/internal/mpi"
+	"mdsm/internal/osthread"
 )
 
 // mpiComm is MPI_COMM_WORLD. MPI is initialised for one thread (MPI_THREAD_FUNNELED) and
-// a goroutine wanders between OS threads, so every MPI call runs on one goroutine locked to
-// its thread for the life of the process; the methods hand it closures and wait.
+// a goroutine wanders between OS threads, so every MPI call runs on the thread that
+// initialised it (osthread); the methods hand it closures and wait.
 type mpiComm struct {
 	lib        *mpi.Lib
 	rank, size int
-	calls      chan func()
+	thread     *osthread.Thread
 	name       string
 }
 
@@ -30,21 +30,12 @@ func openMPI(l Launch) (*mpiComm, error) {
 	if _, set := os.LookupEnv("OMPI_MCA_opal_signal"); !set {
 		os.Setenv("OMPI_MCA_opal_signal", "")
 	}
-	c := &mpiComm{lib: lib, calls: make(chan func())}
-	ready := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: this thread is MPI's until the process ends
-		r, s, err := lib.Init()
-		c.rank, c.size = r, s
-		ready <- err
-		if err != nil {
-			return
-		}
-		for f := range c.calls {
-			f()
-		}
-	}()
-	if err := <-ready; err != nil {
+	c := &mpiComm{lib: lib}
+	c.thread, err = osthread.Start(func() (err error) {
+		c.rank, c.size, err = lib.Init()
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("MPI (%s): %w", lib.Path, err)
 	}
 	c.name = fmt.Sprintf("%s, %d ranks", lib.Version(), c.size)
@@ -52,11 +43,7 @@ func openMPI(l Launch) (*mpiComm, error) {
 }
 
 // do runs f on the MPI thread and returns its error.
-func (c *mpiComm) do(f func() error) error {
-	done := make(chan error, 1)
-	c.calls <- func() { done <- f() }
-	return <-done
-}
+func (c *mpiComm) do(f func() error) error { return c.thread.Do(f) }
 
 func (c *mpiComm) Rank() int    { return c.rank }
 func (c *mpiComm) Size() int    { return c.size }
@@ -64,7 +51,7 @@ func (c *mpiComm) Name() string { return c.name }
 
 func (c *mpiComm) Close() error {
 	err := c.do(c.lib.Finalize)
-	close(c.calls)
+	c.thread.Stop()
 	return err
 }
 

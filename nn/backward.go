@@ -4,7 +4,7 @@ package nn
 //
 // backwardEnergy propagates the energy's adjoint Ebar = dE/d(out) to the block input: the
 // pass behind dE/dx. backwardTrain differentiates S(theta) = sum_i v_i . dE/dx_i (the
-// tangent formulation of GORGONIA.md) through the primal and the tangent activations. Its
+// tangent formulation of docs/GORGONIA.md) through the primal and the tangent activations. Its
 // tangent adjoints dS/d(hdot) equal the energy's adjoints dE/dh at every layer (the tangent
 // map is the same linear map as the forward Jacobian), so the training pass does not
 // recompute them: backwardEnergy keeps them (gout, a1bar, a2bar) when the model trains, and

@@ -1,5 +1,5 @@
 // Package nn is the energy network of MDSM: the pre-activation ResNet with a generalised
-// quadratic head described in ../shared/REFERENCE.md, its named parameters, a fast layer
+// quadratic head described in docs/REFERENCE.md, its named parameters, a fast layer
 // engine (energy, dE/dx and the score-matching weight gradient) and safetensors checkpoints.
 package nn
 
@@ -84,6 +84,19 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// ParamCount is the number of scalars of the network's parameters.
+func (c Config) ParamCount() int {
+	n := 0
+	for _, s := range c.ParamSpecs() {
+		k := 1
+		for _, d := range s.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return n
+}
+
 // FinalChannels is the channel count of the last feature map (Filters * 2^Stages).
 func (c Config) FinalChannels() int { return c.Filters << c.Stages }
 
@@ -124,7 +137,7 @@ type ParamSpec struct {
 }
 
 // ParamSpecs lists every parameter tensor in a fixed order. Names follow the PyTorch module
-// names of ../shared/bench/torch_mdsm_step.py's ResEnergy, so a safetensors checkpoint loads
+// names of the authors' PyTorch ResEnergy (docs/REFERENCE.md "Parameter names"), so a safetensors checkpoint loads
 // into that module with load_state_dict.
 func (c Config) ParamSpecs() []ParamSpec {
 	f := c.Filters
@@ -153,7 +166,7 @@ func (c Config) ParamSpecs() []ParamSpec {
 }
 
 // EnergyOffset is the name of b3, the constant added to the energy. It has zero gradient in
-// every score-matching loss, so the optimiser never updates it (GORGONIA.md).
+// every score-matching loss, so the optimiser never updates it (docs/GORGONIA.md).
 const EnergyOffset = "head.lq.bias"
 
 // ForwardMACs estimates the multiply-accumulates of one forward pass for one image.

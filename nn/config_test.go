@@ -11,7 +11,7 @@ func TestPaperParameterCounts(t *testing.T) {
 		preset string
 		want   int
 	}{
-		{"paper-mnist", 9060483}, // REFERENCE.md, energy offset included
+		{"paper-mnist", 9060483}, // docs/REFERENCE.md "Energy network", energy offset included
 	} {
 		c, err := PresetConfig(tc.preset)
 		if err != nil {
@@ -24,7 +24,7 @@ func TestPaperParameterCounts(t *testing.T) {
 	c, _ := PresetConfig("paper-cifar")
 	got := NewParams[float32](c).Count()
 	if got < 62_000_000 || got > 62_600_000 {
-		t.Errorf("paper-cifar: %d parameters, REFERENCE.md says about 62.3M", got)
+		t.Errorf("paper-cifar: %d parameters, docs/REFERENCE.md says about 62.3M", got)
 	}
 	t.Logf("paper-cifar has %d parameters", got)
 }

@@ -10,7 +10,7 @@ import (
 
 // The finite-difference gradient checks: every analytic derivative the engine computes is
 // compared with central differences in float64. They run in CI (they are the only guard
-// against silently wrong gradients, GORGONIA.md).
+// against silently wrong gradients, docs/GORGONIA.md).
 
 // gradCheckConfigs isolate the layer types: stem conv + head; a downsampling block (3x3
 // and 1x1 convs, ELU, mean pool); a same-size block; and a multi-channel two-stage net.
@@ -111,7 +111,7 @@ func testInputGradientFD(t *testing.T, algo ConvAlgorithm) {
 	}
 }
 
-// mdsmLoss is the training loss of REFERENCE.md for fixed noisy inputs xn, targets
+// mdsmLoss is the training loss of docs/REFERENCE.md "Training" for fixed noisy inputs xn, targets
 // (xn - x)/sigma0^2 and per-sample weights 1/sigma^2, computed from EnergyGrad only.
 func mdsmLoss(m *Model[float64], xn, target, weight []float64, n int) (float64, []float64) {
 	e, g := make([]float64, n), make([]float64, len(xn))

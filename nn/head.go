@@ -4,7 +4,7 @@ package nn
 // PyTorch's (c, y, x) order) from channel-major storage: feature j = c*P + p of sample b
 // is h[(c*N + b)*P + p], P = S*S.
 //
-//	E = u*w + sum_j d_j h_j^2 + b3,  u = a.h + b1,  w = c.h + b2   (REFERENCE.md "Head")
+//	E = u*w + sum_j d_j h_j^2 + b3,  u = a.h + b1,  w = c.h + b2   (docs/REFERENCE.md "Energy network")
 
 // headEnergy writes E for every sample and keeps u and w for the backward passes.
 func (m *Model[T]) headEnergy(e []T) {

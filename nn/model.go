@@ -205,7 +205,7 @@ func (m *Model[T]) energyBackward() []T {
 //
 // at the x of the preceding EnergyGrad call, with v held constant. With
 // v = dL/d(dE/dx) this is the exact MDSM weight gradient (the tangent formulation of
-// GORGONIA.md): a forward-mode tangent pass along v, then reverse mode through both the
+// docs/GORGONIA.md): a forward-mode tangent pass along v, then reverse mode through both the
 // primal and the tangent activations. grads must have the model's configuration; the
 // energy offset's gradient is zero and left untouched.
 func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {

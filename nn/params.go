@@ -47,7 +47,7 @@ func NewParams[T Float](c Config) *Params[T] {
 	return p
 }
 
-// InitParams draws the PyTorch default initialisation (REFERENCE.md "framework defaults"):
+// InitParams draws the PyTorch default initialisation (docs/REFERENCE.md "Energy network"):
 // weights and biases uniform in +-1/sqrt(fan_in), which is what kaiming_uniform with
 // a = sqrt(5) gives for Conv2d and Linear.
 func InitParams[T Float](c Config, rng *rand.Rand) *Params[T] {

@@ -20,6 +20,6 @@
 // Conventions: images are []float32 in NCHW order with pixels nominally in [0,1]; D denotes the
 // number of scalars per image (channels x height x width). Random numbers come from math/rand/v2
 // PCG generators seeded explicitly, so every result is reproducible from its seed. Sections of
-// ../shared/REFERENCE.md are cited as "REFERENCE: <section>", equations of the paper
+// docs/REFERENCE.md are cited as "REFERENCE: <section>", equations of the paper
 // (Li, Chen, Sommer, Entropy 2023) as "paper eq. N".
 package sampling

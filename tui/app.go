@@ -1,24 +1,28 @@
 // Package tui is the mdsm workbench: a bubbletea v2 program with one model per pane
 // (Configure, Train, Samples, Schedule, Inpaint/Denoise) under one root model, a status
-// bar and a help overlay. Training, sampling, encoding and file I/O never run on the UI
-// goroutine: they run in commands and goroutines that report back as messages. Images are
-// drawn with sixel or kitty graphics out of band (the View leaves blank cells and the
-// picture is sent with tea.Raw after the frame is drawn), or as Unicode half blocks inside
-// the View.
+// bar, a key hint bar and a scrollable help overlay. The workbench talks to core only: a
+// core.Run (a trainer in this process, or a run directory another process trains) gives
+// it one event stream, and sampling jobs run in core from weight snapshots. Nothing runs
+// on the UI goroutine that could block it: training, sampling, encoding and file I/O run
+// in commands and goroutines that report back as messages. Images are drawn with sixel or
+// kitty graphics out of band (the View leaves blank cells and the picture is sent with
+// tea.Raw after the frame is drawn), or as Unicode half blocks inside the View.
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"mdsm/core"
 	"mdsm/sampling"
+	"mdsm/tui/chart"
 	"mdsm/tui/termimg"
 )
 
@@ -43,38 +47,16 @@ type Options struct {
 	// controlling terminal; New (tests) asks nothing.
 	TTYCell func() (termimg.CellSize, bool)
 	// Detach continues a stopped run headless in a new session and says how to follow
-	// it; nil uses DetachTraining.
+	// it (the binary knows how to start itself); nil: quitting offers no such option.
 	Detach func(runDir string) (string, error)
-	// WatchInterval is how often watch mode polls the run directory (default 1 s).
+	// WatchInterval is how often a followed run's directory is polled (default 1 s).
 	WatchInterval time.Duration
 	// StartPane is the pane shown first: configure, train (default), samples, schedule
 	// or inpaint.
 	StartPane string
-}
-
-// PaneNames lists the values of Options.StartPane.
-func PaneNames() []string { return []string{"configure", "train", "samples", "schedule", "inpaint"} }
-
-// Pane indices, in tab order.
-const (
-	paneConfigure = iota
-	paneTrain
-	paneSamples
-	paneSchedule
-	paneInpaint
-	paneCount
-)
-
-// pane is one tab of the workbench. Panes are pointers updated on the UI goroutine.
-type pane interface {
-	title() string
-	update(msg tea.Msg) tea.Cmd
-	view(w, h int) string
-	// slot returns the pane's picture and where it goes in a w x h pane.
-	slot(w, h int) (slot, bool)
-	keys() []key.Binding
-	// capturing is true while a text field takes every key.
-	capturing() bool
+	// Charts is how charts are drawn: braille dots (default), quadrant blocks, or ASCII
+	// for a font without those glyphs (which also makes the borders and marks ASCII).
+	Charts chart.Marker
 }
 
 // App is the root model of the workbench.
@@ -82,32 +64,26 @@ type App struct {
 	s      *session
 	w, h   int
 	active int
-	panes  [paneCount]pane
 
-	configure *configurePane
-	train     *trainPane
-	samples   *samplesPane
-	schedule  *schedulePane
-	inpaint   *inpaintPane
+	configure configurePane
+	train     trainPane
+	samples   samplesPane
+	schedule  schedulePane
+	inpaint   inpaintPane
 
-	help     help.Model
+	help     helpOverlay
 	showHelp bool
 	quitAsk  bool
+	quitting bool
 	quitNote string // shown while quitting takes a moment
 	exitMsg  string
-	quitting bool
-	reopen   bool // Options.Open: the first s resumes that run
 
-	log   []logLine
-	img   imageState
-	watch *watchState
+	img imageState
 }
 
-// New builds the workbench. It does no I/O besides reading a reopened run's config.
+// New builds the workbench. It does no I/O besides reading a reopened or watched run's
+// config and saved sampler.
 func New(opts Options) (*App, error) {
-	if opts.Detach == nil {
-		opts.Detach = DetachTraining
-	}
 	if opts.WatchInterval <= 0 {
 		opts.WatchInterval = time.Second
 	}
@@ -115,14 +91,12 @@ func New(opts Options) (*App, error) {
 	if cfg.Steps == 0 {
 		cfg = core.DefaultRunConfig()
 	}
-	s := &session{st: newStyles(bgUnknown), opts: opts, cfg: cfg, state: "idle",
-		proto: opts.Protocol, caps: opts.Caps, eps: sampling.DefaultLangevinConfig().Eps}
+	s := &session{opts: opts, cfg: cfg, runDir: opts.RunDir, proto: opts.Protocol, caps: opts.Caps,
+		st: newStyles(bgUnknown, colorprofile.TrueColor, opts.Charts), sampler: cfg.SamplerConfig()}
 	if s.caps.Cell.W <= 0 || s.caps.Cell.H <= 0 {
 		s.caps.Cell = termimg.DefaultCellSize
 	}
-	s.schedule = defaultSampleSchedule(cfg)
-	a := &App{s: s, active: paneTrain, help: help.New()}
-	a.help.Styles = helpStyles(bgUnknown)
+	a := &App{s: s, active: paneTrain}
 	if opts.StartPane != "" {
 		found := false
 		for i, n := range PaneNames() {
@@ -146,161 +120,400 @@ func New(opts Options) (*App, error) {
 			return nil, fmt.Errorf("open run: %w", err)
 		}
 		s.cfg, s.runDir, s.total = rc, dir, rc.Steps
-		s.schedule = defaultSampleSchedule(rc)
-		if sch, eps, err := loadSchedule(dir); err == nil {
-			s.schedule, s.eps = sch, eps
+		lc, saved, err := core.RunSampler(dir, rc)
+		if err != nil {
+			s.log = append(s.log, logLine{at: time.Now(), level: "warn", text: err.Error() + ": using the run's default sampler"})
 		}
-		a.reopen = opts.Open != ""
+		s.sampler, s.samplerSaved = lc, saved
+		s.reopen = opts.Open != ""
+		s.watch = opts.Watch != ""
 	}
-	a.configure = newConfigurePane(s, opts.RunDir)
-	a.train = newTrainPane(s, a)
-	a.samples = newSamplesPane(s, a)
-	a.schedule = newSchedulePane(s, a)
-	a.inpaint = newInpaintPane(s, a)
-	a.panes = [paneCount]pane{a.configure, a.train, a.samples, a.schedule, a.inpaint}
-	if dir != "" {
-		a.configure.load(s.cfg, dir)
-	}
+	a.configure = newConfigurePane(s.cfg, s.runDir)
+	a.train = newTrainPane()
+	a.samples = newSamplesPane()
+	a.inpaint = newInpaintPane()
 	return a, nil
-}
-
-// defaultSampleSchedule is the schedule the Samples pane starts with: the run's sampler
-// (the paper's exp schedule at the run's length and start temperature).
-func defaultSampleSchedule(cfg core.RunConfig) sampling.Schedule {
-	if cfg.SampleSteps > 0 && cfg.SampleT0 > 0 {
-		return cfg.SamplerConfig().Schedule
-	}
-	return sampling.DefaultSchedule()
 }
 
 // ExitMessage is what the program wants printed after it exits (e.g. how to follow a
 // run that keeps training headless).
 func (a *App) ExitMessage() string { return a.exitMsg }
 
-// Trainer returns the trainer this workbench runs, if any.
-func (a *App) Trainer() *core.Trainer { return a.s.trainer }
-
-// Init starts the background-colour query and, for reopened or watched runs, loading.
+// Init asks for the background colour and opens a reopened or watched run.
 func (a *App) Init() tea.Cmd {
 	cmds := []tea.Cmd{tea.RequestBackgroundColor}
 	switch {
-	case a.s.opts.Watch != "":
-		cmds = append(cmds, a.startWatch(a.s.opts.Watch))
-	case a.reopen:
-		cmds = append(cmds, a.loadHistoryCmd(a.s.runDir), a.startTraining())
+	case a.s.watch:
+		a.s.status = statusOpening
+		cmds = append(cmds, followRunCmd(a.s.runDir, a.s.opts.WatchInterval))
+	case a.s.reopen:
+		cmds = append(cmds, a.control(runCtlMsg{op: opStart}))
+	}
+	if a.active == paneInpaint {
+		cmds = append(cmds, a.toPane(paneInpaint, activateMsg{}))
 	}
 	return tea.Batch(cmds...)
 }
 
 // logf appends a line to the event log.
 func (a *App) logf(level, format string, args ...any) {
-	a.log = append(a.log, logLine{at: time.Now(), level: level, text: fmt.Sprintf(format, args...)})
-	if len(a.log) > 500 {
-		a.log = a.log[len(a.log)-500:]
+	s := a.s
+	s.log = append(s.log, logLine{at: time.Now(), level: level, text: fmt.Sprintf(format, args...)})
+	if len(s.log) > maxLog {
+		s.log = s.log[len(s.log)-maxLog:]
 	}
 }
 
-// Update handles a message: global keys and app-level messages first, then the active
-// pane (or the pane a result is addressed to).
-func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	cmd := a.update(msg)
-	cmds := []tea.Cmd{cmd}
-	cmds = append(cmds, a.syncImage()...)
-	return a, tea.Batch(cmds...)
+// pane returns pane i for reading.
+func (a *App) pane(i int) paneView {
+	switch i {
+	case paneConfigure:
+		return a.configure
+	case paneTrain:
+		return a.train
+	case paneSamples:
+		return a.samples
+	case paneSchedule:
+		return a.schedule
+	}
+	return a.inpaint
 }
 
-func (a *App) update(msg tea.Msg) tea.Cmd {
-	switch m := msg.(type) {
-	case tea.WindowSizeMsg:
-		a.w, a.h = m.Width, m.Height
-		a.help.SetWidth(m.Width)
-		a.refreshCell()
-		a.img.invalidate()
-		if a.s.proto.IsGraphics() {
-			return tea.ClearScreen
-		}
-		return nil
-	case tea.BackgroundColorMsg:
-		bg := backgroundOf(m.IsDark())
-		a.s.st = newStyles(bg)
-		a.help.Styles = helpStyles(bg)
-		return nil
-	case tea.KeyPressMsg:
-		return a.handleKey(m)
-	case placeMsg:
-		return a.img.handlePlace(m)
-	case blocksMsg:
-		if a.img.blocksWant[m.key] {
-			a.img.blocks[m.key] = m.s
-		}
-		return nil
-	case logMsg:
-		a.logf(m.level, "%s", m.text)
-		return nil
-	case trainerReadyMsg:
-		return a.onTrainerReady(m)
-	case trainerEventsMsg:
-		return a.onTrainerEvents(m)
-	case trainerStoppedMsg:
-		if m.err != nil {
-			a.logf("error", "stop: %v", m.err)
-		}
-		return nil
-	case historyMsg:
-		a.train.setHistory(m)
-		if m.samplePath != "" {
-			return loadPNGCmd("samples", m.samplePath)
-		}
-		return nil
-	case watchMsg:
-		return a.onWatch(m)
-	case detachedMsg:
-		if m.err != nil {
-			a.quitNote = ""
-			a.quitting = false
-			a.logf("error", "keep training headless: %v", m.err)
-			return nil
-		}
-		a.exitMsg = m.text
-		return tea.Quit
-	case quitStoppedMsg:
-		return tea.Quit
-	case pictureLoadedMsg:
-		if m.err != nil {
-			a.logf("warn", "%v", m.err)
-			return nil
-		}
-		switch m.target {
-		case "samples":
-			return a.samples.update(m)
-		case "inpaint":
-			return a.inpaint.update(m)
-		}
-		return nil
-	case chainMsg:
-		switch m.target {
-		case "samples":
-			return a.samples.update(m)
-		case "inpaint":
-			return a.inpaint.update(m)
-		}
-		return nil
-	case scheduleChangedMsg:
-		return nil
+// toPane routes a message to pane i and carries out what it asks.
+func (a *App) toPane(i int, msg tea.Msg) tea.Cmd {
+	var o out
+	switch i {
+	case paneConfigure:
+		a.configure, o = a.configure.update(a.s, msg)
+	case paneTrain:
+		a.train, o = a.train.update(a.s, msg)
+	case paneSamples:
+		a.samples, o = a.samples.update(a.s, msg)
+	case paneSchedule:
+		a.schedule, o = a.schedule.update(a.s, msg)
+	case paneInpaint:
+		a.inpaint, o = a.inpaint.update(a.s, msg)
 	}
-	// Results addressed to panes by type.
-	var cmds []tea.Cmd
-	for _, p := range a.panes {
-		cmds = append(cmds, p.update(msg))
+	cmds := []tea.Cmd{o.cmd}
+	for _, m := range o.asks {
+		cmds = append(cmds, a.update(m))
 	}
 	return tea.Batch(cmds...)
 }
 
+// toAll routes a message to every pane.
+func (a *App) toAll(msg tea.Msg) tea.Cmd {
+	cmds := make([]tea.Cmd, paneCount)
+	for i := range paneCount {
+		cmds[i] = a.toPane(i, msg)
+	}
+	return tea.Batch(cmds...)
+}
+
+// Update handles a message and then tells the image state what the frame shows.
+func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := a.update(msg)
+	return a, tea.Batch(append([]tea.Cmd{cmd}, a.syncImage()...)...)
+}
+
+func (a *App) update(msg tea.Msg) tea.Cmd {
+	s := a.s
+	switch m := msg.(type) {
+	case tea.WindowSizeMsg:
+		a.w, a.h = m.Width, m.Height
+		a.refreshCell()
+		a.img.invalidate()
+		if s.proto.IsGraphics() {
+			return tea.ClearScreen
+		}
+		return nil
+	case tea.BackgroundColorMsg:
+		s.bg = backgroundOf(m.IsDark())
+		s.st = newStyles(s.bg, s.st.profile, s.st.marker)
+		return nil
+	case tea.ColorProfileMsg:
+		s.st = newStyles(s.bg, m.Profile, s.st.marker)
+		return nil
+	case tea.KeyPressMsg:
+		return a.handleKey(m)
+	case tea.BlurMsg: // another tmux window (or terminal tab) has the screen
+		return tea.Batch(a.img.hide()...)
+	case tea.FocusMsg: // back: tmux redrew the pane as text, the picture goes up again
+		a.img.invalidate()
+		if s.proto.IsGraphics() {
+			return tea.ClearScreen
+		}
+		return nil
+	case placeMsg:
+		return a.img.handlePlace(m)
+	case blocksMsg:
+		s.blocks = a.img.keep(m, s.blocks)
+		return nil
+	case logMsg:
+		a.logf(m.level, "%s", m.text)
+		return nil
+	case runCtlMsg:
+		return a.control(m)
+	case configMsg:
+		if s.run == nil && !s.watch {
+			old := s.cfg
+			s.cfg, s.runDir, s.formErrors = m.cfg, m.runDir, m.parseErrors
+			if samplerEqual(s.sampler, old.SamplerConfig()) { // not edited: follow the config
+				s.sampler = s.cfg.SamplerConfig()
+			}
+		}
+		return nil
+	case newRunMsg:
+		if s.active() || s.watch || s.status == statusOpening {
+			return nil
+		}
+		var closeOld tea.Cmd
+		if old := s.run; old != nil {
+			closeOld = func() tea.Msg { old.Close(); return nil }
+		}
+		s.run, s.status, s.runDir, s.reopen = nil, statusNoRun, "", false
+		s.step, s.total, s.imagesPerSec, s.rankRates, s.eta, s.ckptAt, s.ckptStep, s.lastStepAt = 0, 0, 0, nil, 0, time.Time{}, 0, time.Time{}
+		s.samplerSaved, s.gridStep, s.gridScored = false, 0, false
+		return tea.Batch(closeOld, a.toAll(m))
+	case samplerMsg:
+		s.sampler, s.samplerSaved = m.lc, false
+		return nil
+	case samplerSavedMsg:
+		if m.err == nil && samplerEqual(m.lc, s.sampler) {
+			s.samplerSaved = true
+		}
+		return a.toPane(paneSchedule, m)
+	case runOpenedMsg:
+		return a.onRunOpened(m)
+	case runEventsMsg:
+		return a.onRunEvents(m)
+	case runStoppedMsg:
+		if m.err != nil {
+			a.logf("error", "stop: %v", m.err)
+		}
+		return nil
+	case jobMsg:
+		return a.toPane(m.pane, m)
+	case savedMsg:
+		return a.toPane(m.pane, m)
+	case testImagesMsg:
+		return a.toPane(paneInpaint, m)
+	case detachedMsg:
+		if m.err != nil {
+			a.quitNote, a.quitting = "", false
+			a.logf("error", "keep training headless: %v", m.err)
+			return nil
+		}
+		a.exitMsg = m.text
+		return a.quit()
+	case quitStoppedMsg:
+		return a.quit()
+	}
+	// Anything else (a text field's cursor blink, say) belongs to the pane shown.
+	return a.toPane(a.active, msg)
+}
+
+// samplerEqual compares two sampler settings.
+func samplerEqual(a, b sampling.LangevinConfig) bool {
+	if a.Eps != b.Eps || a.Sigma0 != b.Sigma0 || a.InitMean != b.InitMean || a.InitStd != b.InitStd {
+		return false
+	}
+	x, y := a.Schedule, b.Schedule
+	if x.Kind != y.Kind || x.Steps != y.Steps || x.T0 != y.T0 || x.Interp != y.Interp || len(x.Points) != len(y.Points) {
+		return false
+	}
+	for i := range x.Points {
+		if x.Points[i] != y.Points[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// control carries out a run control a pane asked for.
+func (a *App) control(m runCtlMsg) tea.Cmd {
+	s := a.s
+	if s.watch {
+		a.logf("warn", "watching %s: it is trained by another process (mdsm train); control it there", s.runDir)
+		return nil
+	}
+	if s.status == statusOpening || s.status == statusStopping {
+		return nil
+	}
+	switch m.op {
+	case opStart:
+		switch {
+		case s.active():
+			if s.status == statusPaused {
+				s.run.Resume()
+			}
+			return nil
+		case s.run != nil || s.reopen:
+			s.status = statusOpening
+			a.logf("info", "resuming %s from its newest checkpoint…", s.runDir)
+			return resumeRunCmd(s.runDir, 0)
+		}
+		if s.formErrors > 0 {
+			a.logf("error", "%d field(s) of the Configure pane do not parse: fix them first (key 1)", s.formErrors)
+			return nil
+		}
+		if p := s.cfg.Problems(); len(p) > 0 {
+			a.logf("error", "the configuration is invalid (see the Configure pane, key 1): %s", p[0].Msg)
+			return nil
+		}
+		dir := s.runDir
+		if dir == "" {
+			dir = "runs/" + time.Now().Format("20060102-150405")
+		}
+		s.runDir, s.status = dir, statusOpening
+		a.logf("info", "loading %s and creating %s…", s.cfg.Data, dir)
+		return startRunCmd(s.cfg, dir)
+	case opExtend:
+		if s.run == nil || s.active() {
+			return nil
+		}
+		s.status = statusOpening
+		a.logf("info", "extending %s to %d steps…", s.runDir, m.steps)
+		return resumeRunCmd(s.runDir, m.steps)
+	}
+	if !s.active() {
+		if s.run == nil {
+			a.logf("info", "no training yet: press s to start")
+		}
+		return nil
+	}
+	switch m.op {
+	case opPause:
+		if s.status == statusPaused {
+			s.run.Resume()
+			a.logf("info", "resumed")
+		} else {
+			s.run.Pause()
+			a.logf("info", "pausing after step %d", s.step)
+		}
+	case opStop:
+		s.status = statusStopping
+		a.logf("info", "stopping: finishing the step and writing a checkpoint…")
+		return stopRunCmd(s.run, s.gen)
+	case opCheckpoint:
+		s.run.CheckpointNow()
+		a.logf("info", "checkpoint requested (kept: the rotation never deletes it)")
+	}
+	return nil
+}
+
+// onRunOpened adopts a run opened off the UI goroutine and starts reading its events.
+func (a *App) onRunOpened(m runOpenedMsg) tea.Cmd {
+	s := a.s
+	if m.err != nil {
+		s.status = statusNoRun
+		if s.run != nil {
+			s.status = statusOf(s.run.State())
+		}
+		if errors.Is(m.err, core.ErrLocked) && s.runDir != "" {
+			a.logf("warn", "%v: watching it instead", m.err)
+			s.watch, s.status, s.reopen = true, statusOpening, false
+			return followRunCmd(s.runDir, s.opts.WatchInterval)
+		}
+		a.logf("error", "%v", m.err)
+		return nil
+	}
+	var cmds []tea.Cmd
+	if old := s.run; old != nil && old != m.run {
+		cmds = append(cmds, func() tea.Msg { old.Close(); return nil })
+	}
+	r := m.run
+	s.run, s.reopen = r, false
+	s.gen++
+	s.cfg, s.runDir, s.total, s.step, s.rankRates = r.Config(), r.Dir(), r.Config().Steps, 0, nil
+	s.status = statusOf(r.State())
+	switch {
+	case s.watch:
+		a.logf("info", "watching %s (read-only; n in the Samples pane samples from its newest checkpoint)", s.runDir)
+	case m.resumed:
+		a.logf("ok", "resumed %s at step %d of %d", s.runDir, r.Step(), s.total)
+	default:
+		a.logf("ok", "training %s (%s, batch %d, %d steps) in %s", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize, s.cfg.Steps, s.runDir)
+	}
+	cmds = append(cmds, a.toAll(m), waitRun(r, s.gen))
+	return tea.Batch(cmds...)
+}
+
+// onRunEvents applies a batch of run events to the session and the panes.
+func (a *App) onRunEvents(m runEventsMsg) tea.Cmd {
+	s := a.s
+	if m.gen != s.gen || s.run == nil {
+		return nil
+	}
+	for _, ev := range m.events {
+		switch e := ev.(type) {
+		case core.StepEvent:
+			s.step, s.total, s.imagesPerSec, s.rankRates, s.eta, s.lastStepAt = e.Step, e.Total, e.ImagesPerSec, e.RankImagesPerSec, e.ETA, e.At
+		case core.CheckpointEvent:
+			if e.Err != nil {
+				a.logf("error", "%v", e.Err)
+				continue
+			}
+			s.ckptStep, s.ckptAt = e.Step, e.At
+			kept := ""
+			if e.Kept {
+				kept = " (kept)"
+			}
+			a.logf("ok", "checkpoint at step %d%s: %s", e.Step, kept, baseName(e.Path))
+		case core.SampleEvent:
+			switch {
+			case e.Err != nil:
+				a.logf("warn", "sample grid at step %d: %v", e.Step, e.Err)
+			case e.Image != nil:
+				s.gridStep, s.gridScored = e.Step, e.Score != nil
+				if sc := e.Score.Summary(); sc != "" {
+					a.logf("info", "sample grid at step %d: %s; %s", e.Step, baseName(e.Path), sc)
+				} else {
+					a.logf("info", "sample grid at step %d: %s", e.Step, baseName(e.Path))
+				}
+			case e.Score != nil && e.Step == s.gridStep && !s.gridScored:
+				// a followed run's score arrives on a metrics line after its grid
+				s.gridScored = true
+				a.logf("info", "sample grid at step %d: %s", e.Step, e.Score.Summary())
+			}
+		case core.LogEvent:
+			a.logf(e.Level, "%s", e.Msg)
+		case core.StateEvent:
+			s.status = statusOf(e.State)
+		case core.DoneEvent:
+			switch {
+			case e.Err != nil:
+				a.logf("error", "training stopped at step %d: %v", e.Step, e.Err)
+			case s.run.State() == core.Finished:
+				a.logf("ok", "finished at step %d; s extends the run", e.Step)
+			default:
+				a.logf("ok", "training stopped at step %d; s resumes it", e.Step)
+			}
+		}
+	}
+	cmds := []tea.Cmd{a.toPane(paneTrain, m), a.toPane(paneSamples, m)}
+	if m.closed {
+		s.status = statusOf(s.run.State())
+	} else {
+		cmds = append(cmds, waitRun(s.run, s.gen))
+	}
+	return tea.Batch(cmds...)
+}
+
+// baseName is the last element of a path.
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
 // handleKey routes a key press: quit dialog, help overlay, global keys, active pane.
 func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
+	s := a.s
 	if a.quitting {
 		if k.String() == "ctrl+c" {
-			return tea.Quit // second ctrl+c while stopping: leave now; the last checkpoint is intact
+			return a.quit() // second ctrl+c while stopping: leave now; the last checkpoint is intact
 		}
 		return nil
 	}
@@ -309,14 +522,14 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		case key.Matches(k, qk.Stop):
 			a.quitAsk, a.quitting = false, true
 			a.quitNote = "stopping training: finishing the step and writing a checkpoint…"
-			tr := a.s.trainer
-			return func() tea.Msg { _ = tr.Stop(); return quitStoppedMsg{} }
-		case key.Matches(k, qk.Keep):
+			r := s.run
+			return func() tea.Msg { _ = r.Stop(); return quitStoppedMsg{} }
+		case key.Matches(k, qk.Keep) && s.opts.Detach != nil:
 			a.quitAsk, a.quitting = false, true
-			a.quitNote = "stopping with a checkpoint, then training continues headless: mdsm train --resume " + a.s.runDir
-			tr, dir, detach := a.s.trainer, a.s.runDir, a.s.opts.Detach
+			a.quitNote = "stopping with a checkpoint, then training continues headless: mdsm train --resume " + s.runDir
+			r, dir, detach := s.run, s.runDir, s.opts.Detach
 			return func() tea.Msg {
-				if err := tr.Stop(); err != nil {
+				if err := r.Stop(); err != nil {
 					return detachedMsg{err: fmt.Errorf("stop before detaching: %w", err)}
 				}
 				text, err := detach(dir)
@@ -328,67 +541,69 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	if a.showHelp {
-		switch k.String() {
-		case "?", "esc", "q":
-			a.showHelp = false
-		case "ctrl+c":
+		if k.String() == "ctrl+c" {
 			return a.requestQuit()
 		}
+		if key.Matches(k, hk.Close) {
+			a.showHelp = false
+			return nil
+		}
+		a.help = a.help.scroll(k)
 		return nil
 	}
-	p := a.panes[a.active]
+	p := a.pane(a.active)
 	if p.capturing() {
 		if k.String() == "ctrl+c" {
 			return a.requestQuit()
 		}
-		return p.update(k)
+		return a.toPane(a.active, k)
 	}
 	switch {
 	case key.Matches(k, gk.Quit):
 		return a.requestQuit()
 	case key.Matches(k, gk.Help):
 		a.showHelp = true
+		a.help = newHelpOverlay(a.helpGroups(), a.active+1)
 		return nil
-	case key.Matches(k, gk.Configure):
-		a.active = paneConfigure
-		return nil
-	case key.Matches(k, gk.Train):
-		a.active = paneTrain
-		return nil
-	case key.Matches(k, gk.Samples):
-		a.active = paneSamples
-		return nil
-	case key.Matches(k, gk.Schedule):
-		a.active = paneSchedule
-		return nil
-	case key.Matches(k, gk.Inpaint):
-		a.active = paneInpaint
-		return a.inpaint.activate()
 	}
-	return p.update(k)
-}
-
-// quitStoppedMsg says the trainer stopped for quitting.
-type quitStoppedMsg struct{}
-
-// detachedMsg reports the headless continuation of a run.
-type detachedMsg struct {
-	text string
-	err  error
+	for i, b := range []key.Binding{gk.Configure, gk.Train, gk.Samples, gk.Schedule, gk.Inpaint} {
+		if key.Matches(k, b) {
+			a.active = i
+			return a.toPane(i, activateMsg{})
+		}
+	}
+	return a.toPane(a.active, k)
 }
 
 // requestQuit quits, or asks first when this process is training.
 func (a *App) requestQuit() tea.Cmd {
-	if a.s.trainerActive() && !a.s.watch {
+	if a.s.active() {
 		a.quitAsk = true
 		return nil
 	}
-	a.stopChains()
-	return tea.Quit
+	a.stopJobs()
+	return a.quit()
 }
 
-// stopChains cancels running chains.
-func (a *App) stopChains() {
+// quit ends the program. Kitty images are deleted first, while the program still has the
+// alternate screen: inside tmux a delete sent just after leaving it is lost (tmux is
+// redrawing the pane; measured with kitty 0.26 and tmux 3.3a) and the picture would stay
+// over the shell. Raw output goes out with the next frame, so the quit waits for that.
+func (a *App) quit() tea.Cmd {
+	a.img.closed = true // no picture goes up once the program is leaving
+	if a.s.proto != termimg.ProtoKitty {
+		return tea.Quit
+	}
+	return tea.Sequence(tea.Raw(string(termimg.ForTmux(termimg.KittyDeleteAll(), a.s.caps.Tmux))),
+		func() tea.Msg { time.Sleep(quitFlush); return tea.QuitMsg{} })
+}
+
+// quitFlush is a few frames of the renderer (60 per second): long enough for raw output
+// sent before quitting to reach the terminal first.
+const quitFlush = 80 * time.Millisecond
+
+// stopJobs cancels the panes' sampling jobs.
+func (a *App) stopJobs() {
 	a.samples.cancel()
 	a.inpaint.cancel()
 }
@@ -407,7 +622,7 @@ func (a *App) syncImage() []tea.Cmd {
 	var pic picture
 	if !a.showHelp && !a.quitAsk && !a.quitting {
 		bw, bh := a.bodySize()
-		if sl, ok := a.panes[a.active].slot(bw, bh); ok && sl.pic.ok() && sl.r.w > 0 && sl.r.h > 0 {
+		if sl, ok := a.pane(a.active).slot(a.s, bw, bh); ok && sl.pic.ok() && sl.r.w > 0 && sl.r.h > 0 {
 			want = placement{id: sl.pic.id, r: rect{x: sl.r.x, y: sl.r.y + headerRows, w: sl.r.w, h: sl.r.h}}
 			pic = sl.pic
 			if a.s.proto == termimg.ProtoBlocks {
@@ -422,6 +637,7 @@ func (a *App) syncImage() []tea.Cmd {
 func (a *App) View() tea.View {
 	v := tea.NewView(a.render())
 	v.AltScreen = true
+	v.ReportFocus = a.s.proto.IsGraphics() // pictures drawn out of band go while the pane is hidden
 	v.WindowTitle = "mdsm workbench"
 	return v
 }
@@ -437,123 +653,142 @@ func (a *App) render() string {
 	case a.quitAsk || a.quitting:
 		body = a.quitView(bw, bh)
 	case a.showHelp:
-		body = a.helpView(bw, bh)
+		body = a.help.view(st, bw, bh)
 	default:
-		body = a.panes[a.active].view(bw, bh)
+		body = a.pane(a.active).view(a.s, bw, bh)
 	}
-	body = fit(body, bw, bh)
-	lines := []string{a.tabsView(), st.rule.Render(strings.Repeat("─", a.w)), body, a.statusView(), a.hintView()}
+	lines := []string{a.tabsView(), st.rule.Render(strings.Repeat(st.g.rule, a.w)), fit(body, bw, bh), a.statusView(), a.hintView()}
 	return strings.Join(lines, "\n")
 }
 
-// fit pads or cuts s to exactly h lines of at most w cells.
-func fit(s string, w, h int) string {
-	return lipgloss.NewStyle().Width(w).Height(h).MaxWidth(w).MaxHeight(h).Render(s)
-}
-
+// tabsView is the tab row: the panes, and "? help  q quit" when they fit. Narrow screens
+// get short labels, then no title.
 func (a *App) tabsView() string {
 	st := a.s.st
-	parts := []string{st.title.Render(" mdsm ")}
-	for i, p := range a.panes {
-		label := fmt.Sprintf("%d %s", i+1, p.title())
-		if i == a.active && !a.showHelp {
-			parts = append(parts, st.tabActive.Render(label))
-		} else {
-			parts = append(parts, st.tab.Render(label))
+	right := st.key.Render("?") + st.keyDesc.Render(" help  ") + st.key.Render("q") + st.keyDesc.Render(" quit ")
+	var left string
+	for _, short := range []bool{false, true} {
+		for _, title := range []bool{true, false} {
+			var parts []string
+			if title {
+				parts = append(parts, st.title.Render(" mdsm "))
+			}
+			for i := range paneCount {
+				label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
+				if i == a.active && !a.showHelp {
+					parts = append(parts, st.tabActive.Render(label))
+				} else {
+					parts = append(parts, st.tab.Render(label))
+				}
+			}
+			left = strings.Join(parts, " ")
+			if lipgloss.Width(left)+1+lipgloss.Width(right) <= a.w {
+				return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(right)) + right
+			}
 		}
 	}
-	left := strings.Join(parts, " ")
-	right := st.dim.Render("? help  q quit ")
-	gap := a.w - lipgloss.Width(left) - lipgloss.Width(right)
-	if gap < 1 {
-		return left
-	}
-	return left + strings.Repeat(" ", gap) + right
+	return clip(left, a.w)
 }
 
+// statusView is the status bar: run, state, step, throughput and image protocol. When it
+// does not fit, the image protocol goes first, then the throughput; the run directory is
+// shortened from the left.
 func (a *App) statusView() string {
 	s := a.s
 	st := s.st
-	sep := st.statusSep.Render(" │ ")
+	sep := st.statusSep.Render(" " + st.g.sep + " ")
 	run := s.runDir
 	if run == "" {
 		run = "(new run)"
 	}
-	state := s.state
-	if s.watch {
-		state = "watch: " + state
-	}
-	parts := []string{
-		st.label.Render("run ") + st.status.Render(run),
-		st.stateBadge(state),
-		st.label.Render("step ") + st.value.Render(fmt.Sprintf("%d/%d", s.step, max(s.total, s.cfg.Steps))),
+	fixed := []string{
+		st.stateBadge(s.status, s.statusLabel()),
+		st.label.Render("step ") + st.value.Render(fmt.Sprintf("%d/%d", s.step, s.totalSteps())),
 		st.label.Render("img/s ") + st.value.Render(fmt.Sprintf("%.0f", s.imagesPerSec)),
 		st.label.Render("images ") + st.status.Render(s.proto.String()),
 	}
-	line := strings.Join(parts, sep)
-	return lipgloss.NewStyle().MaxWidth(a.w).Render(line)
+	for n := len(fixed); n >= 2; n-- {
+		rest := strings.Join(fixed[:n], sep)
+		room := a.w - lipgloss.Width(rest) - lipgloss.Width(sep) - len("run ")
+		if room >= min(12, len(run)) {
+			return st.label.Render("run ") + st.status.Render(truncateLeft(run, room)) + sep + rest
+		}
+	}
+	return clip(strings.Join(fixed[:2], sep), a.w)
 }
 
+// hintView is the key hint bar: the keys of what has the screen, as many as fit, the most
+// useful first, and always "? help" and "q quit" at the end.
 func (a *App) hintView() string {
 	var bs []key.Binding
+	tail := []key.Binding{bind([]string{"?"}, "?", "help"), bind([]string{"q"}, "q", "quit")}
 	switch {
 	case a.quitAsk:
-		bs = []key.Binding{qk.Stop, qk.Keep, qk.Cancel}
+		bs, tail = []key.Binding{qk.Stop, qk.Keep, qk.Cancel}, nil
+		if a.s.opts.Detach == nil {
+			bs = []key.Binding{qk.Stop, qk.Cancel}
+		}
 	case a.showHelp:
-		bs = []key.Binding{bind([]string{"?"}, "?/esc", "close help")}
+		bs, tail = hk.list(), nil
 	default:
-		bs = append(a.panes[a.active].keys(), gk.Help, gk.Quit)
+		bs = a.pane(a.active).keys(a.s)
 	}
-	return a.help.ShortHelpView(bs)
+	return hintLine(a.s.st, bs, tail, a.w)
+}
+
+// hintLine renders bindings as "key desc" items separated by " · ": as many of bs as fit
+// in w cells, then all of tail.
+func hintLine(st *styles, bs, tail []key.Binding, w int) string {
+	item := func(b key.Binding) string {
+		return st.key.Render(b.Help().Key) + " " + st.keyDesc.Render(b.Help().Desc)
+	}
+	sep := st.keyDesc.Render(" " + st.g.dot + " ")
+	var tailItems []string
+	for _, b := range tail {
+		tailItems = append(tailItems, item(b))
+	}
+	tailStr := strings.Join(tailItems, sep)
+	room := w - lipgloss.Width(tailStr)
+	if tailStr != "" {
+		room -= lipgloss.Width(sep)
+	}
+	var items []string
+	used := 0
+	for _, b := range bs {
+		it := item(b)
+		iw := lipgloss.Width(it)
+		if len(items) > 0 {
+			iw += lipgloss.Width(sep)
+		}
+		if used+iw > room {
+			continue
+		}
+		items, used = append(items, it), used+iw
+	}
+	if tailStr != "" {
+		items = append(items, tailStr)
+	}
+	return clip(strings.Join(items, sep), w)
 }
 
 func (a *App) quitView(w, h int) string {
-	st := a.s.st
+	s := a.s
+	st := s.st
 	var b strings.Builder
 	if a.quitting {
 		b.WriteString(st.heading.Render("Quitting") + "\n\n" + a.quitNote + "\n\n" + st.dim.Render("ctrl+c again leaves at once (the last checkpoint is intact)"))
 	} else {
 		b.WriteString(st.heading.Render("Training is running") + "\n\n")
-		fmt.Fprintf(&b, "Run %s is at step %d of %d.\n\n", a.s.runDir, a.s.step, a.s.total)
-		b.WriteString(st.keyHint.Render("s") + "  stop training (checkpoint first) and quit\n")
-		b.WriteString(st.keyHint.Render("k") + "  keep training headless: checkpoint, quit, and continue as\n")
-		b.WriteString("   " + st.dim.Render("mdsm train --resume "+a.s.runDir) + " in the background\n")
-		b.WriteString("   " + st.dim.Render("(follow it later with: mdsm watch "+a.s.runDir+")") + "\n")
-		b.WriteString(st.keyHint.Render("esc") + " back to the workbench")
-	}
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.dialog.Render(b.String()))
-}
-
-func (a *App) helpView(w, h int) string {
-	st := a.s.st
-	groups := []struct {
-		name string
-		keys []key.Binding
-	}{
-		{"Everywhere", gk.list()},
-		{"1 Configure", ck.list()},
-		{"2 Train", tk.list()},
-		{"3 Samples", sk.list()},
-		{"4 Schedule", shk.list()},
-		{"5 Inpaint / Denoise", ik.list()},
-	}
-	var cols []string
-	for _, g := range groups {
-		cols = append(cols, st.heading.Render(g.name)+"\n"+a.help.FullHelpView([][]key.Binding{g.keys}))
-	}
-	colW := 0
-	for _, c := range cols {
-		colW = max(colW, lipgloss.Width(c))
-	}
-	perRow := max(1, (w-4)/(colW+3))
-	var rows []string
-	for i := 0; i < len(cols); i += perRow {
-		var row []string
-		for j := i; j < min(i+perRow, len(cols)); j++ {
-			row = append(row, lipgloss.NewStyle().Width(colW+3).Render(cols[j]))
+		fmt.Fprintf(&b, "Run %s is at step %d of %d.\n\n", s.runDir, s.step, s.totalSteps())
+		b.WriteString(st.key.Render("s") + "  stop training (checkpoint first) and quit\n")
+		if s.opts.Detach != nil {
+			b.WriteString(st.key.Render("k") + "  keep training headless: checkpoint, quit, and continue as\n")
+			b.WriteString("   " + st.dim.Render("mdsm train --resume "+s.runDir) + " in the background\n")
+			b.WriteString("   " + st.dim.Render("(follow it later with: mdsm watch "+s.runDir+")") + "\n")
 		}
-		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+		b.WriteString(st.key.Render("esc") + " back to the workbench")
 	}
-	content := st.title.Render("Keys") + "\n\n" + strings.Join(rows, "\n\n")
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Top, st.box.Render(content))
+	inner := max(10, w-2-4-2) // border, padding
+	text := strings.Join(wrap(b.String(), inner), "\n")
+	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.dialog.Render(text))
 }

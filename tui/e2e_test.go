@@ -104,7 +104,7 @@ func screenStep(screen string) int {
 
 // lossChart is the chart block of the Train pane.
 func lossChart(screen string) string {
-	i := strings.Index(screen, "━ loss")
+	i := strings.Index(screen, "━ normalised loss")
 	j := strings.Index(screen, "Events")
 	if i < 0 || j < i {
 		return ""
@@ -155,17 +155,24 @@ func TestTmuxEndToEnd(t *testing.T) {
 		return strings.Contains(sc, "● running") && screenStep(sc) > paused+2
 	})
 
-	s.send("?")
-	sc = s.waitFor("help", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Keys") })
+	s.send("?", "Home")
+	sc = s.waitFor("help", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Keys") && strings.Contains(sc, "Everywhere") })
+	page := sc
+	for i := 0; strings.Contains(page, "more lines below") && i < 20; i++ { // page through it
+		last := page
+		s.send("PageDown")
+		page = s.waitFor("the next page of help", 10*time.Second, func(now string) bool { return now != last })
+		sc += page
+	}
 	for _, want := range []string{"start / resume training", "pause / resume", "stop (checkpoint first)", "checkpoint now",
-		"log-scale loss axis", "sample now (live chain)", "save the grid as PNG", "select next point", "add a point",
-		"edit field / commit", "next mask / denoise mode", "help (this screen)"} {
+		"log-scale loss axis", "sample now (live chain)", "save the picture shown as PNG", "select next point", "add a point",
+		"edit field / commit", "next mask / denoise mode", "help: every key"} {
 		if !strings.Contains(sc, want) {
 			t.Errorf("help lacks %q", want)
 		}
 	}
 	s.send("Escape")
-	s.waitFor("help closed", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "━ loss") })
+	s.waitFor("help closed", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "━ normalised loss") })
 
 	s.send("q")
 	s.waitFor("quit dialog", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Training is running") })

@@ -1,7 +1,10 @@
 package tui
 
 import (
+	"image"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"mdsm/core"
 	"mdsm/nn"
 	"mdsm/sampling"
+	"mdsm/tui/chart"
 	"mdsm/tui/termimg"
 )
 
@@ -56,6 +60,9 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if opts.Detach == nil {
 		opts.Detach = func(string) (string, error) { t.Error("unexpected detach"); return "", nil }
 	}
+	if opts.Charts == 0 && os.Getenv("MDSM_TEST_ASCII") == "1" {
+		opts.Charts = chart.ASCII
+	}
 	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -69,9 +76,12 @@ func newHarness(t *testing.T, opts Options) *harness {
 
 func (h *harness) close() {
 	h.once.Do(func() {
-		h.a.stopChains()
-		if tr := h.a.s.trainer; tr != nil {
-			_ = tr.Stop()
+		h.a.stopJobs()
+		if r := h.a.s.run; r != nil {
+			if r.Live() {
+				_ = r.Stop()
+			}
+			r.Close()
 		}
 		close(h.done)
 		idle := make(chan struct{})
@@ -103,6 +113,15 @@ func (h *harness) deliver(msg tea.Msg) {
 	case tea.BatchMsg:
 		for _, c := range m {
 			h.run(c)
+		}
+		return
+	}
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().Elem() == reflect.TypeOf(tea.Cmd(nil)) {
+		// tea.Sequence: the commands one after another, each message delivered in order
+		for i := range v.Len() {
+			if c := v.Index(i).Interface().(tea.Cmd); c != nil {
+				h.deliver(c())
+			}
 		}
 		return
 	}
@@ -222,6 +241,7 @@ func makeRun(t *testing.T, steps int) string {
 	tr.Start()
 	for range tr.Events() {
 	}
+	<-tr.Done()
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +250,17 @@ func makeRun(t *testing.T, steps int) string {
 
 // shortSchedule makes sampling in tests quick.
 func shortSchedule(h *harness, steps int) {
-	h.a.s.schedule = sampling.DefaultSchedule().Rescaled(steps, 10)
+	h.a.s.sampler.Schedule = sampling.DefaultSchedule().Rescaled(steps, 10)
+}
+
+// syncMsg is a message no model handles: sending it makes the root sync its image state
+// after a test changed a pane's picture directly.
+type syncMsg struct{}
+
+// showGrid puts img in the Samples pane as the newest periodic grid.
+func (h *harness) showGrid(img image.Image) {
+	h.a.samples.grid, h.a.samples.show = newPicture(img), viewGrid
+	h.send(syncMsg{})
 }
 
 func tea_WindowSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

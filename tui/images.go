@@ -10,7 +10,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"mdsm/internal/safefile"
 	"mdsm/tui/termimg"
 )
 
@@ -57,8 +56,9 @@ type imageState struct {
 	placed  placement // what is on screen (id 0: nothing)
 	pending placement // what is being encoded (id 0: nothing)
 	gen     int
+	kitty   uint32 // the kitty image id on screen (0: none)
+	closed  bool   // the program is quitting: nothing is placed any more
 
-	blocks     map[blockKey]string
 	blocksWant map[blockKey]bool
 }
 
@@ -69,9 +69,10 @@ type blockKey struct {
 
 // placeMsg carries an encoded, positioned image sequence back to the UI goroutine.
 type placeMsg struct {
-	gen int
-	seq string
-	err error
+	gen   int
+	seq   string
+	kitty uint32 // the kitty image id it shows (0: sixel)
+	err   error
 }
 
 // blocksMsg carries a rendered half-block picture.
@@ -80,47 +81,50 @@ type blocksMsg struct {
 	s   string
 }
 
-// pictureLoadedMsg is a PNG read from disk for a pane.
-type pictureLoadedMsg struct {
-	target string // which pane
-	path   string
-	pic    picture
-	err    error
-}
-
-// loadPNGCmd reads a PNG off the UI goroutine.
-func loadPNGCmd(target, path string) tea.Cmd {
-	return func() tea.Msg {
-		img, err := safefile.ReadImage(path, 0)
-		if err != nil {
-			return pictureLoadedMsg{target: target, path: path, err: fmt.Errorf("sample grid: %w", err)}
-		}
-		return pictureLoadedMsg{target: target, path: path, pic: newPicture(img)}
+// keep stores a half-block rendering if it is still wanted, in the session's cache, which
+// holds what blocksWant holds.
+func (is *imageState) keep(m blocksMsg, cache map[blockKey]string) map[blockKey]string {
+	if !is.blocksWant[m.key] {
+		return cache
 	}
+	if cache == nil || len(cache) >= len(is.blocksWant) {
+		next := map[blockKey]string{}
+		for k, v := range cache {
+			if is.blocksWant[k] {
+				next[k] = v
+			}
+		}
+		cache = next
+	}
+	cache[m.key] = m.s
+	return cache
 }
 
-// box renders the text for a picture's reserved w x h cells: blank cells for sixel and
-// kitty (the image is drawn over them out of band), the cached half-block rendering for
-// blocks, or a placeholder.
-func (is *imageState) box(st *styles, p picture, w, h int, empty string) string {
+// imageBox renders the text for a picture's reserved w x h cells: blank cells for sixel
+// and kitty (the image is drawn over them out of band), the cached half-block rendering
+// for blocks, or a placeholder wrapped into the box.
+func imageBox(s *session, pc picture, w, h int, empty string) string {
 	if w <= 0 || h <= 0 {
 		return ""
 	}
-	if !p.ok() {
-		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, st.placeholder.Render(empty))
+	placeholder := func(text string) string {
+		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center,
+			s.st.placeholder.Render(strings.Join(wrap(text, w), "\n")))
 	}
-	switch is.proto {
+	if !pc.ok() {
+		return placeholder(empty)
+	}
+	switch s.proto {
 	case termimg.ProtoSixel, termimg.ProtoKitty:
 		return blank(w, h)
 	case termimg.ProtoBlocks:
-		if s, ok := is.blocks[blockKey{p.id, w, h}]; ok {
-			return s
+		if txt, ok := s.blocks[blockKey{pc.id, w, h}]; ok {
+			return txt
 		}
 		return blank(w, h)
 	}
-	b := p.img.Bounds()
-	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center,
-		st.placeholder.Render(fmt.Sprintf("[%dx%d image: images are off (--images none)]", b.Dx(), b.Dy())))
+	b := pc.img.Bounds()
+	return placeholder(fmt.Sprintf("[%dx%d image: images are off (--images none)]", b.Dx(), b.Dy()))
 }
 
 // blank is h lines of w spaces.
@@ -137,6 +141,9 @@ func blank(w, h int) string {
 // compute, a graphics image to clear, encode or place. want is the picture the View
 // shows at a screen rectangle (id 0: none). screenRows keeps a margin row.
 func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cmd {
+	if is.closed {
+		return nil
+	}
 	var cmds []tea.Cmd
 	switch is.proto {
 	case termimg.ProtoBlocks:
@@ -144,11 +151,13 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 			return nil
 		}
 		k := blockKey{want.id, want.r.w, want.r.h}
-		if _, ok := is.blocks[k]; ok || is.blocksWant[k] {
+		if is.blocksWant[k] {
 			return nil
 		}
-		if is.blocks == nil || len(is.blocks) > 8 {
-			is.blocks = map[blockKey]string{}
+		if len(is.blocksWant) > 8 {
+			is.blocksWant = nil // the renderings are dropped with it (blocksMsg)
+		}
+		if is.blocksWant == nil {
 			is.blocksWant = map[blockKey]bool{}
 		}
 		is.blocksWant[k] = true
@@ -171,9 +180,7 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 		// a full repaint is the way to wipe sixel pixels; kitty images are deleted. A new
 		// picture in the same place simply covers the old one (no repaint, no flicker).
 		cmds = append(cmds, tea.ClearScreen)
-		if is.proto == termimg.ProtoKitty {
-			cmds = append(cmds, tea.Raw(string(termimg.KittyDeleteAll())))
-		}
+		cmds = append(cmds, is.deleteKitty()...)
 		is.placed = placement{}
 	}
 	is.gen++
@@ -185,12 +192,32 @@ func (is *imageState) sync(want placement, pic picture, screenRows int) []tea.Cm
 	return cmds
 }
 
+// deleteKitty removes the kitty image on screen, if any (wrapped for tmux: unwrapped, tmux
+// takes the command for a window title and kitty never sees it).
+func (is *imageState) deleteKitty() []tea.Cmd {
+	if is.kitty == 0 {
+		return nil
+	}
+	seq := termimg.ForTmux(termimg.KittyDelete(is.kitty), is.caps.Tmux)
+	is.kitty = 0
+	return []tea.Cmd{tea.Raw(string(seq))}
+}
+
 // invalidate forgets what is on screen (after a resize or a full repaint), so that the
 // picture is sent again.
 func (is *imageState) invalidate() {
 	is.placed = placement{}
 	is.pending = placement{}
 	is.gen++
+}
+
+// hide removes a kitty image while the terminal shows something else (another tmux
+// window, which tmux redraws as text: kitty's image layer would stay over it) and forgets
+// the placement, so that the picture is sent again when the pane is back.
+func (is *imageState) hide() []tea.Cmd {
+	cmds := is.deleteKitty()
+	is.invalidate()
+	return cmds
 }
 
 // placeDelay keeps an image from arriving in the same frame as the text it is drawn
@@ -218,28 +245,36 @@ func encodeCmd(gen int, proto termimg.Protocol, img image.Image, r rect, cell te
 		scaled := termimg.Scale(img, wpx, hpx)
 		var payload []byte
 		var err error
+		id := termimg.KittyID(uint64(gen))
 		if proto == termimg.ProtoKitty {
-			payload, err = termimg.EncodeKitty(scaled)
-			if err == nil {
-				payload = append(termimg.KittyDeleteAll(), payload...)
-			}
+			payload, err = termimg.EncodeKitty(scaled, id)
 		} else {
 			payload, err = termimg.EncodeSixel(scaled)
 		}
 		if err != nil {
 			return placeMsg{gen: gen, err: fmt.Errorf("encode image: %w", err)}
 		}
-		seq := termimg.Place(proto, payload, r.y, r.x, tmux)
+		var pane *termimg.PaneOffset
+		if tmux { // asked each time: panes move when the window is split or resized
+			if off, err := termimg.TmuxPaneOffset(); err == nil {
+				pane = &off
+			}
+		}
+		seq := termimg.Place(proto, payload, id, r.y, r.x, tmux, pane)
 		if d := placeDelay - time.Since(start); d > 0 {
 			time.Sleep(d)
 		}
-		return placeMsg{gen: gen, seq: string(seq)}
+		m := placeMsg{gen: gen, seq: string(seq)}
+		if proto == termimg.ProtoKitty {
+			m.kitty = id
+		}
+		return m
 	}
 }
 
 // handlePlace applies an encoded image if it is still the one wanted.
 func (is *imageState) handlePlace(m placeMsg) tea.Cmd {
-	if m.gen != is.gen || is.pending.id == 0 {
+	if m.gen != is.gen || is.pending.id == 0 || is.closed {
 		return nil
 	}
 	want := is.pending
@@ -248,5 +283,12 @@ func (is *imageState) handlePlace(m placeMsg) tea.Cmd {
 		return nil
 	}
 	is.placed = want
-	return tea.Raw(m.seq)
+	seq := m.seq
+	if m.kitty != 0 { // the new image is up, then the old one goes: no blank frame between
+		if is.kitty != 0 {
+			seq += string(termimg.ForTmux(termimg.KittyDelete(is.kitty), is.caps.Tmux))
+		}
+		is.kitty = m.kitty
+	}
+	return tea.Raw(seq)
 }

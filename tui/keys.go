@@ -18,7 +18,7 @@ var gk = globalKeys{
 	Samples:   bind([]string{"3"}, "3", "samples pane"),
 	Schedule:  bind([]string{"4"}, "4", "schedule pane"),
 	Inpaint:   bind([]string{"5"}, "5", "inpaint/denoise pane"),
-	Help:      bind([]string{"?"}, "?", "help (this screen)"),
+	Help:      bind([]string{"?"}, "?", "help: every key (j/k scroll)"),
 	Quit:      bind([]string{"q", "ctrl+c"}, "q/ctrl+c", "quit (asks when training)"),
 }
 
@@ -27,21 +27,27 @@ func (k globalKeys) list() []key.Binding {
 }
 
 type trainKeys struct {
-	Start, Pause, Stop, Checkpoint, LogScale, Smooth, Unsmooth key.Binding
+	Start, Pause, Stop, Checkpoint, LogScale, Raw, Smooth, Unsmooth key.Binding
 }
 
 var tk = trainKeys{
-	Start:      bind([]string{"s"}, "s", "start / resume training"),
+	Start:      bind([]string{"s"}, "s", "start / resume training (extend a finished run)"),
 	Pause:      bind([]string{"p", "space"}, "p/space", "pause / resume"),
 	Stop:       bind([]string{"x"}, "x", "stop (checkpoint first)"),
-	Checkpoint: bind([]string{"c"}, "c", "checkpoint now"),
+	Checkpoint: bind([]string{"c"}, "c", "checkpoint now (kept: never rotated)"),
 	LogScale:   bind([]string{"l"}, "l", "log-scale loss axis"),
+	Raw:        bind([]string{"r"}, "r", "raw / normalised loss"),
 	Smooth:     bind([]string{"+", "="}, "+", "more smoothing"),
 	Unsmooth:   bind([]string{"-"}, "-", "less smoothing"),
 }
 
+// list is every Train key; a followed run (watch) has only the chart keys.
 func (k trainKeys) list() []key.Binding {
-	return []key.Binding{k.Start, k.Pause, k.Stop, k.Checkpoint, k.LogScale, k.Smooth, k.Unsmooth}
+	return []key.Binding{k.Start, k.Pause, k.Stop, k.Checkpoint, k.LogScale, k.Raw, k.Smooth, k.Unsmooth}
+}
+
+func (k trainKeys) chartKeys() []key.Binding {
+	return []key.Binding{k.LogScale, k.Raw, k.Smooth, k.Unsmooth}
 }
 
 type configKeys struct {
@@ -64,13 +70,14 @@ func (k configKeys) list() []key.Binding {
 }
 
 type sampleKeys struct {
-	Sample, Cancel, Save, Faster, Slower, More, Fewer key.Binding
+	Sample, Cancel, View, Save, Faster, Slower, More, Fewer key.Binding
 }
 
 var sk = sampleKeys{
 	Sample: bind([]string{"n"}, "n", "sample now (live chain)"),
 	Cancel: bind([]string{"esc"}, "esc", "cancel the running chain"),
-	Save:   bind([]string{"w"}, "w", "save the grid as PNG"),
+	View:   bind([]string{"g"}, "g", "periodic grid / your chain"),
+	Save:   bind([]string{"w"}, "w", "save the picture shown as PNG"),
 	Faster: bind([]string{"+", "="}, "+", "more steps per frame"),
 	Slower: bind([]string{"-"}, "-", "fewer steps per frame"),
 	More:   bind([]string{"]"}, "]", "more chains"),
@@ -78,7 +85,7 @@ var sk = sampleKeys{
 }
 
 func (k sampleKeys) list() []key.Binding {
-	return []key.Binding{k.Sample, k.Cancel, k.Save, k.Faster, k.Slower, k.More, k.Fewer}
+	return []key.Binding{k.Sample, k.View, k.Cancel, k.Save, k.Faster, k.Slower, k.More, k.Fewer}
 }
 
 type scheduleKeys struct {
@@ -89,8 +96,8 @@ type scheduleKeys struct {
 var shk = scheduleKeys{
 	Next:      bind([]string{"tab", "]"}, "tab/]", "select next point"),
 	Prev:      bind([]string{"shift+tab", "["}, "shift+tab/[", "select previous point"),
-	Left:      bind([]string{"left", "h"}, "←/h", "move point earlier"),
-	Right:     bind([]string{"right", "l"}, "→/l", "move point later"),
+	Left:      bind([]string{"left", "h"}, "←/h", "move point earlier (2% of the steps)"),
+	Right:     bind([]string{"right", "l"}, "→/l", "move point later (2% of the steps)"),
 	Up:        bind([]string{"up", "k"}, "↑/k", "raise point temperature"),
 	Down:      bind([]string{"down", "j"}, "↓/j", "lower point temperature"),
 	Add:       bind([]string{"a"}, "a", "add a point after the selected"),
@@ -103,13 +110,13 @@ var shk = scheduleKeys{
 	StepsDown: bind([]string{"s"}, "s", "fewer steps"),
 	EpsUp:     bind([]string{"E"}, "E", "larger step length eps"),
 	EpsDown:   bind([]string{"z"}, "z", "smaller step length eps"),
-	Save:      bind([]string{"w"}, "w", "save to RUN/schedule.json"),
+	Save:      bind([]string{"w"}, "w", "save as the run's sampler (RUN/sampler.json)"),
 	Default:   bind([]string{"D"}, "D", "reset to the default schedule"),
 }
 
 func (k scheduleKeys) list() []key.Binding {
-	return []key.Binding{k.Next, k.Prev, k.Left, k.Right, k.Up, k.Down, k.Add, k.Delete, k.Exp, k.Lin,
-		k.T0Up, k.T0Down, k.StepsUp, k.StepsDown, k.EpsUp, k.EpsDown, k.Save, k.Default}
+	return []key.Binding{k.Next, k.Left, k.Right, k.Up, k.Down, k.Add, k.Delete, k.Save, k.Prev, k.Exp, k.Lin,
+		k.T0Up, k.T0Down, k.StepsUp, k.StepsDown, k.EpsUp, k.EpsDown, k.Default}
 }
 
 type inpaintKeys struct {
@@ -128,7 +135,26 @@ var ik = inpaintKeys{
 }
 
 func (k inpaintKeys) list() []key.Binding {
-	return []key.Binding{k.Prev, k.Next, k.Mask, k.NoiseUp, k.NoiseDown, k.Run, k.Cancel, k.Save}
+	return []key.Binding{k.Run, k.Mask, k.Prev, k.Next, k.NoiseUp, k.NoiseDown, k.Cancel, k.Save}
+}
+
+// helpKeys scroll the help overlay.
+type helpKeys struct {
+	Down, Up, PageDown, PageUp, Top, Bottom, Close key.Binding
+}
+
+var hk = helpKeys{
+	Down:     bind([]string{"down", "j"}, "↓/j", "scroll down"),
+	Up:       bind([]string{"up", "k"}, "↑/k", "scroll up"),
+	PageDown: bind([]string{"pgdown", "space", "f"}, "pgdn", "page down"),
+	PageUp:   bind([]string{"pgup", "b"}, "pgup", "page up"),
+	Top:      bind([]string{"home", "g"}, "home", "top"),
+	Bottom:   bind([]string{"end", "G"}, "end", "bottom"),
+	Close:    bind([]string{"?", "esc", "q"}, "?/esc", "close help"),
+}
+
+func (k helpKeys) list() []key.Binding {
+	return []key.Binding{k.Close, k.Down, k.Up, k.PageDown, k.PageUp}
 }
 
 type quitKeys struct{ Stop, Keep, Cancel key.Binding }

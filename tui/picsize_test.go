@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"charm.land/lipgloss/v2"
-
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
 )
@@ -66,11 +64,11 @@ func testPictures(t *testing.T) (grid, chain, trip picture) {
 		}
 		return img
 	}
-	img, err := triptych(make([]float32, inpaintRows*14*14), nil, make([]float32, inpaintRows*14*14), inpaintRows, 1, 14, 14, nil)
+	tri, err := sampling.Grid(make([]float32, 3*inpaintRows*3*14*14), 3*inpaintRows, 3, 14, 14, 3, 2) // input | result | truth
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newPicture(mk(64, 14, 8)), newPicture(mk(16, 14, gridCols(16))), newPicture(img)
+	return newPicture(mk(64, 14, 8)), newPicture(mk(16, 14, 0)), newPicture(tri)
 }
 
 // placeAll shows each picture in its pane at a window size and returns, per picture, the
@@ -88,20 +86,24 @@ func placeAll(t *testing.T, opts Options, w, hgt int) (seqs []string, boxes []re
 		h.pump(what, 10*time.Second, func() bool { return len(h.raw) > n })
 		return h.raw[len(h.raw)-1]
 	}
-	h.send(pictureLoadedMsg{target: "samples", path: "step-00006000.png", pic: grid})
+	bw, bh := h.a.bodySize()
+	h.a.samples.grid, h.a.samples.show = grid, viewGrid
+	h.send(syncMsg{})
 	seqs = append(seqs, wait("the periodic grid"))
-	r, _ := h.a.samples.layout(h.a.bodySize())
+	r, _ := h.a.samples.layout(h.a.s, bw, bh)
 	boxes, names = append(boxes, screen(r)), append(names, "periodic grid")
 
-	h.send(chainMsg{target: "samples", id: h.a.samples.id, step: 20, total: 600, pic: chain})
+	h.a.samples.chain, h.a.samples.show = chain, viewChain
+	h.send(syncMsg{})
 	seqs = append(seqs, wait("the live chain"))
-	r, _ = h.a.samples.layout(h.a.bodySize())
+	r, _ = h.a.samples.layout(h.a.s, bw, bh)
 	boxes, names = append(boxes, screen(r)), append(names, "live chain")
 
 	h.a.active = paneInpaint
-	h.send(denoiseMsg{id: h.a.inpaint.id, pic: trip, note: "test"})
+	h.a.inpaint.pic = trip
+	h.send(syncMsg{})
 	seqs = append(seqs, wait("the inpaint result"))
-	boxes, names = append(boxes, screen(h.a.inpaint.layout(h.a.bodySize()))), append(names, "inpaint result")
+	boxes, names = append(boxes, screen(h.a.inpaint.layout(h.a.s, bw, bh))), append(names, "inpaint result")
 	return seqs, boxes, names
 }
 
@@ -173,8 +175,8 @@ func TestPixelBoxInsideEveryLayout(t *testing.T) {
 			for hgt := 8; hgt <= 80; hgt += 3 {
 				a.w, a.h = w, hgt
 				bw, bh := a.bodySize()
-				sr, _ := a.samples.layout(bw, bh)
-				ir := a.inpaint.layout(bw, bh)
+				sr, _ := a.samples.layout(a.s, bw, bh)
+				ir := a.inpaint.layout(a.s, bw, bh)
 				for _, x := range []struct {
 					r   rect
 					pic picture
@@ -232,31 +234,5 @@ func TestPictureCell(t *testing.T) {
 	}
 	if guessCell.W > 6 || guessCell.H > 13 {
 		t.Errorf("guessCell %v is larger than xterm's default 6x13 font", guessCell)
-	}
-}
-
-// TestStylesReadableOnAnyBackground: xterm's default background is white, and with
-// allowSendEvents it does not answer the background query. Values must use the
-// terminal's own foreground (never a light grey that is invisible on white, or becomes
-// bright white in a 16-colour profile) whatever is known about the background.
-func TestStylesReadableOnAnyBackground(t *testing.T) {
-	for _, bg := range []background{bgUnknown, bgDark, bgLight} {
-		st := newStyles(bg)
-		for name, s := range map[string]lipgloss.Style{"value": st.value, "status": st.status, "field value": st.fieldValue} {
-			if _, ok := s.GetForeground().(lipgloss.NoColor); !ok {
-				t.Errorf("background %d: %s style has foreground %v, want the terminal's", bg, name, s.GetForeground())
-			}
-		}
-		if bg == bgUnknown {
-			for name, s := range map[string]lipgloss.Style{"label": st.label, "dim": st.dim, "tab": st.tab} {
-				if _, ok := s.GetForeground().(lipgloss.NoColor); !ok || !s.GetFaint() {
-					t.Errorf("unknown background: %s style is %v (faint %t), want faint default text", name, s.GetForeground(), s.GetFaint())
-				}
-			}
-		}
-	}
-	h := newHarness(t, Options{})
-	if h.a.s.st.bg != bgUnknown {
-		t.Error("before the background answer the styles must be the background-neutral ones")
 	}
 }

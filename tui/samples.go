@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,64 +12,85 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 
-	"mdsm/nn"
+	"mdsm/core"
 	"mdsm/sampling"
 	"mdsm/tui/chart"
-	"mdsm/tui/termimg"
 )
 
-// samplesPane shows the newest sample grid and runs live Langevin chains: the denoised
-// images every k steps, with the temperature and the energy-vs-temperature trace.
+// samplesView is what the Samples pane shows: the run's newest periodic grid, or the
+// user's own chain (n). The two are kept apart: a periodic grid arriving while the chain
+// is shown waits for g.
+type samplesView int
+
+const (
+	viewGrid samplesView = iota
+	viewChain
+)
+
+// samplesPane shows the newest periodic sample grid, and runs live Langevin chains from
+// the newest weights: the denoised images every k steps, the temperature and the energy
+// against the temperature (the paper's health check of a sampler).
 type samplesPane struct {
-	s   *session
-	app *App
+	show samplesView
 
-	pic     picture
-	caption string
+	grid     picture // the newest periodic grid
+	gridStep int
+	gridNew  bool // arrived while the chain was shown
 
+	chain   picture // the user's chain
 	running bool
 	id      int
 	cancelF context.CancelFunc
-	every   *atomic.Int64
+	jobs    <-chan core.JobUpdate
+	every   *atomic.Int64 // steps between pictures; read by the job's goroutine
 	nChains int
+	chainN  int // chains of the chain shown
 	step    int
 	total   int
 	temp    float64
 	trace   []sampling.TracePoint
-	note    string
+	weights string
+	took    time.Duration
 	status  string
-	waitFor <-chan chainMsg
 }
 
-func newSamplesPane(s *session, a *App) *samplesPane {
-	p := &samplesPane{s: s, app: a, every: new(atomic.Int64), nChains: 16}
+func newSamplesPane() samplesPane {
+	p := samplesPane{every: new(atomic.Int64), nChains: 16}
 	p.every.Store(20)
 	return p
 }
 
-func (p *samplesPane) title() string       { return "Samples" }
-func (p *samplesPane) keys() []key.Binding { return sk.list() }
-func (p *samplesPane) capturing() bool     { return false }
+func (p samplesPane) title(bool) string { return "Samples" }
+func (p samplesPane) capturing() bool   { return false }
+
+func (p samplesPane) keys(*session) []key.Binding { return sk.list() }
 
 // cancel stops a running chain.
-func (p *samplesPane) cancel() {
+func (p samplesPane) cancel() {
 	if p.cancelF != nil {
 		p.cancelF()
-		p.cancelF = nil
 	}
+}
+
+// shown is the picture of the current view.
+func (p samplesPane) shown() picture {
+	if p.show == viewChain {
+		return p.chain
+	}
+	return p.grid
 }
 
 // layout splits the pane: the picture on the left (its cell box keeps the image's aspect
 // ratio under the terminal's cell geometry), text and charts on the right.
-func (p *samplesPane) layout(w, h int) (pic rect, right rect) {
+func (p samplesPane) layout(s *session, w, h int) (pic rect, right rect) {
 	rows := max(1, h-2)
 	aspect := 1.0
-	if p.pic.ok() {
-		b := p.pic.img.Bounds()
+	if pc := p.shown(); pc.ok() {
+		b := pc.img.Bounds()
 		aspect = float64(b.Dx()) / float64(b.Dy())
 	}
-	cellRatio := float64(p.s.cell.H) / float64(max(1, p.s.cell.W))
-	if p.s.proto == termimg.ProtoBlocks || p.s.proto == termimg.ProtoNone {
+	cellRatio := float64(s.cell.H) / float64(max(1, s.cell.W))
+	if !s.proto.IsGraphics() {
 		cellRatio = 2
 	}
 	cols := int(float64(rows)*cellRatio*aspect + 0.5)
@@ -86,210 +104,204 @@ func (p *samplesPane) layout(w, h int) (pic rect, right rect) {
 	return pic, right
 }
 
-func (p *samplesPane) slot(w, h int) (slot, bool) {
-	if !p.pic.ok() {
+func (p samplesPane) slot(s *session, w, h int) (slot, bool) {
+	pc := p.shown()
+	if !pc.ok() {
 		return slot{}, false
 	}
-	r, _ := p.layout(w, h)
-	return slot{pic: p.pic, r: r}, true
+	r, _ := p.layout(s, w, h)
+	return slot{pic: pc, r: r}, true
 }
 
-func (p *samplesPane) update(msg tea.Msg) tea.Cmd {
+func (p samplesPane) update(s *session, msg tea.Msg) (samplesPane, out) {
 	switch m := msg.(type) {
-	case pictureLoadedMsg:
-		if p.running {
-			return nil // the live chain has the screen; the grid is on disk
+	case runEventsMsg:
+		for _, ev := range m.events {
+			if e, ok := ev.(core.SampleEvent); ok && e.Err == nil && e.Image != nil {
+				p.grid, p.gridStep = newPicture(e.Image), e.Step
+				p.gridNew = p.show == viewChain
+			}
 		}
-		p.pic = m.pic
-		p.caption = "periodic sample grid " + filepath.Base(m.path)
-		return nil
-	case chainMsg:
-		return p.onChain(m)
+		return p, out{}
+	case newRunMsg:
+		p.cancel()
+		return newSamplesPane(), out{}
+	case jobMsg:
+		return p.onJob(m)
 	case savedMsg:
-		if m.target != "samples" {
-			return nil
-		}
 		if m.err != nil {
 			p.status = "save failed: " + m.err.Error()
 		} else {
 			p.status = "saved " + m.path
 		}
-		return nil
+		return p, out{}
 	case tea.KeyPressMsg:
-		switch {
-		case key.Matches(m, sk.Sample):
-			return p.start()
-		case key.Matches(m, sk.Cancel):
-			if p.running {
-				p.cancel()
-				p.status = "cancelling…"
-			}
-		case key.Matches(m, sk.Save):
-			if !p.pic.ok() {
-				p.status = "nothing to save yet"
-				return nil
-			}
-			return savePNGCmd("samples", p.s.runDir, "grid", p.pic.img)
-		case key.Matches(m, sk.Faster):
-			p.every.Store(min(500, p.every.Load()*2))
-		case key.Matches(m, sk.Slower):
-			p.every.Store(max(1, p.every.Load()/2))
-		case key.Matches(m, sk.More):
-			if !p.running {
-				p.nChains = min(256, p.nChains*2)
-			}
-		case key.Matches(m, sk.Fewer):
-			if !p.running {
-				p.nChains = max(1, p.nChains/2)
-			}
-		}
+		return p.key(s, m)
 	}
-	return nil
+	return p, out{}
 }
 
-// start runs a chain on a weight snapshot with the Schedule pane's settings.
-func (p *samplesPane) start() tea.Cmd {
-	if p.running {
-		p.status = "a chain is running: esc cancels it"
-		return nil
-	}
-	weights, err := p.s.weightsFunc()
-	if err != nil {
-		p.status = err.Error()
-		return nil
-	}
-	lc := p.s.langevin()
-	if err := lc.Validate(); err != nil {
-		p.status = "schedule: " + err.Error()
-		return nil
-	}
-	n := p.nChains
-	seed := uint64(time.Now().UnixNano())
-	var cfg nn.Config
-	job := chainJob{
-		target: "samples",
-		id:     p.id + 1,
-		every:  func() int { return int(p.every.Load()) },
-		build: func() (*sampling.Chain, string, error) {
-			params, note, err := weights()
-			if err != nil {
-				return nil, "", err
-			}
-			cfg = params.Config
-			ch, err := sampling.NewChain(nn.NewModel(params), n, cfg.Dim(), lc, seed)
-			return ch, note, err
-		},
-		render: func(den []float32) (image.Image, error) {
-			return sampling.Grid(den, n, cfg.InChannels, cfg.ImageSize, cfg.ImageSize, gridCols(n), 2)
-		},
-	}
-	p.id = job.id
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancelF = cancel
-	p.running, p.step, p.total, p.trace, p.status = true, 0, lc.Schedule.Steps, nil, "starting chain…"
-	ch := runChain(ctx, job)
-	p.waitFor = ch
-	return waitChain(ch, "samples", job.id)
-}
-
-func (p *samplesPane) onChain(m chainMsg) tea.Cmd {
-	if m.id != p.id {
-		return nil
-	}
-	if m.err != nil {
-		p.running = false
-		p.cancelF = nil
-		if errors.Is(m.err, context.Canceled) {
-			p.status = fmt.Sprintf("cancelled at step %d of %d", p.step, p.total)
+func (p samplesPane) key(s *session, k tea.KeyPressMsg) (samplesPane, out) {
+	switch {
+	case key.Matches(k, sk.Sample):
+		return p.start(s)
+	case key.Matches(k, sk.View):
+		if p.show == viewGrid {
+			p.show = viewChain
 		} else {
-			p.status = "chain failed: " + m.err.Error()
+			p.show, p.gridNew = viewGrid, false
 		}
-		return nil
+	case key.Matches(k, sk.Cancel):
+		if p.running {
+			p.cancel()
+			p.status = "cancelling…"
+		}
+	case key.Matches(k, sk.Save):
+		pc := p.shown()
+		if !pc.ok() {
+			p.status = "nothing to save yet"
+			return p, out{}
+		}
+		name := "grid"
+		if p.show == viewChain {
+			name = "chain"
+		}
+		return p, do(saveImageCmd(paneSamples, s.runDir, name, pc.img))
+	case key.Matches(k, sk.Faster):
+		p.every.Store(min(500, p.every.Load()*2))
+	case key.Matches(k, sk.Slower):
+		p.every.Store(max(1, p.every.Load()/2))
+	case key.Matches(k, sk.More):
+		p.nChains = min(256, p.nChains*2)
+	case key.Matches(k, sk.Fewer):
+		p.nChains = max(1, p.nChains/2)
 	}
-	p.step, p.total, p.temp, p.trace, p.note = m.step, m.total, m.temp, m.trace, m.note
-	if m.pic.ok() {
-		p.pic = m.pic
-		p.caption = fmt.Sprintf("live chain: denoised x at step %d/%d (%s)", m.step, m.total, m.note)
+	return p, out{}
+}
+
+// start runs nChains chains of the session's sampler from the run's newest weights.
+func (p samplesPane) start(s *session) (samplesPane, out) {
+	if why := jobRefusal(s, p.running); why != "" {
+		p.status = why
+		return p, out{}
 	}
-	if m.done {
-		p.running = false
-		p.cancelF = nil
-		p.caption = fmt.Sprintf("%d samples, %d steps from %s, %s", p.nChains, m.total, m.note, m.took.Round(time.Millisecond))
-		p.status = "done: w saves the grid"
-		return nil
+	every := p.every
+	ctx, cancel := context.WithCancel(context.Background())
+	p.id++
+	p.cancelF, p.running, p.show, p.chainN = cancel, true, viewChain, p.nChains
+	p.step, p.total, p.trace, p.status = 0, s.sampler.Schedule.Steps, nil, "starting chain…"
+	p.jobs = core.StartSampling(ctx, s.run, core.SampleSpec{Sampler: s.sampler, N: p.nChains,
+		Seed: uint64(time.Now().UnixNano()), Every: func() int { return int(every.Load()) }})
+	return p, do(waitJob(p.jobs, paneSamples, p.id))
+}
+
+func (p samplesPane) onJob(m jobMsg) (samplesPane, out) {
+	if m.id != p.id {
+		return p, out{}
+	}
+	u := m.u
+	if m.closed || u.Err != nil {
+		p.running, p.cancelF = false, nil
+		switch {
+		case m.closed || errors.Is(u.Err, context.Canceled):
+			p.status = fmt.Sprintf("cancelled at step %d of %d", p.step, p.total)
+		default:
+			p.status = "chain failed: " + u.Err.Error()
+		}
+		return p, out{}
+	}
+	p.step, p.total, p.temp, p.trace, p.weights, p.took = u.Step, u.Total, u.Temperature, u.Trace, u.Weights, u.Took
+	if u.Picture != nil {
+		p.chain = newPicture(u.Picture)
+	}
+	if u.Done {
+		p.running, p.cancelF = false, nil
+		p.status = "done: w saves it, g shows the periodic grid"
+		return p, out{}
 	}
 	p.status = ""
-	return waitChain(p.waitFor, "samples", p.id)
+	return p, do(waitJob(p.jobs, paneSamples, p.id))
 }
 
-func (p *samplesPane) view(w, h int) string {
-	st := p.s.st
-	pr, rr := p.layout(w, h)
-	head := st.heading.Render("Samples") + "  " + st.dim.Render(truncate(p.caption, max(0, w-10)))
-	box := p.app.img.box(st, p.pic, pr.w, pr.h, "no samples yet: press n to sample now")
-	right := p.sidebar(rr.w, rr.h)
+func (p samplesPane) caption() string {
+	if p.show == viewChain {
+		switch {
+		case !p.chain.ok():
+			return "your chain: none yet (n samples)"
+		case p.running:
+			return fmt.Sprintf("your chain: denoised x at step %d/%d (%s)", p.step, p.total, p.weights)
+		}
+		return fmt.Sprintf("your chain: %d samples, %d steps from %s, %s", p.chainN, p.total, p.weights, p.took.Round(time.Millisecond))
+	}
+	if p.grid.ok() {
+		return fmt.Sprintf("periodic grid of step %d (RUN/samples)", p.gridStep)
+	}
+	return "periodic grid: none yet"
+}
+
+func (p samplesPane) view(s *session, w, h int) string {
+	st := s.st
+	pr, rr := p.layout(s, w, h)
+	head := clip(st.heading.Render("Samples")+"  "+st.dim.Render(p.caption()), w)
+	empty := "no periodic grid yet: n samples from the newest weights now"
+	if p.show == viewChain {
+		empty = "press n to sample from the newest weights"
+	}
+	box := imageBox(s, p.shown(), pr.w, pr.h, empty)
+	right := p.sidebar(s, rr.w, rr.h)
 	body := lipgloss.JoinHorizontal(lipgloss.Top, box, "  ", right)
-	return head + "\n" + body
+	return head + "\n" + clip(body, w)
 }
 
-func (p *samplesPane) sidebar(w, h int) string {
+func (p samplesPane) sidebar(s *session, w, h int) string {
 	if w < 12 {
 		return ""
 	}
-	st := p.s.st
-	sch := p.s.schedule
-	state := "idle"
-	if p.running {
-		state = fmt.Sprintf("running %d/%d", p.step, p.total)
+	st := s.st
+	sch := s.sampler.Schedule
+	value := func(label, v string) string { return st.label.Render(label+" ") + st.value.Render(v) }
+	var info []string
+	if p.gridNew {
+		info = append(info, st.warnText.Render(fmt.Sprintf("new periodic grid, step %d: g shows it", p.gridStep)))
 	}
-	meanE := "–"
-	if n := len(p.trace); n > 0 {
-		meanE = chart.FormatSI(p.trace[n-1].MeanEnergy)
+	if p.show == viewGrid {
+		info = append(info, value("view", "periodic grid")+st.dim.Render(" (g: your chain)"))
+		if p.grid.ok() {
+			info = append(info, value("step", fmt.Sprint(p.gridStep)), value("chains", fmt.Sprint(s.cfg.SampleCount)),
+				value("sampler", fmt.Sprintf("%d steps from T %s", s.cfg.SampleSteps, chart.FormatSI(s.cfg.SampleT0))))
+		}
+	} else {
+		state := "idle"
+		if p.running {
+			state = fmt.Sprintf("running %d/%d", p.step, p.total)
+		}
+		meanE := "–"
+		if n := len(p.trace); n > 0 {
+			meanE = chart.FormatSI(p.trace[n-1].MeanEnergy)
+		}
+		info = append(info, value("view", "your chain")+st.dim.Render(" (g: periodic grid)"),
+			value("chain", state),
+			value("temperature", chart.FormatSI(p.temp))+"  "+value("mean energy", meanE))
 	}
-	info := []string{
-		st.label.Render("chain ") + st.value.Render(state),
-		st.label.Render("temperature ") + st.value.Render(chart.FormatSI(p.temp)) + st.label.Render("  mean energy ") + st.value.Render(meanE),
-		st.label.Render("chains ") + st.value.Render(fmt.Sprint(p.nChains)) + st.label.Render("  update every ") + st.value.Render(fmt.Sprintf("%d steps", p.every.Load())),
-		st.label.Render("schedule ") + st.status.Render(fmt.Sprintf("%s, %d steps, T0 %s, eps %g", sch.Kind, sch.Steps, chart.FormatSI(sch.Peak()), p.s.eps)) + st.dim.Render(" (4 edits)"),
+	info = append(info,
+		value("chains", fmt.Sprint(p.nChains))+"  "+value("picture every", fmt.Sprintf("%d steps", p.every.Load())),
+		st.label.Render("sampler ")+st.status.Render(fmt.Sprintf("%s, %d steps, T0 %s, eps %g", sch.Kind, sch.Steps, chart.FormatSI(sch.Peak()), s.sampler.Eps))+
+			st.dim.Render(" (edit: 4 Schedule)"))
+	var lines []string
+	for _, l := range info {
+		lines = append(lines, wrap(l, w)...)
 	}
 	if p.status != "" {
-		info = append(info, st.hint.Render(p.status))
+		lines = append(lines, wrap(st.hint.Render(p.status), w)...)
 	}
-	for i := range info {
-		info[i] = lipgloss.NewStyle().MaxWidth(w).Render(info[i])
+	if p.show == viewGrid || len(lines)+4 > h {
+		return clip(strings.Join(lines, "\n"), w)
 	}
-	chartH := max(4, h-len(info)-2)
 	pts := make([]chart.Point, 0, len(p.trace))
 	for _, t := range p.trace {
 		pts = append(pts, chart.Point{X: t.T, Y: t.MeanEnergy})
 	}
-	sc := chart.ScatterChart{Series: []chart.Series{{Name: "mean energy vs temperature", Points: pts}},
-		LogX: true, Lines: true, MarkLast: true, XLabel: "T", AxisColor: st.axis}
-	return strings.Join(info, "\n") + "\n\n" + sc.Render(w, chartH)
-}
-
-// savedMsg reports a PNG written by a pane.
-type savedMsg struct {
-	target, path string
-	err          error
-}
-
-// savePNGCmd writes img as RUN/samples/NAME-DATE.png (or ./mdsm-NAME-DATE.png without a
-// run), off the UI goroutine.
-func savePNGCmd(target, runDir, name string, img image.Image) tea.Cmd {
-	return func() tea.Msg {
-		stamp := time.Now().Format("20060102-150405")
-		path := "mdsm-" + name + "-" + stamp + ".png"
-		if runDir != "" {
-			dir := filepath.Join(runDir, "samples")
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return savedMsg{target: target, err: fmt.Errorf("save %s: %w", name, err)}
-			}
-			path = filepath.Join(dir, name+"-"+stamp+".png")
-		}
-		if err := sampling.WritePNG(path, img); err != nil {
-			return savedMsg{target: target, err: fmt.Errorf("save %s: %w", name, err)}
-		}
-		return savedMsg{target: target, path: path}
-	}
+	sc := chart.ScatterChart{Series: []chart.Series{{Name: "mean energy vs temperature", Points: pts, Color: st.series}},
+		LogX: true, SymLogY: true, Lines: true, MarkLast: true, XLabel: "T", AxisColor: st.axis, Marker: st.marker}
+	return clip(strings.Join(lines, "\n"), w) + "\n\n" + sc.Render(w, h-len(lines)-2)
 }

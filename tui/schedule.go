@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
@@ -14,114 +12,161 @@ import (
 	"mdsm/tui/chart"
 )
 
-// scheduleChangedMsg is sent after the schedule was edited.
-type scheduleChangedMsg struct{}
-
-// schedulePane edits the annealing temperature schedule the next sampling run uses:
-// presets, control points, start temperature, step length and step count.
+// schedulePane edits the sampler the next sampling job uses: the annealing temperature
+// schedule (presets, control points, start temperature, length) and the step length eps.
+// Control points sit on whole steps, never two on one step, and move by 2% of the steps;
+// the chart draws the schedule as stored. Edits change the session's sampler at once;
+// w saves it as the run's sampler (RUN/sampler.json), in live and watch mode alike.
 type schedulePane struct {
-	s        *session
-	app      *App
 	selected int
 	status   string
-	curve    []chart.Point
-	curveFor sampling.Schedule
 }
 
-func newSchedulePane(s *session, a *App) *schedulePane {
-	return &schedulePane{s: s, app: a}
+func (p schedulePane) title(short bool) string {
+	if short {
+		return "Sched"
+	}
+	return "Schedule"
+}
+func (p schedulePane) capturing() bool                      { return false }
+func (p schedulePane) slot(*session, int, int) (slot, bool) { return slot{}, false }
+func (p schedulePane) keys(*session) []key.Binding          { return shk.list() }
+
+// stepOf is the step of a fraction of an n-step chain; fracOf its inverse.
+func stepOf(frac float64, n int) int { return int(math.Round(frac * float64(max(n-1, 0)))) }
+func fracOf(k, n int) float64 {
+	if n <= 1 {
+		return 0
+	}
+	return float64(k) / float64(n-1)
 }
 
-func (p *schedulePane) title() string              { return "Schedule" }
-func (p *schedulePane) keys() []key.Binding        { return shk.list() }
-func (p *schedulePane) capturing() bool            { return false }
-func (p *schedulePane) slot(int, int) (slot, bool) { return slot{}, false }
-
-// points returns the control points of the current schedule.
-func (p *schedulePane) points() []sampling.ControlPoint {
-	pts, _ := p.s.schedule.ControlPoints()
-	return pts
-}
-
-func (p *schedulePane) update(msg tea.Msg) tea.Cmd {
-	k, ok := msg.(tea.KeyPressMsg)
-	if !ok {
-		if m, ok := msg.(savedScheduleMsg); ok {
-			if m.err != nil {
-				p.status = m.err.Error()
-			} else {
-				p.status = "saved " + m.path
-			}
+// editable is sch as the editor works on it: piecewise, its points on whole steps, never
+// two on one step and no flat pair on neighbouring steps (the exp preset's end of descent
+// and start of the ramp, both at T = 1, become one point). It differs from sch by at most
+// a step's shift of the points.
+func editable(sch sampling.Schedule) sampling.Schedule {
+	p, err := sch.ToPiecewise()
+	if err != nil {
+		return sch
+	}
+	n := p.Steps
+	var pts []sampling.ControlPoint
+	lastK := -2
+	for _, cp := range p.Points {
+		k := stepOf(cp.Frac, n)
+		cp.Frac = fracOf(k, n)
+		if l := len(pts); l > 0 && (k == lastK || (k == lastK+1 && cp.T == pts[l-1].T && l > 1)) {
+			pts[l-1] = cp // keep the later point
+		} else {
+			pts = append(pts, cp)
 		}
-		return nil
+		lastK = k
 	}
-	s := p.s
-	sch := s.schedule
-	pts := p.points()
+	p.Points = pts
+	return p
+}
+
+// points are the control points the editor shows for the session's schedule.
+func (p schedulePane) points(s *session) []sampling.ControlPoint {
+	return editable(s.sampler.Schedule).Points
+}
+
+func (p schedulePane) update(s *session, msg tea.Msg) (schedulePane, out) {
+	switch m := msg.(type) {
+	case samplerSavedMsg:
+		if m.err != nil {
+			p.status = "save failed: " + m.err.Error()
+		} else {
+			p.status = "saved " + m.path + ": mdsm sample and inpaint use it for this run"
+		}
+		return p, out{}
+	case tea.KeyPressMsg:
+		return p.key(s, m)
+	}
+	return p, out{}
+}
+
+func (p schedulePane) key(s *session, k tea.KeyPressMsg) (schedulePane, out) {
+	lc := s.sampler
+	sch := lc.Schedule
+	ed := editable(sch)
+	pts := ed.Points
 	n := len(pts)
-	if n > 0 {
-		p.selected = min(max(p.selected, 0), n-1)
-	}
+	p.selected = min(max(p.selected, 0), max(n-1, 0))
+	steps := sch.Steps
 	var err error
-	changed := true
 	switch {
 	case key.Matches(k, shk.Next):
 		p.selected = (p.selected + 1) % max(n, 1)
-		changed = false
+		return p, out{}
 	case key.Matches(k, shk.Prev):
 		p.selected = (p.selected - 1 + max(n, 1)) % max(n, 1)
-		changed = false
+		return p, out{}
 	case key.Matches(k, shk.Left), key.Matches(k, shk.Right):
 		if n == 0 {
-			return nil
-		}
-		d := -0.02
-		if key.Matches(k, shk.Right) {
-			d = 0.02
+			return p, out{}
 		}
 		cp := pts[p.selected]
-		sch, err = sch.MovePoint(p.selected, cp.Frac+d, cp.T)
+		cur := stepOf(cp.Frac, steps)
+		lo, hi := 0, steps-1
+		if p.selected > 0 {
+			lo = stepOf(pts[p.selected-1].Frac, steps) + 1
+		}
+		if p.selected < n-1 {
+			hi = stepOf(pts[p.selected+1].Frac, steps) - 1
+		}
+		d := max(1, int(math.Round(0.02*float64(steps-1))))
+		if key.Matches(k, shk.Left) {
+			d = -d
+		}
+		to := min(max(cur+d, lo), hi)
+		if to == cur {
+			p.status = fmt.Sprintf("point %d is at step %d, against its neighbour or the end: it cannot move that way", p.selected+1, cur)
+			return p, out{}
+		}
+		if sch, err = ed.MovePoint(p.selected, fracOf(to, steps), cp.T); err == nil {
+			p.status = fmt.Sprintf("point %d moved to step %d", p.selected+1, to)
+		}
 	case key.Matches(k, shk.Up), key.Matches(k, shk.Down):
 		if n == 0 {
-			return nil
+			return p, out{}
 		}
 		cp := pts[p.selected]
 		t := cp.T
 		if key.Matches(k, shk.Up) {
 			t = math.Max(t*1.25, t+0.01)
-		} else {
-			t /= 1.25
-			if t < 0.01 {
-				t = 0
-			}
+		} else if t /= 1.25; t < 0.01 {
+			t = 0
 		}
-		sch, err = sch.MovePoint(p.selected, cp.Frac, t)
+		if sch, err = ed.MovePoint(p.selected, cp.Frac, t); err == nil {
+			p.status = fmt.Sprintf("point %d at T %s", p.selected+1, chart.FormatSI(t))
+		}
 	case key.Matches(k, shk.Add):
-		f, t := 0.5, 1.0
-		if n > 0 {
-			a := pts[p.selected]
-			b := sampling.ControlPoint{Frac: 1, T: a.T}
-			if p.selected+1 < n {
-				b = pts[p.selected+1]
-			}
-			f = (a.Frac + b.Frac) / 2
-			t = (a.T + b.T) / 2
-			if a.Frac >= 1 {
-				f = a.Frac
-				if p.selected > 0 {
-					f = (pts[p.selected-1].Frac + a.Frac) / 2
-				}
-			}
+		a, b := p.selected, p.selected+1
+		if b >= n { // after the last point: between it and the one before
+			a, b = n-2, n-1
 		}
+		if n < 2 || a < 0 {
+			sch, _, err = ed.AddPoint(0.5, sch.Peak())
+			break
+		}
+		ka, kb := stepOf(pts[a].Frac, steps), stepOf(pts[b].Frac, steps)
+		if kb-ka < 2 {
+			p.status = fmt.Sprintf("no free step between the points at steps %d and %d", ka, kb)
+			return p, out{}
+		}
+		at := (ka + kb) / 2
+		t, _ := lc.Schedule.At(at, 0) // on the curve: adding a point keeps its shape
 		var i int
-		sch, i, err = sch.AddPoint(f, t)
-		if err == nil {
+		if sch, i, err = ed.AddPoint(fracOf(at, steps), t); err == nil {
 			p.selected = i
+			p.status = fmt.Sprintf("point added at step %d", at)
 		}
 	case key.Matches(k, shk.Delete):
-		sch, err = sch.DeletePoint(p.selected)
-		if err == nil && p.selected > 0 {
-			p.selected--
+		if sch, err = ed.DeletePoint(p.selected); err == nil {
+			p.selected = max(0, p.selected-1)
+			p.status = "point deleted"
 		}
 	case key.Matches(k, shk.Exp), key.Matches(k, shk.Lin):
 		kind := sampling.KindExp
@@ -130,91 +175,50 @@ func (p *schedulePane) update(msg tea.Msg) tea.Cmd {
 		}
 		t0 := sch.Peak()
 		if t0 <= 0 {
-			t0 = 100
+			t0 = s.cfg.SampleT0
 		}
-		sch = sampling.Schedule{Kind: kind, Steps: sch.Steps, T0: t0}
-		p.selected = 0
+		sch, p.selected, p.status = sampling.Schedule{Kind: kind, Steps: steps, T0: t0}, 0, kind+" preset"
 	case key.Matches(k, shk.T0Up):
 		sch = sch.Rescaled(0, math.Max(sch.Peak()*1.25, 0.1))
 	case key.Matches(k, shk.T0Down):
 		sch = sch.Rescaled(0, sch.Peak()/1.25)
 	case key.Matches(k, shk.StepsUp):
-		sch = sch.Rescaled(min(sampling.MaxScheduleSteps, max(sch.Steps+1, sch.Steps*5/4)), -1)
+		sch = sch.Rescaled(min(sampling.MaxScheduleSteps, max(steps+1, steps*5/4)), -1)
 	case key.Matches(k, shk.StepsDown):
-		sch = sch.Rescaled(max(10, sch.Steps*4/5), -1)
+		sch = sch.Rescaled(max(10, steps*4/5), -1)
 	case key.Matches(k, shk.EpsUp):
-		s.eps = math.Min(0.5, s.eps*1.25)
+		lc.Eps = math.Min(0.5, lc.Eps*1.25)
 	case key.Matches(k, shk.EpsDown):
-		s.eps = math.Max(1e-4, s.eps/1.25)
+		lc.Eps = math.Max(1e-4, lc.Eps/1.25)
 	case key.Matches(k, shk.Default):
-		sch = defaultSampleSchedule(s.cfg)
-		s.eps = sampling.DefaultLangevinConfig().Eps
-		p.selected = 0
+		lc = s.cfg.SamplerConfig()
+		sch, p.selected, p.status = lc.Schedule, 0, "the run's default sampler"
 	case key.Matches(k, shk.Save):
 		if s.runDir == "" {
-			p.status = "no run directory yet: the schedule is saved when training starts"
-			return nil
+			p.status = "no run directory yet: start a run first (or open one)"
+			return p, out{}
 		}
-		return saveScheduleCmd(s.runDir, s.schedule, s.eps)
+		return p, do(saveSamplerCmd(s.runDir, s.sampler))
 	default:
-		changed = false
+		return p, out{}
 	}
 	if err != nil {
 		p.status = err.Error()
-		return nil
+		return p, out{}
 	}
-	if !changed {
-		return nil
+	if sch.Kind == sampling.KindPiecewise {
+		sch = editable(sch) // a new length may bring two points onto one step
 	}
-	if verr := sch.Validate(); verr != nil {
+	lc.Schedule = sch
+	if verr := lc.Validate(); verr != nil {
 		p.status = verr.Error()
-		return nil
+		return p, out{}
 	}
-	s.schedule = sch
-	p.status = "the next sampling run (3 Samples, n) uses this schedule"
-	if s.runDir != "" && !s.watch {
-		return saveScheduleCmd(s.runDir, sch, s.eps)
-	}
-	return nil
+	return p, ask(samplerMsg{lc: lc})
 }
 
-// savedScheduleMsg reports RUN/schedule.json written.
-type savedScheduleMsg struct {
-	path string
-	err  error
-}
-
-// scheduleSaves orders concurrent saves: a save older than the last one written is
-// skipped, so the file always holds the newest edit.
-var scheduleSaves struct {
-	seq     atomic.Uint64
-	mu      sync.Mutex
-	written map[string]uint64
-}
-
-func saveScheduleCmd(dir string, sch sampling.Schedule, eps float64) tea.Cmd {
-	seq := scheduleSaves.seq.Add(1)
-	return func() tea.Msg {
-		scheduleSaves.mu.Lock()
-		defer scheduleSaves.mu.Unlock()
-		if scheduleSaves.written == nil {
-			scheduleSaves.written = map[string]uint64{}
-		}
-		if scheduleSaves.written[dir] > seq {
-			return nil
-		}
-		scheduleSaves.written[dir] = seq
-		err := writeSchedule(dir, sch, eps)
-		return savedScheduleMsg{path: scheduleFile(dir), err: err}
-	}
-}
-
-// curvePoints samples the schedule at most ~600 points for the chart.
-func (p *schedulePane) curvePoints() []chart.Point {
-	sch := p.s.schedule
-	if p.curve != nil && equalSchedule(p.curveFor, sch) {
-		return p.curve
-	}
+// curve samples the schedule at ~600 steps at most, for the chart: what the sampler runs.
+func curve(sch sampling.Schedule) []chart.Point {
 	n := sch.Steps
 	stride := max(1, n/600)
 	var out []chart.Point
@@ -223,54 +227,49 @@ func (p *schedulePane) curvePoints() []chart.Point {
 			out = append(out, chart.Point{X: float64(k), Y: t})
 		}
 	}
-	if t, err := sch.At(n-1, n); err == nil && n > 1 {
+	if t, err := sch.At(n-1, n); err == nil && n > 1 && (n-1)%stride != 0 {
 		out = append(out, chart.Point{X: float64(n - 1), Y: t})
 	}
-	p.curve, p.curveFor = out, sch
-	p.curveFor.Points = append([]sampling.ControlPoint(nil), sch.Points...)
 	return out
 }
 
-func equalSchedule(a, b sampling.Schedule) bool {
-	if a.Kind != b.Kind || a.Steps != b.Steps || a.T0 != b.T0 || a.Interp != b.Interp || len(a.Points) != len(b.Points) {
-		return false
-	}
-	for i := range a.Points {
-		if a.Points[i] != b.Points[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *schedulePane) view(w, h int) string {
-	st := p.s.st
-	sch := p.s.schedule
-	pts := p.points()
+func (p schedulePane) view(s *session, w, h int) string {
+	st := s.st
+	lc := s.sampler
+	sch := lc.Schedule
+	pts := p.points(s)
+	sel := min(max(p.selected, 0), max(len(pts)-1, 0))
+	value := func(label, v string) string { return st.label.Render(label+" ") + st.value.Render(v) }
+	selected := "–"
 	if len(pts) > 0 {
-		p.selected = min(max(p.selected, 0), len(pts)-1)
+		cp := pts[sel]
+		selected = fmt.Sprintf("#%d of %d: step %d, T %s", sel+1, len(pts), stepOf(cp.Frac, sch.Steps), chart.FormatSI(cp.T))
 	}
-	sel := "–"
-	if len(pts) > 0 {
-		cp := pts[p.selected]
-		sel = fmt.Sprintf("#%d of %d: step %d, T %s", p.selected+1, len(pts), int(math.Round(cp.Frac*float64(max(sch.Steps-1, 0)))), chart.FormatSI(cp.T))
+	saved := st.ok.Render(st.g.ok + " saved")
+	switch {
+	case s.runDir == "":
+		saved = st.dim.Render("not saved (no run yet)")
+	case !s.samplerSaved:
+		saved = st.warnText.Render("modified: w saves it")
 	}
-	line1 := strings.Join([]string{
-		st.heading.Render("Temperature schedule"),
-		st.label.Render("kind ") + st.value.Render(sch.Kind),
-		st.label.Render("steps ") + st.value.Render(fmt.Sprint(sch.Steps)),
-		st.label.Render("start T ") + st.value.Render(chart.FormatSI(sch.Peak())),
-		st.label.Render("eps ") + st.value.Render(fmt.Sprintf("%.4g", p.s.eps)),
-		st.label.Render("selected ") + st.value.Render(sel),
-	}, "  ")
-	status := st.hint.Render(p.status)
-	if p.status == "" {
-		status = st.dim.Render("editing a point turns the schedule into control points (piecewise); e/L restore a preset")
+	head := flow([]string{
+		st.heading.Render("Sampler"),
+		value("kind", sch.Kind), value("steps", fmt.Sprint(sch.Steps)), value("start T", chart.FormatSI(sch.Peak())),
+		value("eps", fmt.Sprintf("%.4g", lc.Eps)), value("selected", selected), saved,
+	}, w, 3)
+	status := p.status
+	if status == "" {
+		status = "the next sampling run (3 Samples, n) uses this sampler; editing a point turns it into control points, e/L restore a preset"
+	}
+	lines := append(head, wrap(st.hint.Render(status), w)...)
+	if len(lines) > 4 {
+		lines = lines[:4]
 	}
 	ctrl := make([]chart.Point, len(pts))
 	for i, cp := range pts {
-		ctrl[i] = chart.Point{X: cp.Frac * float64(max(sch.Steps-1, 0)), Y: cp.T}
+		ctrl[i] = chart.Point{X: float64(stepOf(cp.Frac, sch.Steps)), Y: cp.T}
 	}
-	c := chart.ScheduleChart{Control: ctrl, Curve: p.curvePoints(), Selected: p.selected, Steps: float64(max(sch.Steps-1, 1)), XLabel: "step", AxisColor: p.s.st.axis}
-	return line1 + "\n" + status + "\n\n" + c.Render(w, max(4, h-3))
+	c := chart.ScheduleChart{Control: ctrl, Curve: curve(sch), Selected: sel, Steps: float64(max(sch.Steps-1, 1)),
+		XLabel: "step", AxisColor: st.axis, Color: st.series, Marker: st.marker}
+	return strings.Join(lines, "\n") + "\n" + c.Render(w, max(3, h-len(lines)))
 }

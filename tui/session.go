@@ -1,46 +1,98 @@
 package tui
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"path/filepath"
 	"time"
 
 	"mdsm/core"
-	"mdsm/internal/safefile"
-	"mdsm/nn"
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
 )
 
-// session is the state the panes share: the run configuration, the trainer (or the run
-// being watched), the sampling schedule and the image protocol. It lives on the UI
-// goroutine; work elsewhere receives copies.
+// runStatus is where the session's run is: before any run, being opened, or the state of
+// the open run (its core.State).
+type runStatus int
+
+const (
+	statusNoRun   runStatus = iota // nothing open: configure, then s
+	statusOpening                  // loading data, creating, resuming or following a run
+	statusIdle                     // open, nothing written yet
+	statusRunning                  // training (here, or in another process when watching)
+	statusPaused
+	statusStopping
+	statusStopped
+	statusFailed
+	statusFinished // every configured step done: s extends it
+)
+
+// statusOf is the status of an open run in core state st.
+func statusOf(st core.State) runStatus {
+	switch st {
+	case core.Running:
+		return statusRunning
+	case core.Paused:
+		return statusPaused
+	case core.Stopping:
+		return statusStopping
+	case core.Stopped:
+		return statusStopped
+	case core.Failed:
+		return statusFailed
+	case core.Finished:
+		return statusFinished
+	}
+	return statusIdle
+}
+
+func (st runStatus) String() string {
+	return [...]string{"no run", "opening", "idle", "running", "paused", "stopping", "stopped", "failed", "finished"}[st]
+}
+
+// logLine is one line of the event log.
+type logLine struct {
+	at          time.Time
+	level, text string
+}
+
+// maxLog is how many event log lines the session keeps.
+const maxLog = 500
+
+// session is the workbench's shared state, what the panes read to draw themselves and to
+// start their work. The root model owns it and changes it in answer to messages (run
+// events, the panes' requests); panes never write it.
 type session struct {
 	st   *styles
 	opts Options
+	bg   background
 
-	cfg    core.RunConfig
-	runDir string // "" until a run exists
+	// cfg is the open run's configuration, or the Configure form's draft; runDir the open
+	// run's directory, or the form's choice ("" = runs/DATE-TIME); formErrors counts the
+	// form's fields whose text does not parse.
+	cfg        core.RunConfig
+	runDir     string
+	formErrors int
 
-	trainer *core.Trainer
-	gen     int // increments with every trainer, tags its messages
-	state   string
-	watch   bool // the run is trained by another process
+	run    *core.Run // nil until a run is open
+	gen    int       // increments with every run, tags its messages
+	status runStatus
+	watch  bool // the run is followed: another process trains it
+	reopen bool // Options.Open: the first s resumes that run
 
-	step, total   int
-	imagesPerSec  float64
-	rankRates     []float64 // per-rank images/s of a distributed run (nil for one process)
-	eta           time.Duration
-	lastCkptStep  int
-	lastCkptAt    time.Time
-	lastCkptPath  string
-	hasWeightsDir bool // a checkpoint exists on disk (watch / reopened runs)
+	step, total  int
+	imagesPerSec float64
+	rankRates    []float64 // per-rank images/s of a distributed run (nil for one process)
+	eta          time.Duration
+	lastStepAt   time.Time
+	ckptStep     int
+	ckptAt       time.Time
+	// gridStep is the step of the newest periodic grid, gridScored whether its score was
+	// shown.
+	gridStep   int
+	gridScored bool
 
-	schedule sampling.Schedule
-	eps      float64
+	// sampler is what the next sampling or inpainting job uses (the Schedule pane edits
+	// it); samplerSaved says it equals the run's RUN/sampler.json.
+	sampler      sampling.LangevinConfig
+	samplerSaved bool
 
 	proto termimg.Protocol
 	caps  termimg.Caps
@@ -48,89 +100,27 @@ type session struct {
 	// pictureCell), and cellSource where it came from.
 	cell       termimg.CellSize
 	cellSource string
+	// blocks are the half-block renderings of pictures, made off the UI goroutine.
+	blocks map[blockKey]string
+
+	log []logLine
 }
 
-// trainerActive reports whether this process trains right now (running or paused).
-func (s *session) trainerActive() bool {
-	if s.trainer == nil {
-		return false
+// active reports whether this process trains right now (running, paused or stopping):
+// quitting must then stop the run or hand it over.
+func (s *session) active() bool { return s.run != nil && s.run.Active() }
+
+// controls reports whether the open run (or the one to start) is this process's to
+// control: not a followed run.
+func (s *session) controls() bool { return !s.watch }
+
+// statusLabel names the run's state for the status bar and the Train pane.
+func (s *session) statusLabel() string {
+	if s.watch && s.status != statusOpening {
+		return "watch: " + s.status.String()
 	}
-	switch s.trainer.State() {
-	case core.Running, core.Paused, core.Stopping:
-		return true
-	}
-	return false
+	return s.status.String()
 }
 
-// langevin is the sampler configuration the Schedule pane set.
-func (s *session) langevin() sampling.LangevinConfig {
-	lc := sampling.DefaultLangevinConfig()
-	lc.Schedule = s.schedule
-	lc.Eps = s.eps
-	lc.Sigma0 = s.cfg.Sigma0
-	return lc
-}
-
-// weightsFunc returns a function, to be called off the UI goroutine, that yields a private
-// copy of the newest weights: a trainer snapshot, or the newest checkpoint of the run.
-func (s *session) weightsFunc() (func() (*nn.Params[float32], string, error), error) {
-	if tr := s.trainer; tr != nil {
-		return func() (*nn.Params[float32], string, error) {
-			p, step := tr.Snapshot()
-			return p, fmt.Sprintf("weights of step %d", step), nil
-		}, nil
-	}
-	if dir := s.runDir; dir != "" {
-		return func() (*nn.Params[float32], string, error) {
-			p, path, err := core.LoadWeights(dir)
-			if err != nil {
-				return nil, "", fmt.Errorf("load the newest checkpoint: %w", err)
-			}
-			return p, filepath.Base(path), nil
-		}, nil
-	}
-	return nil, errors.New("no model yet: start training in the Train pane (2, then s)")
-}
-
-// scheduleFile is where the Schedule pane saves the schedule of a run.
-func scheduleFile(runDir string) string { return filepath.Join(runDir, "schedule.json") }
-
-// savedSchedule is the JSON of RUN/schedule.json.
-type savedSchedule struct {
-	Schedule sampling.Schedule `json:"schedule"`
-	Eps      float64           `json:"eps"`
-}
-
-// loadSchedule reads RUN/schedule.json.
-func loadSchedule(runDir string) (sampling.Schedule, float64, error) {
-	b, err := safefile.ReadFile(scheduleFile(runDir), "saved schedule", 16<<20)
-	if err != nil {
-		return sampling.Schedule{}, 0, fmt.Errorf("read schedule: %w", err)
-	}
-	var ss savedSchedule
-	if err := json.Unmarshal(b, &ss); err != nil {
-		return sampling.Schedule{}, 0, fmt.Errorf("schedule %s: %w", scheduleFile(runDir), err)
-	}
-	if err := ss.Schedule.Validate(); err != nil {
-		return sampling.Schedule{}, 0, fmt.Errorf("schedule %s: %w", scheduleFile(runDir), err)
-	}
-	if !(ss.Eps > 0) {
-		ss.Eps = sampling.DefaultLangevinConfig().Eps
-	}
-	return ss.Schedule, ss.Eps, nil
-}
-
-// writeSchedule writes RUN/schedule.json atomically.
-func writeSchedule(runDir string, sch sampling.Schedule, eps float64) error {
-	b, err := json.MarshalIndent(savedSchedule{Schedule: sch, Eps: eps}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode schedule: %w", err)
-	}
-	if err := safefile.WriteAtomic(scheduleFile(runDir), func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	}); err != nil {
-		return fmt.Errorf("write schedule: %w", err)
-	}
-	return nil
-}
+// totalSteps is the run's total, never below the configured one.
+func (s *session) totalSteps() int { return max(s.total, s.cfg.Steps, 1) }

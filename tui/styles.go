@@ -3,8 +3,10 @@ package tui
 import (
 	"image/color"
 
-	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"mdsm/tui/chart"
 )
 
 // background is what the program knows about the terminal's background colour.
@@ -25,108 +27,155 @@ func backgroundOf(dark bool) background {
 	return bgLight
 }
 
-// styles holds every lipgloss style of the workbench, so that the look is decided in one
-// place. Body text and values use the terminal's own foreground colour (readable on its
-// background by definition); the accent colours come from lipgloss.LightDark once the
-// background is known. While it is unknown, colours are the darker (light-background)
-// ones, which also read on black, and muted text is faint default text rather than a
-// grey: a light grey is invisible on white, and in a 16-colour profile every mid grey
-// becomes ANSI white or bright white.
-type styles struct {
-	bg background
-
-	accent, good, warn, bad, muted, text color.Color
-	axis                                 color.Color // chart axes and tick labels
-
-	title, tab, tabActive, rule       lipgloss.Style
-	status, statusSep, statusDim      lipgloss.Style
-	label, value, dim, heading, hint  lipgloss.Style
-	ok, warnText, errText, selected   lipgloss.Style
-	box, dialog, badge, placeholder   lipgloss.Style
-	fieldLabel, fieldValue, fieldErr  lipgloss.Style
-	fieldCursor, fieldLocked, keyHint lipgloss.Style
+// tone is one colour of the palette in the shapes the colour profiles need: an ANSI
+// colour index for 16-colour terminals (where a true colour would be matched to the
+// nearest of 16 standard colours, and a light grey becomes ANSI white: invisible on white)
+// and a hex colour for 256 and true colour.
+type tone struct {
+	ansi int // -1: the terminal's default foreground
+	hex  string
 }
 
-func newStyles(bg background) *styles {
-	ld := lipgloss.LightDark(bg == bgDark)
-	s := &styles{bg: bg}
-	s.accent = ld(lipgloss.Color("#5a56e0"), lipgloss.Color("#8c8aff"))
-	s.good = ld(lipgloss.Color("#1f8a3b"), lipgloss.Color("#5fd787"))
-	s.warn = ld(lipgloss.Color("#a86400"), lipgloss.Color("#ffaf5f"))
-	s.bad = ld(lipgloss.Color("#c0262d"), lipgloss.Color("#ff5f5f"))
-	s.muted = ld(lipgloss.Color("#6c6c6c"), lipgloss.Color("#8a8a8a"))
-	s.text = lipgloss.NoColor{} // the terminal's foreground
-	// muted is a grey foreground, or faint default text while the background is unknown.
+// palette is one tone per role, for one background. Each was checked against xterm's
+// default colours on its background in every profile (TestColoursReadable): a contrast of
+// at least 3:1, the least for legible text.
+type palette struct {
+	accent, good, warn, bad, muted tone
+}
+
+var (
+	lightPalette = palette{
+		accent: tone{4, "#3c38c0"}, good: tone{-1, "#1a7a36"}, warn: tone{5, "#955200"},
+		bad: tone{1, "#b3261e"}, muted: tone{8, "#5f5f5f"},
+	}
+	darkPalette = palette{
+		accent: tone{12, "#9d9bff"}, good: tone{10, "#5fd787"}, warn: tone{11, "#ffaf5f"},
+		bad: tone{9, "#ff6b6b"}, muted: tone{8, "#949494"},
+	}
+	// unknownPalette must read on white and on black: magenta and red do in every
+	// profile; everything else is the terminal's own foreground (muted is faint text).
+	unknownPalette = palette{
+		accent: tone{-1, ""}, good: tone{-1, ""}, warn: tone{5, "#b000b0"},
+		bad: tone{1, "#c8231b"}, muted: tone{-1, ""},
+	}
+)
+
+// color resolves a tone for a colour profile.
+func (t tone) color(p colorprofile.Profile) color.Color {
+	switch {
+	case p == colorprofile.ANSI && t.ansi >= 0:
+		return lipgloss.ANSIColor(t.ansi)
+	case p == colorprofile.ANSI || t.hex == "" || p == colorprofile.NoTTY || p == colorprofile.ASCII:
+		return lipgloss.NoColor{}
+	}
+	return lipgloss.Color(t.hex)
+}
+
+// glyphs are the decorations that need a font with box-drawing and symbol characters, and
+// their ASCII stand-ins (--charts ascii).
+type glyphs struct {
+	rule, sep, dot, bullet, cursor, ok, bad, up, down, barFull, barEmpty, choiceL, choiceR string
+	border                                                                                 lipgloss.Border
+}
+
+var (
+	unicodeGlyphs = glyphs{rule: "─", sep: "│", dot: "·", bullet: "●", cursor: "▸", ok: "✓", bad: "✗", up: "↑", down: "↓",
+		barFull: "█", barEmpty: "░", choiceL: "‹ ", choiceR: " ›", border: lipgloss.RoundedBorder()}
+	asciiGlyphs = glyphs{rule: "-", sep: "|", dot: "|", bullet: "*", cursor: ">", ok: "ok", bad: "x", up: "^", down: "v",
+		barFull: "#", barEmpty: "-", choiceL: "< ", choiceR: " >", border: lipgloss.ASCIIBorder()}
+)
+
+// styles holds every lipgloss style of the workbench, so that the look is decided in one
+// place, from the background (light, dark or not known yet), the colour profile and
+// whether the font has the Unicode glyphs. Body text and values use the terminal's own
+// foreground colour (readable on its background by definition).
+type styles struct {
+	bg      background
+	profile colorprofile.Profile
+	g       glyphs
+	marker  chart.Marker
+
+	accent, good, warn, bad, muted color.Color
+	axis, series                   color.Color // chart axes and labels; the loss curve
+
+	title, tab, tabActive, rule      lipgloss.Style
+	status, statusSep                lipgloss.Style
+	label, value, dim, heading, hint lipgloss.Style
+	ok, warnText, errText            lipgloss.Style
+	box, dialog, badge, placeholder  lipgloss.Style
+	fieldLabel, fieldValue, fieldErr lipgloss.Style
+	fieldCursor, fieldLocked         lipgloss.Style
+	key, keyDesc                     lipgloss.Style // key hints: the key and what it does
+}
+
+func newStyles(bg background, profile colorprofile.Profile, marker chart.Marker) *styles {
+	pal := unknownPalette
+	switch bg {
+	case bgDark:
+		pal = darkPalette
+	case bgLight:
+		pal = lightPalette
+	}
+	s := &styles{bg: bg, profile: profile, g: unicodeGlyphs, marker: marker}
+	if marker == chart.ASCII {
+		s.g = asciiGlyphs
+	}
+	s.accent, s.good, s.warn = pal.accent.color(profile), pal.good.color(profile), pal.warn.color(profile)
+	s.bad, s.muted = pal.bad.color(profile), pal.muted.color(profile)
+	s.axis, s.series = s.muted, s.accent
+	// muted text is a grey when the background is known, else faint default text.
 	muted := func() lipgloss.Style {
 		if bg == bgUnknown {
 			return lipgloss.NewStyle().Faint(true)
 		}
 		return lipgloss.NewStyle().Foreground(s.muted)
 	}
-	s.axis = ld(lipgloss.Color("#6c6c6c"), lipgloss.Color("#808080"))
-	if bg == bgUnknown {
-		s.muted = lipgloss.NoColor{}
-		s.axis = lipgloss.NoColor{}
-	}
+	fg := func(c color.Color) lipgloss.Style { return lipgloss.NewStyle().Foreground(c) }
 
-	s.title = lipgloss.NewStyle().Bold(true).Foreground(s.accent)
+	s.title = fg(s.accent).Bold(true)
 	s.tab = muted().Padding(0, 1)
-	s.tabActive = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#ffffff")).Background(s.accent).Padding(0, 1)
+	s.tabActive = lipgloss.NewStyle().Bold(true).Reverse(true).Padding(0, 1)
 	s.rule = muted()
-	s.status = lipgloss.NewStyle().Foreground(s.text)
+	s.status = lipgloss.NewStyle()
 	s.statusSep = muted()
-	s.statusDim = muted()
 	s.label = muted()
-	s.value = lipgloss.NewStyle().Foreground(s.text).Bold(true)
+	s.value = lipgloss.NewStyle().Bold(true)
 	s.dim = muted()
-	s.heading = lipgloss.NewStyle().Bold(true).Foreground(s.accent)
+	s.heading = fg(s.accent).Bold(true)
 	s.hint = muted().Italic(true)
-	s.ok = lipgloss.NewStyle().Foreground(s.good)
-	s.warnText = lipgloss.NewStyle().Foreground(s.warn)
-	s.errText = lipgloss.NewStyle().Foreground(s.bad)
-	s.selected = lipgloss.NewStyle().Bold(true).Foreground(s.accent)
-	s.box = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.muted).Padding(0, 1)
-	s.dialog = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(s.accent).Padding(1, 2)
+	s.ok = fg(s.good)
+	s.warnText = fg(s.warn)
+	s.errText = fg(s.bad)
+	s.box = lipgloss.NewStyle().Border(s.g.border).BorderForeground(s.muted).Padding(0, 1)
+	s.dialog = lipgloss.NewStyle().Border(s.g.border).BorderForeground(s.accent).Padding(1, 2)
 	s.badge = lipgloss.NewStyle().Bold(true).Padding(0, 1)
 	s.placeholder = muted().Italic(true)
 	s.fieldLabel = muted()
-	s.fieldValue = lipgloss.NewStyle().Foreground(s.text)
-	s.fieldErr = lipgloss.NewStyle().Foreground(s.bad)
-	s.fieldCursor = lipgloss.NewStyle().Bold(true).Foreground(s.accent)
+	s.fieldValue = lipgloss.NewStyle()
+	s.fieldErr = fg(s.bad)
+	s.fieldCursor = fg(s.accent).Bold(true)
 	s.fieldLocked = muted()
-	s.keyHint = lipgloss.NewStyle().Foreground(s.accent).Bold(true)
+	s.key = fg(s.accent).Bold(true)
+	s.keyDesc = muted()
 	return s
 }
 
-// helpStyles are the key-hint styles of the help bubble for the background.
-func helpStyles(bg background) help.Styles {
-	switch bg {
-	case bgDark:
-		return help.DefaultDarkStyles()
-	case bgLight:
-		return help.DefaultLightStyles()
+// stateColor is the colour of a run state's badge.
+func (s *styles) stateColor(st runStatus) color.Color {
+	switch st {
+	case statusRunning:
+		return s.good
+	case statusPaused, statusStopping, statusOpening:
+		return s.warn
+	case statusFailed:
+		return s.bad
 	}
-	st := help.DefaultDarkStyles()
-	key := lipgloss.NewStyle()
-	faint := lipgloss.NewStyle().Faint(true)
-	st.ShortKey, st.FullKey = key, key
-	st.ShortDesc, st.FullDesc = faint, faint
-	st.ShortSeparator, st.FullSeparator, st.Ellipsis = faint, faint, faint
-	return st
+	return s.muted
 }
 
-// stateBadge renders a trainer state as a coloured badge.
-func (s *styles) stateBadge(state string) string {
-	c := s.muted
-	switch state {
-	case "running", "live":
-		c = s.good
-	case "paused", "stopping", "starting", "loading":
-		c = s.warn
-	case "failed":
-		c = s.bad
-	}
-	return s.badge.Foreground(c).Render("● " + state)
+// stateBadge renders a run state as a coloured badge.
+func (s *styles) stateBadge(st runStatus, label string) string {
+	return s.badge.Foreground(s.stateColor(st)).Render(s.g.bullet + " " + label)
 }
 
 // logStyle is the style of an event log line of a level.

@@ -47,6 +47,26 @@ func markerGrid() image.Image {
 	return img
 }
 
+// terminalCheck prepares a real-terminal test of `mdsm watch --pane samples`: a tiny run
+// whose newest grid is markerGrid, the built binary, the absolute path of a check script in
+// termimg/testdata and the folder for screenshots (MDSM_XTERM_SHOTS, or a temporary one).
+func terminalCheck(t *testing.T, script string) (run, bin, scriptPath, shots string) {
+	t.Helper()
+	run = makeRun(t, 3)
+	if err := sampling.WritePNG(filepath.Join(run, "samples", "step-00000003.png"), markerGrid()); err != nil {
+		t.Fatal(err)
+	}
+	bin = buildBinary(t)
+	scriptPath, err := filepath.Abs(filepath.Join("termimg", "testdata", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shots = os.Getenv("MDSM_XTERM_SHOTS"); shots == "" {
+		shots = t.TempDir()
+	}
+	return run, bin, scriptPath, shots
+}
+
 // TestXtermSixelSampleGrid runs `mdsm watch RUN --pane samples` in a real xterm (VT340
 // emulation, sixel) under Xvfb: the workbench detects sixel itself, draws the newest
 // sample grid out of band, and keeps it while watch mode redraws text every second. The
@@ -58,20 +78,8 @@ func TestXtermSixelSampleGrid(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real xterm (about 15 s)")
 	}
-	run := makeRun(t, 3)
-	if err := sampling.WritePNG(filepath.Join(run, "samples", "step-00000003.png"), markerGrid()); err != nil {
-		t.Fatal(err)
-	}
-	bin := buildBinary(t)
-	shots := os.Getenv("MDSM_XTERM_SHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
+	run, bin, script, shots := terminalCheck(t, "xterm_sixel_check.sh")
 	shot := filepath.Join(shots, "xterm_samples.png")
-	script, err := filepath.Abs("termimg/testdata/xterm_sixel_check.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
 	out, err := exec.Command("bash", script, "-w", "8", "-t", "3000", "-o", shot, "--",
 		bin, "watch", "--pane", "samples", run).CombinedOutput()
 	t.Logf("%s", out)

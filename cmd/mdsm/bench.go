@@ -26,7 +26,7 @@ func init() {
 	register(command{name: "bench", summary: "time training and Langevin steps per preset (side by side with PyTorch); --exchange: the data-parallel gradient exchange", run: runBench, distributed: true})
 }
 
-// benchCase is one timed configuration. Names match ../shared/bench/torch_mdsm_step.py's
+// benchCase is one timed configuration. Names match the PyTorch anchor's (bench/torch_presets.py)
 // configs where a PyTorch twin exists.
 type benchCase struct {
 	Name   string `json:"name"`
@@ -207,7 +207,7 @@ func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error
 	if c.Kind == "train" {
 		cfg := core.DefaultRunConfig()
 		cfg.Model, cfg.BatchSize, cfg.MicroBatch = m, c.Batch, c.Micro
-		cfg.SigmaMin, cfg.SigmaMax, cfg.NoiseSpacing = 0.1, 3, "geometric"
+		cfg.SigmaMin, cfg.SigmaMax, cfg.NoiseSpacing = 0.1, 3, core.SpacingGeometric
 		sig, _ := core.NoiseLevels(cfg)
 		eng, err := d.NewTrainEngine(cfg, p, core.NewAdam(m, 0.9, 0.95))
 		if err != nil {

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,7 +19,6 @@ import (
 	"mdsm/core"
 	"mdsm/data"
 	"mdsm/dist"
-	"mdsm/internal/safefile"
 	"mdsm/nn"
 	"mdsm/sampling"
 )
@@ -35,10 +34,10 @@ type modelSource struct {
 	runDir string // "" when a bare .safetensors was given
 	sigma0 float64
 	data   string
-	// the run's sampler defaults (the paper's for a bare checkpoint)
-	sampleSteps int
-	sampleT0    float64
-	device      core.Device // where the network runs (--device)
+	// sampler is the run's sampler (RUN/sampler.json, else its default; the paper's for a
+	// bare checkpoint).
+	sampler sampling.LangevinConfig
+	device  core.Device // where the network runs (--device)
 }
 
 // loadModelSource loads RUN_DIR (newest checkpoint) or a checkpoint file.
@@ -47,21 +46,25 @@ func loadModelSource(path string) (*modelSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded", sampleSteps: 2700, sampleT0: 100}
+	src := &modelSource{params: p, path: wpath, sigma0: 0.1, data: "embedded", sampler: sampling.DefaultLangevinConfig()}
 	runDir := path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		runDir = filepath.Dir(filepath.Dir(wpath)) // RUN/checkpoints/step-N.safetensors
 	}
 	if _, err := os.Lstat(filepath.Join(runDir, "config.json")); err != nil {
-		return src, nil // a checkpoint outside a run: the paper's sampler defaults
+		src.sampler.Sigma0 = src.sigma0
+		return src, nil // a checkpoint outside a run: the paper's sampler
 	}
-	// a run whose config.json cannot be read must not be sampled with made-up settings
+	// a run whose config.json or sampler.json cannot be read must not be sampled with
+	// made-up settings
 	cfg, err := core.ReadRunConfig(runDir)
 	if err != nil {
 		return nil, fmt.Errorf("%w (the run's sigma0 and sampler settings are in it: restore it)", err)
 	}
 	src.runDir, src.sigma0, src.data = runDir, cfg.Sigma0, cfg.Data
-	src.sampleSteps, src.sampleT0 = cfg.SampleSteps, cfg.SampleT0
+	if src.sampler, _, err = core.RunSampler(runDir, cfg); err != nil {
+		return nil, err
+	}
 	return src, nil
 }
 
@@ -108,20 +111,20 @@ func shareModelSource(comm dist.Comm, src *modelSource, err error) (*modelSource
 	}
 	var head struct {
 		Path, RunDir, Data string
-		Sigma0, SampleT0   float64
-		SampleSteps        int
+		Sigma0             float64
+		Sampler            sampling.LangevinConfig
 		Model              nn.Config
 	}
 	if src != nil {
 		head.Path, head.RunDir, head.Data = src.path, src.runDir, src.data
-		head.Sigma0, head.SampleT0, head.SampleSteps, head.Model = src.sigma0, src.sampleT0, src.sampleSteps, src.params.Config
+		head.Sigma0, head.Sampler, head.Model = src.sigma0, src.sampler, src.params.Config
 	}
 	if err := dist.BcastJSON(comm, &head, err); err != nil {
 		return nil, err
 	}
 	if src == nil {
 		src = &modelSource{params: nn.NewParams[float32](head.Model), path: head.Path, runDir: head.RunDir, data: head.Data,
-			sigma0: head.Sigma0, sampleT0: head.SampleT0, sampleSteps: head.SampleSteps}
+			sigma0: head.Sigma0, sampler: head.Sampler}
 	}
 	if w := src.params.Flat(); len(w) > 0 {
 		if err := comm.Bcast(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), 4*len(w))); err != nil {
@@ -158,7 +161,7 @@ func (s *modelSource) energy() sampling.Energy {
 	return m
 }
 
-// scheduleFlags binds the sampler flags shared by sample, inpaint and the workbench.
+// scheduleFlags binds the sampler flags shared by sample and inpaint.
 type scheduleFlags struct {
 	fs                    *flag.FlagSet
 	kind                  string
@@ -168,57 +171,65 @@ type scheduleFlags struct {
 
 func bindScheduleFlags(fs *flag.FlagSet) *scheduleFlags {
 	s := &scheduleFlags{fs: fs}
-	fs.StringVar(&s.kind, "schedule", "exp", "temperature schedule: exp, lin, const, or a JSON file (a saved schedule)")
-	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the run's sample_steps; 2700 for a bare checkpoint)")
-	fs.Float64Var(&s.t0, "t0", 0, "start temperature (default: the run's sample_t0; the paper's 100 for a bare checkpoint)")
-	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon")
-	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I)")
+	fs.StringVar(&s.kind, "schedule", "", "temperature schedule: exp, lin, const, or a sampler file saved by the workbench (w in the Schedule pane); default: the run's sampler (RUN/sampler.json if saved, else exp)")
+	fs.IntVar(&s.steps, "steps", 0, "Langevin steps, the schedule rescaled to it (default: the sampler's; a run's sample_steps, 2700 for a bare checkpoint)")
+	fs.Float64Var(&s.t0, "t0", 0, "start temperature, the schedule rescaled to it (default: the sampler's; a run's sample_t0, the paper's 100 for a bare checkpoint)")
+	fs.Float64Var(&s.eps, "eps", 0.02, "Langevin step length epsilon (default: the sampler's)")
+	fs.Float64Var(&s.initMean, "init-mean", 0.5, "chains start at init-mean + init-std * N(0, I) (default: the sampler's)")
 	fs.Float64Var(&s.sd, "init-std", 1, "see --init-mean")
 	return s
 }
 
-// maxScheduleFile bounds a schedule file (a few hundred bytes when saved by mdsm).
-const maxScheduleFile = 16 << 20
-
-// config builds the sampler settings: the run's defaults for what was not given, every
-// value validated (sampling.LangevinConfig.Validate); a schedule file is named in its
-// errors.
+// config is the sampler to use: the run's, or the one --schedule names (a kind or a saved
+// file), with the flags given on the command line applied over it as given (a zero or
+// negative --steps or --t0 is an error, never the sampler's value), and the result
+// validated (sampling.LangevinConfig.Validate).
 func (s *scheduleFlags) config(src *modelSource) (sampling.LangevinConfig, error) {
-	cfg := sampling.DefaultLangevinConfig()
-	cfg.Eps, cfg.Sigma0, cfg.InitMean, cfg.InitStd = s.eps, src.sigma0, s.initMean, s.sd
-	if !given(s.fs, "steps") {
-		s.steps = src.sampleSteps
-	} else if s.steps < 1 {
-		return cfg, fmt.Errorf("--steps %d: the sampler needs at least 1 step", s.steps)
-	}
-	if !given(s.fs, "t0") {
-		s.t0 = src.sampleT0
-	}
+	lc := src.sampler
 	switch s.kind {
-	case "exp", "lin", "const":
-		cfg.Schedule = sampling.Schedule{Kind: s.kind, Steps: s.steps, T0: s.t0}
+	case "":
+	case sampling.KindExp, sampling.KindLin, sampling.KindConst:
+		lc.Schedule = sampling.Schedule{Kind: s.kind, Steps: lc.Schedule.Steps, T0: lc.Schedule.Peak()}
 	default:
-		b, err := safefile.ReadFile(s.kind, "schedule file", maxScheduleFile)
+		file, err := sampling.ReadSamplerFile(s.kind)
 		if err != nil {
-			return cfg, fmt.Errorf("--schedule %q is not exp, lin or const, and not a readable schedule file: %w", s.kind, err)
+			return lc, fmt.Errorf("--schedule %q is not exp, lin or const: %w", s.kind, err)
 		}
-		var sch sampling.Schedule
-		if err := json.Unmarshal(b, &sch); err != nil {
-			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
-		}
-		if err := sch.Validate(); err != nil {
-			return cfg, fmt.Errorf("schedule file %s: %w", s.kind, err)
-		}
-		peak := sch.Peak()
-		if given(s.fs, "t0") {
-			peak = s.t0
-		}
-		cfg.Schedule = sch.Rescaled(s.steps, peak)
+		lc = file
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("sampler settings (--schedule, --steps, --t0, --eps, --init-mean, --init-std): %w", err)
+	lc.Sigma0 = src.sigma0
+	steps, t0 := -1, -1.0
+	if given(s.fs, "steps") {
+		if s.steps < 1 {
+			return lc, fmt.Errorf("--steps %d: the sampler needs at least 1 step", s.steps)
+		}
+		steps = s.steps
 	}
-	return cfg, nil
+	if given(s.fs, "t0") {
+		if !(s.t0 > 0) || math.IsInf(s.t0, 0) {
+			return lc, fmt.Errorf("--t0: start temperature t0 = %v must be finite and > 0", s.t0)
+		}
+		t0 = s.t0
+	}
+	lc.Schedule = lc.Schedule.Rescaled(steps, t0)
+	if given(s.fs, "eps") {
+		lc.Eps = s.eps
+	}
+	if given(s.fs, "init-mean") {
+		lc.InitMean = s.initMean
+	}
+	if given(s.fs, "init-std") {
+		lc.InitStd = s.sd
+	}
+	if err := lc.Validate(); err != nil {
+		return lc, fmt.Errorf("sampler settings (--schedule, --steps, --t0, --eps, --init-mean, --init-std): %w", err)
+	}
+	return lc, nil
+}
+
+// describeSampler is one line naming a sampler's settings.
+func describeSampler(lc sampling.LangevinConfig) string {
+	return fmt.Sprintf("sampler: %s schedule, %d steps from T %.4g, eps %.4g", lc.Schedule.Kind, lc.Schedule.Steps, lc.Schedule.Peak(), lc.Eps)
 }
 
 // interruptible returns a context cancelled by SIGINT/SIGTERM/SIGHUP, so that long jobs
@@ -320,6 +331,7 @@ Flags:
 	if err := writeOutput(prefix+"-energy.csv", *force, func(w io.Writer) error { return sampling.WriteTraceCSV(w, trace) }); err != nil {
 		return fmt.Errorf("write energy trace: %w", err)
 	}
+	fmt.Println(describeSampler(cfg))
 	fmt.Printf("%d samples from %s -> %s.png, %s.npy, %s-energy.csv\n", got, src.path, prefix, prefix, prefix)
 	return nil
 }

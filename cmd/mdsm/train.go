@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,11 +27,10 @@ func runTrain(args []string) error {
 	runDir := fs.String("run-dir", "", "where to write the run (default runs/DATE-TIME)")
 	threads := fs.Int("threads", 0, "compute threads (default GOMAXPROCS)")
 	quiet := fs.Bool("quiet", false, "print only checkpoints and the end")
-	cfg := core.DefaultRunConfig()
-	rf := bindRunFlags(fs, &cfg)
+	rf := bindRunFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm train [flags]
-       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback] [--device D]
+       mdsm train --resume RUN_DIR [--steps N] [--micro-batch N] [--nan-rollback] [--data-dir DIR] [--device D] [--tf32]
 
 Trains an energy network with MDSM on a background goroutine and writes RUN_DIR/config.json,
 metrics.jsonl, checkpoints/ and samples/. SIGINT, SIGTERM and SIGHUP (a dropped SSH session)
@@ -67,22 +64,13 @@ Flags:
 			return err
 		}
 	}
+	cfg := core.DefaultRunConfig()
 	if *configPath != "" { // the file first, then the flags given on the command line
 		fileCfg, err := core.LoadRunConfig(*configPath)
 		if err != nil {
 			return err
 		}
 		cfg = fileCfg
-		fs = flag.NewFlagSet("mdsm train", flag.ContinueOnError)
-		fs.String("config", "", "")
-		fs.String("resume", "", "")
-		fs.String("run-dir", "", "")
-		fs.Int("threads", 0, "")
-		fs.Bool("quiet", false, "")
-		rf = bindRunFlags(fs, &cfg)
-		if err := parseArgs(fs, args); err != nil {
-			return err
-		}
 	}
 	if err := checkThreads(*threads); err != nil {
 		return err
@@ -94,40 +82,57 @@ Flags:
 
 	var tr *core.Trainer
 	if *resume != "" {
-		// Rank 0 reads the run (the others may not see its directory) and hands the
-		// config to every rank, which loads its own copy of the data.
-		var rc core.RunConfig
+		// Rank 0 reads the run (the others may not see its directory), applies the flags
+		// over it and hands both configs to every rank, which loads its own copy of the data
+		// (from the data directory asked for). A resumed run keeps its config; the settings
+		// core.ResumeChangeable names (steps, micro-batch, NaN rollback, data directory,
+		// device, TF32, sample share) may change: refuseOnResume refused the others.
+		var shared struct {
+			Run   core.RunConfig `json:"run"`
+			Asked core.RunConfig `json:"asked"`
+		}
 		err := error(nil)
 		if leader() {
-			rc, err = core.ReadRunConfig(*resume)
+			if shared.Run, err = core.ReadRunConfig(*resume); err == nil {
+				shared.Asked = shared.Run
+				if err = rf.apply(&shared.Asked); err != nil {
+					err = fmt.Errorf("invalid configuration: %w", err)
+				}
+			}
 		}
-		if err := dist.BcastJSON(comm, &rc, err); err != nil {
+		if err := dist.BcastJSON(comm, &shared, err); err != nil {
 			return err
 		}
-		ds, err := core.LoadTrainingData(rc)
+		rc, c := shared.Run, shared.Asked
+		ds, err := core.LoadTrainingData(c)
 		if err := dist.Agree(comm, err); err != nil {
 			return err
 		}
 		opt := core.ResumeOptions{Comm: comm}
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "steps":
-				opt.Steps = cfg.Steps
-			case "micro-batch":
-				opt.MicroBatch = cfg.MicroBatch
-			case "nan-rollback":
-				opt.NaNRollback = cfg.NaNRollback
-			case "device":
-				opt.Device = cfg.Device
-			case "tf32":
-				opt.TF32 = &cfg.TF32
-			}
-		})
+		if given(fs, "steps") {
+			opt.Steps = c.Steps
+		}
+		if given(fs, "micro-batch") {
+			opt.MicroBatch = c.MicroBatch
+		}
+		opt.NaNRollback = c.NaNRollback && !rc.NaNRollback
+		if given(fs, "device") {
+			opt.Device = c.Device
+		}
+		if given(fs, "tf32") {
+			opt.TF32 = &c.TF32
+		}
+		if given(fs, "data-dir") {
+			opt.DataDir = c.DataDir
+		}
+		if given(fs, "sample-share") {
+			opt.SampleShare = &c.SampleShare
+		}
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err
 		}
 	} else {
-		err := rf.apply()
+		err := rf.apply(&cfg)
 		if err != nil {
 			err = fmt.Errorf("invalid configuration: %w", err)
 		}
@@ -162,7 +167,7 @@ Flags:
 			par = fmt.Sprintf(" on %d ranks (%s, micro-batch %d)", comm.Size(), comm.Name(), c.MicroBatch)
 		}
 		fmt.Fprintf(os.Stderr, "mdsm train: %s (%d parameters) on %s, batch %d, %d steps%s -> %s\n",
-			c.Model.Preset, paramCount(c), c.Data, c.BatchSize, c.Steps, par, tr.RunDir())
+			c.Model.Preset, c.Model.ParamCount(), c.Data, c.BatchSize, c.Steps, par, tr.RunDir())
 	}
 
 	// A dropped SSH session closes the terminal or the pipe stderr goes to: writing there
@@ -257,39 +262,6 @@ Flags:
 	return nil
 }
 
-// trainResumeFlags are the flags `mdsm train --resume` accepts: those of settings a run may
-// change between sessions (core.ResumeChangeable) and of the process itself.
-var trainResumeFlags = []string{"resume", "steps", "micro-batch", "nan-rollback", "device", "tf32", "threads", "quiet", "skip-memory-check"}
-
-// refuseOnResume refuses flags given with a resume (what: "--resume RUN"; allowed[0] is
-// the flag naming the run) that a resumed run cannot honour: its configuration is the one in RUN/config.json, and changing the
-// batch, the seed or the network halfway would silently make it another run.
-func refuseOnResume(fs *flag.FlagSet, what string, allowed []string) error {
-	var refused []string
-	for _, name := range givenFlags(fs) {
-		if !slices.Contains(allowed, name) {
-			refused = append(refused, "--"+name)
-		}
-	}
-	if len(refused) == 0 {
-		return nil
-	}
-	var may []string
-	for _, a := range allowed[1:] { // allowed[0] is the resume flag itself
-		may = append(may, "--"+a)
-	}
-	return fmt.Errorf("%s continues the run with the configuration in its config.json, so %s cannot be given: only %s can change on a resume (start a new run with --run-dir to change the others)",
-		what, strings.Join(refused, ", "), strings.Join(may, ", "))
-}
-
-func paramCount(c core.RunConfig) int {
-	n := 0
-	for _, s := range c.Model.ParamSpecs() {
-		k := 1
-		for _, d := range s.Shape {
-			k *= d
-		}
-		n += k
-	}
-	return n
-}
+// trainResumeFlags are the flags `mdsm train --resume` accepts: those of the settings a run
+// may change between sessions (core.Field.Resume) and of the process itself.
+var trainResumeFlags = resumeFlags("resume", "threads", "quiet", "skip-memory-check")

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"mdsm/tui"
@@ -16,6 +17,7 @@ func runWatch(args []string) error {
 	fs := flag.NewFlagSet("mdsm watch", flag.ContinueOnError)
 	images := fs.String("images", "auto", "how to draw images: sixel|kitty|blocks|none|auto")
 	pane := fs.String("pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
+	charts := fs.String("charts", "auto", chartsHelp)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm watch [flags] RUN_DIR
 
@@ -30,11 +32,15 @@ Flags:
 	if err := parseArgs(fs, args, "RUN_DIR"); err != nil {
 		return err
 	}
+	marker, err := resolveCharts(*charts, os.Getenv)
+	if err != nil {
+		return err
+	}
 	proto, caps, err := detectImages(*images)
 	if err != nil {
 		return err
 	}
-	msg, err := tui.Run(tui.Options{Watch: fs.Arg(0), StartPane: *pane, Protocol: proto, Caps: caps})
+	msg, err := tui.Run(tui.Options{Watch: fs.Arg(0), StartPane: *pane, Protocol: proto, Caps: caps, Charts: marker})
 	if msg != "" {
 		fmt.Println(msg)
 	}

@@ -12,12 +12,14 @@ import (
 
 	"mdsm/core"
 	"mdsm/tui"
+	"mdsm/tui/chart"
 	"mdsm/tui/termimg"
 )
 
 // workbenchOpts are the flags of the workbench (mdsm with no command).
 type workbenchOpts struct {
 	images string
+	charts string
 	runDir string
 	open   string
 	pane   string
@@ -35,7 +37,8 @@ func workbenchFlags(fs *flag.FlagSet) *flag.FlagSet {
 	fs.StringVar(&wbOpts.runDir, "run-dir", "", "where to write a new run (default runs/DATE-TIME)")
 	fs.StringVar(&wbOpts.open, "open", "", "reopen this run directory and resume training it")
 	fs.StringVar(&wbOpts.pane, "pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
-	wbOpts.rf = bindRunFlags(fs, &wbOpts.cfg)
+	fs.StringVar(&wbOpts.charts, "charts", "auto", chartsHelp)
+	wbOpts.rf = bindRunFlags(fs)
 	return fs
 }
 
@@ -50,18 +53,23 @@ func runWorkbench(args []string) error {
 		return fmt.Errorf("%w (commands: mdsm help)", err)
 	}
 	if wbOpts.open != "" {
-		if err := refuseOnResume(fs, "--open "+wbOpts.open, []string{"open", "images", "pane", "skip-memory-check"}); err != nil {
+		if err := refuseOnResume(fs, "--open "+wbOpts.open, []string{"open", "images", "pane", "charts", "skip-memory-check"}); err != nil {
 			return err
 		}
 	}
-	if err := wbOpts.rf.apply(); err != nil {
+	if err := wbOpts.rf.apply(&wbOpts.cfg); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	charts, err := resolveCharts(wbOpts.charts, os.Getenv)
+	if err != nil {
+		return err
 	}
 	proto, caps, err := detectImages(wbOpts.images)
 	if err != nil {
 		return err
 	}
-	msg, err := tui.Run(tui.Options{Config: wbOpts.cfg, RunDir: wbOpts.runDir, Open: wbOpts.open, StartPane: wbOpts.pane, Protocol: proto, Caps: caps})
+	msg, err := tui.Run(tui.Options{Config: wbOpts.cfg, RunDir: wbOpts.runDir, Open: wbOpts.open, StartPane: wbOpts.pane,
+		Protocol: proto, Caps: caps, Detach: detachTraining, Charts: charts})
 	if msg != "" {
 		fmt.Println(msg)
 	}
@@ -94,4 +102,28 @@ func detectImages(flagValue string) (termimg.Protocol, termimg.Caps, error) {
 		caps = c
 	}
 	return termimg.Resolve(req, caps), caps, nil
+}
+
+const chartsHelp = "how charts are drawn: braille, blocks, or ascii for a font without braille and block glyphs (auto: braille under a UTF-8 locale, else ascii)"
+
+// resolveCharts turns --charts into a chart marker. auto picks ASCII when the locale
+// (LC_ALL, LC_CTYPE, LANG, the first one set) does not say UTF-8: a terminal that does
+// not expect UTF-8 cannot show braille either.
+func resolveCharts(v string, getenv func(string) string) (chart.Marker, error) {
+	if v == "auto" {
+		for _, name := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+			if l := strings.ToLower(getenv(name)); l != "" {
+				if strings.Contains(l, "utf-8") || strings.Contains(l, "utf8") {
+					return chart.Braille, nil
+				}
+				return chart.ASCII, nil
+			}
+		}
+		return chart.ASCII, nil
+	}
+	m, ok := chart.ParseMarker(v)
+	if !ok {
+		return chart.Braille, fmt.Errorf("--charts %q: choose braille, blocks, ascii or auto", v)
+	}
+	return m, nil
 }

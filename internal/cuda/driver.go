@@ -5,6 +5,8 @@ import (
 	"math"
 	"runtime"
 	"unsafe"
+
+	"mdsm/internal/osthread"
 )
 
 // MinDriverVersion is the oldest driver API (CUDA 12.0, as cuDriverGetVersion reports it)
@@ -238,7 +240,7 @@ type Context struct {
 	Stream uintptr
 	dev    int32
 	ctx    uintptr
-	work   chan func()
+	thread *osthread.Thread
 	closed bool
 }
 
@@ -249,10 +251,8 @@ func NewContext(d *Driver, ordinal int) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Context{D: d, Info: info, work: make(chan func())}
-	ready := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+	c := &Context{D: d, Info: info}
+	c.thread, err = osthread.Start(func() error {
 		var dev int32
 		err := d.check(d.cuDeviceGet(&dev, int32(ordinal)), "cuDeviceGet")
 		if err == nil {
@@ -265,15 +265,9 @@ func NewContext(d *Driver, ordinal int) (*Context, error) {
 		if err == nil {
 			err = d.check(d.cuStreamCreate(&c.Stream, 1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate")
 		}
-		ready <- err
-		if err != nil {
-			return
-		}
-		for f := range c.work {
-			f()
-		}
-	}()
-	if err := <-ready; err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("open GPU %d (%s): %w", ordinal, info.Name, err)
 	}
 	return c, nil
@@ -284,9 +278,7 @@ func (c *Context) Do(f func() error) error {
 	if c.closed {
 		return fmt.Errorf("GPU %d: context is closed", c.Info.Ordinal)
 	}
-	done := make(chan error)
-	c.work <- func() { done <- f() }
-	return <-done
+	return c.thread.Do(f)
 }
 
 // Close destroys the stream, releases the primary context and ends the thread.
@@ -303,7 +295,7 @@ func (c *Context) Close() error {
 		return e2
 	})
 	c.closed = true
-	close(c.work)
+	c.thread.Stop()
 	return err
 }
 

@@ -520,7 +520,7 @@ func results(out string) string {
 // TestBattery runs every hostile case (cases.go) as a subtest, in parallel.
 func TestBattery(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the mdsm binary on ~100 hostile cases")
+		t.Skip("builds and runs the mdsm binary on ~240 hostile cases")
 	}
 	if setupErr != nil {
 		t.Fatal(setupErr)

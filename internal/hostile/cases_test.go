@@ -162,7 +162,7 @@ func cases() []hcase {
 				w.sparse("big.json", 1<<30)
 				return sampleArgs(w.run(), "--schedule", "big.json")
 			},
-			says: []string{"big.json", "more than a schedule file"}},
+			says: []string{"big.json", "more than a sampler file"}},
 	)
 
 	// 2. Non-regular files: a FIFO, a device or a directory where a file belongs is refused
@@ -394,17 +394,17 @@ func cases() []hcase {
 		hcase{class: "silent", name: "noise level Inf", code: 1, setup: args("energy", "run", "--noise", "Inf"), says: []string{"--noise", "finite"}},
 		hcase{class: "silent", name: "schedule file with unsorted points", code: 1,
 			setup: func(w *world) []string {
-				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"kind":"piecewise","steps":5,"points":[{"frac":0.5,"t":1},{"frac":0.2,"t":2}]}`)))
+				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"schedule":{"kind":"piecewise","steps":5,"points":[{"frac":0.5,"t":1},{"frac":0.2,"t":2}]}}`)))
 			},
-			says: []string{"schedule file s.json", "not sorted"}},
+			says: []string{"sampler file s.json", "not sorted"}},
 		hcase{class: "silent", name: "schedule file with a negative temperature", code: 1,
 			setup: func(w *world) []string {
-				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"kind":"exp","steps":5,"t0":-3}`)))
+				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"schedule":{"kind":"exp","steps":5,"t0":-3}}`)))
 			},
-			says: []string{"schedule file s.json", ">= 0"}},
+			says: []string{"sampler file s.json", ">= 0"}},
 		hcase{class: "silent", name: "schedule file with a huge temperature", code: 1,
 			setup: func(w *world) []string {
-				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"kind":"const","steps":5,"t0":1e300}`)))
+				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"schedule":{"kind":"const","steps":5,"t0":1e300}}`)))
 			},
 			says: []string{"diverged"}},
 		hcase{class: "silent", name: "sidecar step differs from its file name", code: 0, allow: resumed,
@@ -526,12 +526,12 @@ func cases() []hcase {
 	add(
 		hcase{class: "unclear", name: "schedule file not JSON", code: 1,
 			setup: func(w *world) []string { return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte("{oops"))) },
-			says:  []string{"schedule file s.json"}},
+			says:  []string{"sampler file s.json"}},
 		hcase{class: "unclear", name: "schedule file of an unknown kind", code: 1,
 			setup: func(w *world) []string {
-				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"kind":"cosine","steps":5}`)))
+				return sampleArgs(w.run(), "--schedule", w.write("s.json", []byte(`{"schedule":{"kind":"cosine","steps":5}}`)))
 			},
-			says: []string{"schedule file s.json", "unknown schedule kind"}},
+			says: []string{"sampler file s.json", "unknown schedule kind"}},
 		hcase{class: "unclear", name: "symbolic link loop as a checkpoint", code: 1,
 			setup: func(w *world) []string { w.link("b", "a"); return sampleArgs(w.link("a", "b")) },
 			says:  []string{"a", "symbolic link loop"}},
@@ -583,5 +583,7 @@ func cases() []hcase {
 			setup: func(w *world) []string { w.write("f", nil); return trainArgs("f") },
 			says:  []string{"f", "not a directory", "--run-dir"}},
 	)
+	// Every setting of the run-setting table, through the flags generated from it.
+	add(fieldCases()...)
 	return cs
 }

@@ -3,7 +3,7 @@
 // fast engine (forward, dE/dx and the score-matching weight gradient) and selectable as an
 // alternative engine.
 //
-// It follows ../shared/GORGONIA.md: TapeMachine only, first-order Grad only, the MDSM weight
+// It follows docs/GORGONIA.md: TapeMachine only, first-order Grad only, the MDSM weight
 // gradient through the tangent formulation (a forward tangent pass built into the graph,
 // then one Grad), own ops for the 2x2 mean pool, reshapes and biases, ELU from stock ops with
 // the mask held as a value, and head weights as (n, 1) matrices.
@@ -21,7 +21,7 @@ import (
 )
 
 // Network is the energy network of a Params set built as two gorgonia graphs for a fixed
-// batch size: one for the energy and dE/dx, one for the MDSM weight gradient (GORGONIA.md
+// batch size: one for the energy and dE/dx, one for the MDSM weight gradient (docs/GORGONIA.md
 // pitfall A forbids a second Grad in the graph of the first).
 //
 // Every call copies the current values of the Params into the graphs, so the Network reads
@@ -135,7 +135,7 @@ func (net *Network) EnergyGrad(x []float64) (e, g []float64, err error) {
 //	S(theta) = sum_i v_i . dE/dx(xn_i; theta)
 //
 // with v held constant: the exact MDSM weight gradient when v = dL/d(dE/dx) (the tangent
-// formulation of GORGONIA.md; nn.Model.DirectionalGrad computes the same). xn and v are NCHW
+// formulation of docs/GORGONIA.md; nn.Model.DirectionalGrad computes the same). xn and v are NCHW
 // with n*C*H*W values. The energy offset (nn.EnergyOffset) has a zero gradient and is
 // returned as zeros; it is not part of the graph's Grad, which would reject it.
 // Unlike nn.Model.DirectionalGrad it needs no preceding EnergyGrad call.
@@ -362,7 +362,7 @@ func (b *builder) flatten(x *G.Node) *G.Node {
 }
 
 // elu returns ELU(h) = h*m + expm1(h - h*m) with the mask m = (h > 0) held as a value
-// (GORGONIA.md), and, when hd != nil, the tangent ELU'(h)*hd = exp(h - h*m)*hd.
+// (docs/GORGONIA.md), and, when hd != nil, the tangent ELU'(h)*hd = exp(h - h*m)*hd.
 func (b *builder) elu(h, hd *G.Node) (a, ad *G.Node) {
 	m := b.do("elu mask", func() (*G.Node, error) { return G.Gt(h, b.zero, true) })
 	pos := b.mul(h, m)
@@ -431,7 +431,7 @@ func (b *builder) layers(cfg nn.Config, x, xd *G.Node) (h, hd *G.Node) {
 	return h, hd
 }
 
-// headParams adds the head's weights as (n, 1) matrices (GORGONIA.md pitfall F) and its
+// headParams adds the head's weights as (n, 1) matrices (docs/GORGONIA.md pitfall F) and its
 // biases b1, b2 as scalars (a scalar adds to an (N, 1) column without a broadcast, which
 // would reshape: pitfall E).
 func (b *builder) headParams(cfg nn.Config) (a, b1, c, b2, d *G.Node) {

@@ -11,7 +11,7 @@ import (
 )
 
 // This file holds the gorgonia ops the network needs and that the stock library gets wrong
-// (GORGONIA.md): a 2x2 mean pool with its adjoint (pitfall D: the stock AveragePool2D
+// (docs/GORGONIA.md): a 2x2 mean pool with its adjoint (pitfall D: the stock AveragePool2D
 // backward only feeds the first window), a reshape that copies (pitfall E: the stock
 // Reshape aliases its input), and a per-channel bias add (the stock BroadcastAdd reshapes
 // internally, pitfall E again). Every op allocates a fresh output and never writes its
@@ -123,7 +123,7 @@ func newMeanPool() meanPoolOp     { return meanPoolOp{opBase{"MeanPool2x2"}} }
 func newMeanUnpool() meanUnpoolOp { return meanUnpoolOp{opBase{"MeanUnpool2x2"}} }
 
 // MeanPool2x2 applies the 2x2 mean pool to an (N, C, H, W) node with even H and W. Unlike the
-// stock AveragePool2D its gradient reaches every window (GORGONIA.md pitfall D).
+// stock AveragePool2D its gradient reaches every window (docs/GORGONIA.md pitfall D).
 func MeanPool2x2(x *G.Node) (*G.Node, error) {
 	if err := checkPoolShape(x.Shape()); err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func unpool2x2[T float32 | float64](in, out []T, s tensor.Shape) {
 // Copying reshape.
 
 // reshapeCopyOp reshapes by copying the data into a fresh tensor, so the result never
-// aliases its input (GORGONIA.md pitfall E). Its adjoint is the copying reshape back.
+// aliases its input (docs/GORGONIA.md pitfall E). Its adjoint is the copying reshape back.
 type reshapeCopyOp struct {
 	opBase
 	from, to tensor.Shape

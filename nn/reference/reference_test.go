@@ -15,7 +15,7 @@ import (
 
 // The reference network must agree with the fast engine of package nn to float64 precision
 // (they are independent implementations of one function), and both with central finite
-// differences. GORGONIA.md lists gorgonia ops that give silently wrong gradients, so these
+// differences. docs/GORGONIA.md lists gorgonia ops that give silently wrong gradients, so these
 // tests are the guard that the graph avoids them.
 
 // testConfigs isolate the layer types like nn's gradient checks: stem conv + head; one
@@ -330,7 +330,7 @@ func poolGradient(shape tensor.Shape, xData, r []float64, pool func(*G.Node) (*G
 	return grad, loss, err
 }
 
-// TestStockAveragePool2DGradientIsWrong documents GORGONIA.md pitfall D: the first-order
+// TestStockAveragePool2DGradientIsWrong documents docs/GORGONIA.md pitfall D: the first-order
 // gradient of gorgonia's stock AveragePool2D is wrong in v0.9.18, which is why this package
 // has its own pool op. If a future gorgonia fixes it, this test fails to tell us.
 func TestStockAveragePool2DGradientIsWrong(t *testing.T) {
@@ -373,7 +373,7 @@ func TestStockAveragePool2DGradientIsWrong(t *testing.T) {
 	t.Logf("stock AveragePool2D gradient: max relative error %.3g vs the exact 2x2 mean-pool gradient; %d of %d inputs get exactly zero, %d of %d windows get any gradient",
 		d, zero, len(got), fed, len(r))
 	if d < 1e-6 {
-		t.Errorf("stock AveragePool2D gradient is now correct (error %.2e): GORGONIA.md pitfall D may be fixed", d)
+		t.Errorf("stock AveragePool2D gradient is now correct (error %.2e): docs/GORGONIA.md pitfall D may be fixed", d)
 	}
 }
 

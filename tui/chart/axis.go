@@ -2,18 +2,27 @@ package chart
 
 import "math"
 
-// axis maps data values to a position along one chart axis, linearly or on
-// a log10 scale. lo and hi are in transformed (log10 for log) units.
+// axis maps data values to a position along one chart axis, linearly, on
+// a log10 scale, or on a symmetric log scale (sym: sign(v) log10(1+|v|),
+// which shows values of both signs and many magnitudes). lo and hi are in
+// transformed units.
 type axis struct {
-	log    bool
-	lo, hi float64
+	log, sym bool
+	lo, hi   float64
 }
+
+// symlog is the symmetric log transform and symexp its inverse.
+func symlog(v float64) float64 { return math.Copysign(math.Log10(1+math.Abs(v)), v) }
+func symexp(t float64) float64 { return math.Copysign(math.Pow(10, math.Abs(t))-1, t) }
 
 // tf transforms v to axis units; ok is false for values the axis cannot
 // show (non-finite, or non-positive on a log axis).
 func (a axis) tf(v float64) (float64, bool) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, false
+	}
+	if a.sym {
+		return symlog(v), true
 	}
 	if a.log {
 		if v <= 0 {
@@ -43,9 +52,9 @@ func (a axis) valid(v float64) bool {
 // data-space min and max (log10 is monotonic) so that adding a point costs
 // no logarithm.
 type rangeAcc struct {
-	log    bool
-	lo, hi float64
-	n      int
+	log, sym bool
+	lo, hi   float64
+	n        int
 }
 
 func (r *rangeAcc) add(v float64) {
@@ -64,14 +73,17 @@ func (r *rangeAcc) add(v float64) {
 // axis returns an axis over the accumulated range, widened when it is
 // empty or a single value so that mapping never divides by zero.
 func (r *rangeAcc) axis() axis {
-	a := axis{log: r.log, lo: r.lo, hi: r.hi}
+	a := axis{log: r.log, sym: r.sym, lo: r.lo, hi: r.hi}
 	if r.log && r.n > 0 {
 		a.lo, a.hi = math.Log10(r.lo), math.Log10(r.hi)
+	}
+	if r.sym && r.n > 0 {
+		a.lo, a.hi = symlog(r.lo), symlog(r.hi)
 	}
 	switch {
 	case r.n == 0:
 		a.lo, a.hi = 0, 1 // 0..1, or 1..10 on a log axis
-	case a.lo == a.hi && r.log:
+	case a.lo == a.hi && (r.log || r.sym):
 		a.lo, a.hi = a.lo-0.5, a.hi+0.5
 	case a.lo == a.hi:
 		d := math.Abs(a.lo) * 0.1
@@ -130,6 +142,9 @@ func (a axis) ticks(maxN int) []float64 {
 	if maxN < 1 {
 		return nil
 	}
+	if a.sym {
+		return a.symTicks(maxN)
+	}
 	if !a.log {
 		return linearTicks(a.lo, a.hi, maxN)
 	}
@@ -173,4 +188,38 @@ func floorMod(a, b int) int {
 		m += b
 	}
 	return m
+}
+
+// symTicks returns at most maxN ticks of a symmetric log axis: 0 and powers
+// of ten of either sign inside the range (every k-th decade when there are
+// many), or nice linear values when the range spans less than a decade.
+func (a axis) symTicks(maxN int) []float64 {
+	var cands []float64
+	for e := 8; e >= 0; e-- {
+		cands = append(cands, -math.Pow(10, float64(e)))
+	}
+	cands = append(cands, 0)
+	for e := 0; e <= 8; e++ {
+		cands = append(cands, math.Pow(10, float64(e)))
+	}
+	var in []float64
+	for _, v := range cands {
+		if t := symlog(v); t >= a.lo-1e-9 && t <= a.hi+1e-9 {
+			in = append(in, v)
+		}
+	}
+	if len(in) < 2 {
+		return linearTicks(symexp(a.lo), symexp(a.hi), maxN)
+	}
+	stride := (len(in) + maxN - 1) / maxN
+	var out []float64
+	for i, v := range in {
+		if v == 0 || i%stride == 0 {
+			out = append(out, v)
+		}
+	}
+	if len(out) > maxN {
+		out = out[:maxN]
+	}
+	return out
 }

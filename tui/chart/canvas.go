@@ -15,14 +15,49 @@ const (
 	// Blocks draws with quadrant block characters, 2x2 per cell: coarser,
 	// but works with fonts that lack braille.
 	Blocks
+	// ASCII draws with ' - . : | and ASCII axes, 1x3 dots per cell: for fonts
+	// that have neither braille nor block elements.
+	ASCII
 )
+
+// ParseMarker reads a marker name: braille, blocks or ascii.
+func ParseMarker(s string) (Marker, bool) {
+	switch s {
+	case "braille":
+		return Braille, true
+	case "blocks":
+		return Blocks, true
+	case "ascii":
+		return ASCII, true
+	}
+	return Braille, false
+}
 
 // dots returns the dot grid of one cell for m.
 func (m Marker) dots() (sx, sy int) {
-	if m == Blocks {
+	switch m {
+	case Blocks:
 		return 2, 2
+	case ASCII:
+		return 1, 3
 	}
 	return 2, 4
+}
+
+// asciiGlyphs maps a 1x3 mask (1 top, 2 middle, 4 bottom) to a character.
+var asciiGlyphs = [8]rune{' ', '\'', '-', '\'', '.', ':', '.', '|'}
+
+// asciiMarks replaces the marker glyphs of charts in ASCII mode.
+var asciiMarks = map[rune]rune{'●': 'o', '◆': '@', '━': '-', '│': '|', '┤': '+'}
+
+// glyph returns r as m draws it: itself, or its ASCII stand-in.
+func (m Marker) glyph(r rune) rune {
+	if m == ASCII {
+		if a, ok := asciiMarks[r]; ok {
+			return a
+		}
+	}
+	return r
 }
 
 // brailleBits[y][x] is the braille dot bit of dot (x, y) inside a cell.
@@ -72,9 +107,12 @@ func (c *canvas) set(x, y, style int) {
 	}
 	i := (y/c.sy)*c.cols + x/c.sx
 	dx, dy := x%c.sx, y%c.sy
-	if c.marker == Blocks {
+	switch c.marker {
+	case Blocks:
 		c.bits[i] |= 1 << (dy*2 + dx)
-	} else {
+	case ASCII:
+		c.bits[i] |= 1 << dy
+	default:
 		c.bits[i] |= brailleBits[dy][dx]
 	}
 	c.style[i] = int16(style)
@@ -130,7 +168,7 @@ func (c *canvas) glyphAt(x, y int, r rune, style int) {
 		return
 	}
 	i := (y/c.sy)*c.cols + x/c.sx
-	c.glyph[i] = r
+	c.glyph[i] = c.marker.glyph(r)
 	c.style[i] = int16(style)
 }
 
@@ -159,6 +197,8 @@ func (c *canvas) rowString(r int) string {
 			ch, st = c.glyph[i], c.style[i]
 		case c.bits[i] != 0 && c.marker == Blocks:
 			ch, st = quadrantGlyphs[c.bits[i]&0x0f], c.style[i]
+		case c.bits[i] != 0 && c.marker == ASCII:
+			ch, st = asciiGlyphs[c.bits[i]&0x07], c.style[i]
 		case c.bits[i] != 0:
 			ch, st = rune(0x2800+int(c.bits[i])), c.style[i]
 		}

@@ -62,6 +62,9 @@ func TestRenderShape(t *testing.T) {
 		"schedule bad":     ScheduleChart{Control: []Point{{math.NaN(), 1}, {5, -3}, {6, math.Inf(1)}}, Selected: -1},
 		"scatter":          ScatterChart{Series: []Series{{Name: "chain", Points: loss[:200]}}, LogX: true, LogY: true, Lines: true, MarkLast: true},
 		"scatter empty":    ScatterChart{LogX: true},
+		"line ascii":       LineChart{Series: []Series{{Name: "loss", Points: loss}}, Marker: ASCII, YFrom: 500},
+		"schedule ascii":   ScheduleChart{Control: []Point{{0, 1}, {500, 0.01}, {1000, 0}}, Selected: 1, Steps: 1000, Marker: ASCII},
+		"scatter symlog":   ScatterChart{Series: []Series{{Name: "E", Points: neg}}, SymLogY: true, Lines: true, MarkLast: true, Marker: ASCII},
 	}
 	sizes := [][2]int{{0, 5}, {5, 0}, {1, 1}, {2, 2}, {3, 3}, {7, 4}, {12, 5}, {40, 10}, {80, 24}, {201, 3}}
 	for name, c := range charts {
@@ -289,5 +292,73 @@ func BenchmarkLineChartMillion(b *testing.B) {
 	c := LineChart{Series: []Series{{Name: "loss", Points: pts}}, Smoothing: 0.9, LogY: true}
 	for b.Loop() {
 		_ = c.Render(120, 30)
+	}
+}
+
+// TestASCIIMarker: in ASCII mode every chart is plain ASCII (axes, legend, marks and
+// curve), and the curve is still drawn.
+func TestASCIIMarker(t *testing.T) {
+	loss := ramp(400, func(i int) float64 { return 1 + float64(i%40) })
+	for name, c := range map[string]renderer{
+		"line":     LineChart{Series: []Series{{Name: "loss", Points: loss}}, Marker: ASCII, XLabel: "step"},
+		"schedule": ScheduleChart{Control: []Point{{0, 10}, {300, 1}, {400, 0}}, Selected: 1, Steps: 400, Marker: ASCII, XLabel: "step"},
+		"scatter":  ScatterChart{Series: []Series{{Name: "E", Points: loss}}, LogX: true, SymLogY: true, MarkLast: true, Marker: ASCII},
+	} {
+		out := plain(c.Render(60, 12))
+		for _, r := range out {
+			if r > 127 {
+				t.Errorf("%s: non-ASCII %q in\n%s", name, r, out)
+				break
+			}
+		}
+		if strings.Count(out, "|")+strings.Count(out, "-")+strings.Count(out, "'")+strings.Count(out, ".") < 20 {
+			t.Errorf("%s: nothing drawn:\n%s", name, out)
+		}
+	}
+}
+
+// TestYFromClipsTheTransient: with YFrom past an early spike, the rest of the curve uses
+// the plot's height instead of the bottom row.
+func TestYFromClipsTheTransient(t *testing.T) {
+	pts := ramp(1000, func(i int) float64 {
+		if i < 50 {
+			return 1e5
+		}
+		return 10 + 5*math.Sin(float64(i)/30)
+	})
+	rows := func(c LineChart) int { // plot rows with a dot after the transient's columns
+		n := 0
+		for _, l := range strings.Split(plain(c.Render(60, 12)), "\n")[1:11] {
+			if strings.ContainsFunc(string([]rune(l)[20:]), func(r rune) bool { return r >= 0x2801 && r <= 0x28ff }) {
+				n++
+			}
+		}
+		return n
+	}
+	all, clipped := rows(LineChart{Series: []Series{{Name: "loss", Points: pts}}}), rows(LineChart{Series: []Series{{Name: "loss", Points: pts}}, YFrom: 100})
+	if all > 2 || clipped < 8 {
+		t.Errorf("the curve after the transient spans %d rows on the full range and %d clipped; want <= 2 and >= 8", all, clipped)
+	}
+}
+
+// TestSymLogAxis: a symmetric log axis shows negative and positive values over decades,
+// with 0 and powers of ten as ticks.
+func TestSymLogAxis(t *testing.T) {
+	r := rangeAcc{sym: true}
+	for _, v := range []float64{-50, -3, 0, 2, 9000} {
+		r.add(v)
+	}
+	a := r.axis()
+	ticks := a.ticks(8)
+	if !slices.Contains(ticks, 0) || !slices.Contains(ticks, 1000) || !slices.Contains(ticks, -10) {
+		t.Errorf("ticks %v", ticks)
+	}
+	for _, v := range []float64{-50, 0, 9000} {
+		if f, ok := a.frac(v); !ok || f < -1e-9 || f > 1+1e-9 {
+			t.Errorf("frac(%g) = %g, %v", v, f, ok)
+		}
+	}
+	if math.Abs(symexp(symlog(-123.5))+123.5) > 1e-9 {
+		t.Error("symexp is not the inverse of symlog")
 	}
 }

@@ -115,15 +115,15 @@ func (f frame) render(draw func(cv *canvas)) string {
 
 	lines := make([]string, 0, f.h)
 	if legendRows > 0 {
-		lines = append(lines, legendLine(f.legend, f.w))
+		lines = append(lines, legendLine(f.legend, f.w, string(f.marker.glyph('━'))))
 	}
 	for r := range plotRows {
 		var sb strings.Builder
 		if gutter > 0 {
 			label, isTick := rowLabel[r]
-			axisCh := "│"
+			axisCh := string(f.marker.glyph('│'))
 			if isTick {
-				axisCh = "┤"
+				axisCh = string(f.marker.glyph('┤'))
 			}
 			pad := gutter - 1 - lipgloss.Width(label)
 			sb.WriteString(axisStyle.Render(strings.Repeat(" ", pad) + label + axisCh))
@@ -170,13 +170,13 @@ func xLabelRow(ticks []tick, sx, width int, name string) string {
 	return string(row)
 }
 
-// legendLine renders legend entries ("━ name") separated by two spaces,
-// dropping entries that do not fit, padded to exactly width cells.
-func legendLine(entries []legendEntry, width int) string {
+// legendLine renders legend entries ("━ name", with mark for ━) separated by
+// two spaces, dropping entries that do not fit, padded to exactly width cells.
+func legendLine(entries []legendEntry, width int, mark string) string {
 	var sb strings.Builder
 	used := 0
 	for i, e := range entries {
-		text := "━ " + e.text
+		text := mark + " " + e.text
 		sep := 0
 		if i > 0 {
 			sep = 2

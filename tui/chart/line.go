@@ -33,6 +33,11 @@ type LineChart struct {
 	HideRaw bool
 	// LogY uses a log10 y axis; non-positive values are skipped.
 	LogY bool
+	// YFrom, when above the first step, fits the y range to the points from
+	// that x on: the early transient of a loss curve (orders of magnitude
+	// above the rest) is clipped at the top instead of squashing the rest to
+	// the bottom row. Every point is still drawn where it fits.
+	YFrom float64
 	// Marker selects braille dots (default) or quadrant blocks.
 	Marker Marker
 	// XLabel names the x axis at the right end of the label row (e.g. "step").
@@ -71,11 +76,13 @@ func (c LineChart) Render(w, h int) string {
 				continue
 			}
 			xr.add(p.X)
-			if rawOK {
-				yr.add(p.Y)
-			}
-			if smOK {
-				yr.add(sv)
+			if p.X >= c.YFrom {
+				if rawOK {
+					yr.add(p.Y)
+				}
+				if smOK {
+					yr.add(sv)
+				}
 			}
 			if smooth {
 				last = sv

@@ -16,6 +16,9 @@ type ScatterChart struct {
 	// LogX and LogY use log10 axes; points with a non-positive coordinate on
 	// a log axis are skipped (energies can be negative: leave LogY off then).
 	LogX, LogY bool
+	// SymLogY uses a symmetric log y axis, sign(y) log10(1+|y|): values of
+	// both signs over many decades (the energy of a chain from T0 down).
+	SymLogY bool
 	// Lines joins consecutive points of each series.
 	Lines bool
 	// MarkLast marks the last valid point of each series with ●.
@@ -34,9 +37,9 @@ type ScatterChart struct {
 // chart is an empty frame.
 func (c ScatterChart) Render(w, h int) string {
 	xr := rangeAcc{log: c.LogX}
-	yr := rangeAcc{log: c.LogY}
+	yr := rangeAcc{log: c.LogY && !c.SymLogY, sym: c.SymLogY}
 	var legend []legendEntry
-	probeX, probeY := axis{log: c.LogX}, axis{log: c.LogY}
+	probeX, probeY := axis{log: c.LogX}, axis{log: yr.log, sym: yr.sym}
 	for si, s := range c.Series {
 		for _, p := range s.Points {
 			if probeX.valid(p.X) && probeY.valid(p.Y) {

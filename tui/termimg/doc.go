@@ -11,7 +11,7 @@
 // View, then, a frame or two after that frame is drawn, send the image with
 // tea.Raw:
 //
-//	seq := termimg.Place(proto, payload, row, col, caps.Tmux)
+//	seq := termimg.Place(proto, payload, id, row, col, caps.Tmux, pane)
 //	return m, tea.Raw(string(seq)) // a string: tea.Raw prints with fmt.Sprint
 //
 // Send it again after every resize or closed overlay, and only when the
@@ -35,8 +35,12 @@
 //	set -g allow-passthrough on
 //
 // in ~/.tmux.conf (or `tmux set -g allow-passthrough on` in a running
-// server). Cursor moves stay outside the wrapper so that tmux translates
-// pane coordinates. Detection sends its queries wrapped too, followed by a
+// server). tmux does not move the outer terminal's cursor for a passthrough
+// sequence, so the cursor move travels inside the same passthrough sequence
+// as the image, in the outer terminal's coordinates: the pane's position
+// ([TmuxPaneOffset]) plus the cell. Kitty images live in a layer over the
+// text that tmux does not redraw: they are deleted by id with the delete
+// command wrapped too ([ForTmux]). Detection sends its queries wrapped too, followed by a
 // plain DA1 that tmux answers itself: with passthrough on (verified with
 // tmux 3.3a in xterm) the outer terminal's answers come back and sixel is
 // detected; with it off only tmux answers and detection falls back to

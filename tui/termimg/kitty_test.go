@@ -12,7 +12,7 @@ import (
 func TestEncodeKitty(t *testing.T) {
 	for _, size := range []int{1, 8, 200} { // 200x200 noise spans several chunks
 		img := greyGrid(size, size)
-		b, err := EncodeKitty(img)
+		b, err := EncodeKitty(img, 42)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +26,7 @@ func TestEncodeKitty(t *testing.T) {
 			keys, payload := string(p[1]), p[2]
 			last := i == len(parts)-1
 			switch {
-			case i == 0 && !bytes.HasPrefix(p[1], []byte("a=T,f=100,q=2,")):
+			case i == 0 && !bytes.HasPrefix(p[1], []byte("a=t,f=100,i=42,q=2,")):
 				t.Errorf("first chunk keys %q", keys)
 			case last && !bytes.HasSuffix(p[1], []byte("m=0")):
 				t.Errorf("last chunk keys %q", keys)
@@ -51,7 +51,15 @@ func TestEncodeKitty(t *testing.T) {
 			t.Errorf("size %d: PNG payload differs from the image", size)
 		}
 	}
-	if _, err := EncodeKitty(nil); err == nil {
+	if _, err := EncodeKitty(nil, 1); err == nil {
 		t.Error("nil image: no error")
+	}
+	if _, err := EncodeKitty(greyGrid(2, 2), 0); err == nil {
+		t.Error("image id 0: no error")
+	}
+	for _, n := range []uint64{0, 1, MaxKittyID - 1, MaxKittyID, 1 << 40} {
+		if id := KittyID(n); id == 0 || id > MaxKittyID {
+			t.Errorf("KittyID(%d) = %d", n, id)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Command mkembed regenerates the MNIST subset that package data compiles into the binary.
 //
 // It reads the official MNIST IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
-// t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; sha256 listed in ../shared/TESTING.md),
+// t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; sha256 in docs/DATA.md),
 // keeps the FIRST -train images/labels of the training set and the FIRST -test of the test set,
 // unchanged and in file order, and writes them as gzip IDX files (maximum compression, no file
 // name or time stamp in the gzip header, so the output is reproducible) into -out:

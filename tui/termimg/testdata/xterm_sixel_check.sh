@@ -32,38 +32,10 @@ if [ $# -eq 0 ]; then
 	echo "usage: $0 [-t threshold] [-o shot.png] [-w seconds] -- cmd [args...]" >&2
 	exit 2
 fi
-for tool in Xvfb xterm import convert xdpyinfo; do
-	command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 2; }
-done
-
-tmp=$(mktemp -d)
+. "$(dirname "$0")/xvfb.sh"
+need_tools Xvfb xterm import convert xdpyinfo
 [ -n "$shot" ] || shot=$tmp/shot.png
-xvfb_pid=""
-xterm_pid=""
-cleanup() {
-	[ -n "$xterm_pid" ] && kill "$xterm_pid" 2>/dev/null
-	[ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A free display number.
-disp=98
-while [ -e "/tmp/.X${disp}-lock" ] || [ -e "/tmp/.X11-unix/X${disp}" ]; do
-	disp=$((disp + 1))
-done
-Xvfb ":$disp" -screen 0 1280x900x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 50); do
-	DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1 && break
-	sleep 0.1
-done
-if ! DISPLAY=":$disp" xdpyinfo >/dev/null 2>&1; then
-	echo "Xvfb :$disp did not start:" >&2
-	cat "$tmp/xvfb.log" >&2
-	exit 2
-fi
+start_xvfb
 
 # The command's words, quoted for bash -c.
 cmd=$(printf '%q ' "$@")
@@ -71,7 +43,7 @@ DISPLAY=":$disp" xterm -ti vt340 -xrm 'XTerm*decTerminalID: vt340' \
 	-xrm 'XTerm*numColorRegisters: 256' -xrm 'XTerm*allowWindowOps: true' \
 	-xrm 'XTerm*sixelScrolling: true' -fa 'DejaVu Sans Mono' -fs 10 \
 	-geometry 120x40+0+0 -e bash -c "$cmd 2>$tmp/out.log; echo exit=\$? >>$tmp/out.log; sleep 600" &
-xterm_pid=$!
+pids+=($!)
 
 count=0
 start=$SECONDS

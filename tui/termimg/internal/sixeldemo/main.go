@@ -65,7 +65,7 @@ func run(size, marker, row, col int, protoName string, tmux bool, timeout time.D
 	case termimg.ProtoSixel:
 		payload, err = termimg.EncodeSixel(img)
 	case termimg.ProtoKitty:
-		payload, err = termimg.EncodeKitty(img)
+		payload, err = termimg.EncodeKitty(img, 1)
 	default:
 		return fmt.Errorf("protocol %v has no out-of-band image", p)
 	}
@@ -73,6 +73,12 @@ func run(size, marker, row, col int, protoName string, tmux bool, timeout time.D
 		return err
 	}
 	fmt.Print("sixeldemo: image below\n")
-	_, err = os.Stdout.Write(termimg.Place(p, payload, row, col, tmux))
+	var pane *termimg.PaneOffset
+	if tmux {
+		if off, perr := termimg.TmuxPaneOffset(); perr == nil {
+			pane = &off
+		}
+	}
+	_, err = os.Stdout.Write(termimg.Place(p, payload, 1, row, col, tmux, pane))
 	return err
 }

@@ -1,4 +1,4 @@
-package tui
+package main
 
 import (
 	"fmt"
@@ -7,17 +7,14 @@ import (
 	"path/filepath"
 	"syscall"
 
-	tea "charm.land/bubbletea/v2"
-
 	"mdsm/internal/safefile"
-	"mdsm/tui/termimg"
 )
 
-// DetachTraining continues a stopped run headless: it starts this binary again as
+// detachTraining continues a stopped run headless: it starts this binary again as
 // `mdsm train --resume RUN_DIR` in a new session (setsid, like nohup: a closed terminal
 // or SSH connection does not stop it), with output appended to RUN_DIR/train.log, and
 // returns a line telling the user how to follow it.
-func DetachTraining(runDir string) (string, error) {
+func detachTraining(runDir string) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("find the mdsm binary: %w", err)
@@ -43,34 +40,4 @@ func DetachTraining(runDir string) (string, error) {
 	_ = cmd.Process.Release()
 	return fmt.Sprintf("mdsm: training continues headless (pid %d): %s train --resume %s\n"+
 		"mdsm: log: %s; follow it with: mdsm watch %s", pid, filepath.Base(exe), runDir, logPath, runDir), nil
-}
-
-// Run runs the workbench on the terminal until the user quits. A trainer still running
-// when the program ends (a signal, a lost terminal) is stopped with a checkpoint. It
-// returns a message to print after the terminal is restored ("" for none).
-func Run(opts Options) (string, error) {
-	if opts.TTYCell == nil {
-		opts.TTYCell = ttyCellSize
-	}
-	a, err := New(opts)
-	if err != nil {
-		return "", err
-	}
-	p := tea.NewProgram(a)
-	_, runErr := p.Run()
-	a.stopChains()
-	msg := a.ExitMessage()
-	if tr := a.Trainer(); tr != nil && a.s.trainerActive() {
-		if err := tr.Stop(); err != nil {
-			return msg, fmt.Errorf("stop training: %w", err)
-		}
-		msg += fmt.Sprintf("mdsm: training stopped with a checkpoint at step %d; resume with: mdsm --open %s", tr.Step(), a.s.runDir)
-	}
-	if a.s.proto == termimg.ProtoKitty {
-		os.Stdout.Write(termimg.KittyDeleteAll())
-	}
-	if runErr != nil {
-		return msg, fmt.Errorf("workbench: %w", runErr)
-	}
-	return msg, nil
 }

@@ -1,0 +1,217 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"mdsm/internal/safefile"
+)
+
+// follower reads a run directory incrementally: what a Run that follows another process
+// emits, and the history a resumed live Run starts with. It is used by one goroutine.
+type follower struct {
+	dir      string
+	cfg      RunConfig
+	cfgMod   time.Time
+	offset   int64       // metrics.jsonl bytes read
+	metFile  os.FileInfo // the metrics.jsonl read (a rewrite replaces the file)
+	lastStep int         // newest logged step
+	lastAt   time.Time
+	ckpt     int    // newest checkpoint step seen (-1: none)
+	sample   string // newest sample grid seen
+	state    State  // last reported (-1: none yet)
+	// score is the newest grid score read from metrics.jsonl (a grid's score rides on the
+	// first line logged after it was scored).
+	score *SampleScore
+	// warned is the last warning emitted about a file: polling repeats it only when it
+	// changes.
+	warned string
+}
+
+func newFollower(dir string, cfg RunConfig) *follower {
+	f := &follower{dir: dir, cfg: cfg, ckpt: -1, state: -1}
+	if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+		f.cfgMod = fi.ModTime()
+	}
+	return f
+}
+
+// history emits what the run directory holds: its logged steps, newest checkpoint and
+// newest sample grid.
+func (f *follower) history(emit func(Event) bool) {
+	f.metrics(emit)
+	f.checkpoint(emit)
+	f.sampleGrid(emit)
+}
+
+// poll emits what is new since the last poll, and the state when it changed.
+func (f *follower) poll(emit func(Event) bool) {
+	if fi, err := os.Stat(filepath.Join(f.dir, "config.json")); err == nil && !fi.ModTime().Equal(f.cfgMod) {
+		f.cfgMod = fi.ModTime()
+		if cfg, err := ReadRunConfig(f.dir); err == nil {
+			f.cfg = cfg // a resume with --steps changes the total
+		}
+	}
+	f.history(emit)
+	st := f.currentState()
+	if st != f.state {
+		f.state = st
+		emit(StateEvent{At: time.Now(), State: st})
+	}
+}
+
+// currentState is Running while a live process holds the run's lock, else Finished once
+// the last step is logged, Idle before anything is, and Stopped in between.
+func (f *follower) currentState() State {
+	if _, ok := LockHolder(f.dir); ok {
+		return Running
+	}
+	switch {
+	case f.lastStep >= f.cfg.Steps:
+		return Finished
+	case f.lastStep == 0 && f.ckpt < 0:
+		return Idle
+	}
+	return Stopped
+}
+
+// metrics emits the complete lines appended to metrics.jsonl since the last read. When
+// the file was rewritten (a resume) it is read again from the start: the steps then go
+// back, which readers take as "drop what comes after".
+func (f *follower) metrics(emit func(Event) bool) {
+	path := filepath.Join(f.dir, "metrics.jsonl")
+	// the checked reader: a FIFO or device there is refused, never blocked on
+	file, fi, err := safefile.Open(path)
+	if err != nil {
+		if !os.IsNotExist(err) {
+			f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
+		}
+		return
+	}
+	defer file.Close()
+	if fi.Size() > maxMetricsBytes {
+		f.warn(emit, fmt.Sprintf("%s is %d bytes, more than a metrics file (%d at most): not read", path, fi.Size(), maxMetricsBytes))
+		return
+	}
+	// A resume rewrites the file (a new file renamed over it) and may have appended to it
+	// by the time we look: a new file, or a shorter one, is read from the start.
+	if f.metFile != nil && (!os.SameFile(fi, f.metFile) || fi.Size() < f.offset) {
+		f.offset = 0
+		emit(LogEvent{At: time.Now(), Level: "info", Msg: "metrics.jsonl was rewritten (the run was resumed): reloading"})
+	}
+	f.metFile = fi
+	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
+		return
+	}
+	// no more than the limit, even if the file grew since Stat
+	b, err := io.ReadAll(io.LimitReader(file, maxMetricsBytes-f.offset))
+	if err != nil {
+		f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
+	}
+	end := bytes.LastIndexByte(b, '\n')
+	if end < 0 {
+		return // no complete line yet
+	}
+	f.offset += int64(end + 1)
+	recs, damaged := parseMetricsLenient(b[:end+1])
+	if damaged > 0 {
+		emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("skipped %d damaged lines of %s", damaged, path)})
+	}
+	for _, rec := range recs {
+		at, _ := time.Parse(time.RFC3339Nano, rec.Time)
+		f.lastStep, f.lastAt = rec.Step, at
+		if !emit(stepEvent(rec, f.cfg, at)) {
+			return
+		}
+		if sc := rec.Score; sc != nil { // a grid's score, read back: a SampleEvent without an image
+			f.score = sc
+			if !emit(SampleEvent{At: at, Step: sc.Step, Path: filepath.Join(f.dir, "samples", gridName(sc.Step)), Score: sc}) {
+				return
+			}
+		}
+	}
+}
+
+// warn emits a warning about the run's files, unless it is the one emitted last: a damaged
+// file is reported once, not at every poll.
+func (f *follower) warn(emit func(Event) bool, msg string) {
+	if msg == f.warned {
+		return
+	}
+	f.warned = msg
+	emit(LogEvent{At: time.Now(), Level: "warn", Msg: msg})
+}
+
+// stepEvent is the StepEvent of a logged step.
+func stepEvent(rec MetricRecord, cfg RunConfig, at time.Time) StepEvent {
+	return StepEvent{At: at, Step: rec.Step, Total: cfg.Steps, Loss: rec.Loss, NormLoss: rec.NormLoss, LR: rec.LR,
+		ImagesPerSec: rec.ImagesPerSec, Elapsed: time.Duration(rec.Elapsed * float64(time.Second)),
+		ETA: ETA(cfg.Steps, rec.Step, cfg.BatchSize, rec.ImagesPerSec), WorldSize: max(rec.WorldSize, 1), RankImagesPerSec: rec.RankImagesPerSec}
+}
+
+// checkpoint emits the newest complete checkpoint when it is new.
+func (f *follower) checkpoint(emit func(Event) bool) {
+	steps, _ := checkpointSteps(f.dir)
+	if len(steps) == 0 || steps[len(steps)-1] == f.ckpt {
+		return
+	}
+	s := steps[len(steps)-1]
+	base := checkpointBase(f.dir, s)
+	fi, err := os.Stat(base + ".json")
+	if err != nil {
+		return
+	}
+	f.ckpt = s
+	emit(CheckpointEvent{At: fi.ModTime(), Step: s, Path: base + ".safetensors", Kept: isKept(base + ".json")})
+}
+
+// sampleGrid emits the newest periodic sample grid, decoded, when it is new.
+func (f *follower) sampleGrid(emit func(Event) bool) {
+	path, step := newestGrid(f.dir)
+	if path == "" || path == f.sample {
+		return
+	}
+	f.sample = path
+	img, err := readGrid(path)
+	at := time.Now()
+	if fi, serr := os.Stat(path); serr == nil {
+		at = fi.ModTime()
+	}
+	ev := SampleEvent{At: at, Step: step, Path: path, Image: img, Err: err}
+	if f.score != nil && f.score.Step == step {
+		ev.Score = f.score
+	}
+	emit(ev)
+}
+
+// gridName is the file of the periodic sample grid of a step, under RUN/samples.
+func gridName(step int) string { return fmt.Sprintf("step-%08d.png", step) }
+
+// newestGrid finds the newest periodic sample grid RUN/samples/step-N.png and its step.
+func newestGrid(dir string) (string, int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png"))
+	var best string
+	bestStep := -1
+	for _, p := range files {
+		var s int
+		if _, err := fmt.Sscanf(filepath.Base(p), "step-%08d.png", &s); err == nil && filepath.Base(p) == gridName(s) && s > bestStep {
+			best, bestStep = p, s
+		}
+	}
+	return best, bestStep
+}
+
+// readGrid decodes a sample grid PNG with the checked reader (a regular file, its declared
+// size checked before it is decoded); errors name the file.
+func readGrid(path string) (image.Image, error) {
+	img, err := safefile.ReadImage(path, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sample grid: %w", err)
+	}
+	return img, nil
+}
