@@ -4,20 +4,26 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"mdsm/internal/gemm"
 	"mdsm/nn"
 )
 
 // TestSampleGridsLeaveTrainingAlone: periodic grids drawn between the steps change neither
-// the weights nor the optimiser (bit for bit against a run without grids); a grid due while
-// one is drawn is skipped, and the last one started is finished at the end. With 1% of the
-// time, the grid of step 4 (30 Langevin steps) cannot finish in the 6 steps left, so it is
-// the only grid, finished after the last step.
+// the weights nor the optimiser (bit for bit against a run without grids, on another thread
+// count); a grid due while one is drawn is skipped, and the last one started is finished at
+// the end. With 1% of the time, the grid of step 4 (30 Langevin steps) cannot finish in the
+// 6 steps left, so it is the only grid, finished after the last step.
 func TestSampleGridsLeaveTrainingAlone(t *testing.T) {
 	ds := testData(t)
-	run := func(sample bool) (*nn.Params[float32], []SampleEvent, string) {
+	run := func(sample bool, threads int) (*nn.Params[float32], []SampleEvent, string) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+		gemm.SetThreads(threads)
+		defer gemm.SetThreads(0)
 		cfg := testConfig()
 		cfg.Steps = 10
 		if sample {
@@ -44,8 +50,8 @@ func TestSampleGridsLeaveTrainingAlone(t *testing.T) {
 		p, _ := tr.Snapshot()
 		return p, grids, dir
 	}
-	plain, _, _ := run(false)
-	sampled, grids, dir := run(true)
+	plain, _, _ := run(false, 1)
+	sampled, grids, dir := run(true, 3)
 	for _, name := range plain.Names {
 		a, b := plain.T[name].Data, sampled.T[name].Data
 		for i := range a {
@@ -76,16 +82,18 @@ func TestSampleGridsLeaveTrainingAlone(t *testing.T) {
 	}
 }
 
-// sleepJob is a grid whose every slice takes d and which is done after n slices.
+// sleepJob is a grid whose every slice takes d and which is done after n slices, or once
+// until (when set) holds true.
 type sleepJob struct {
 	d      time.Duration
 	n, ran int
+	until  *atomic.Bool
 }
 
 func (j *sleepJob) Step(context.Context) (bool, error) {
 	time.Sleep(j.d)
 	j.ran++
-	return j.ran >= j.n, nil
+	return j.ran >= j.n || (j.until != nil && j.until.Load()), nil
 }
 
 func (j *sleepJob) Finish() (SampleResult, error) { return SampleResult{Path: "grid.png"}, nil }
@@ -112,5 +120,48 @@ func TestSampleShareBound(t *testing.T) {
 				t.Fatalf("share %g, step %d: %d slices of at least %v for a budget of %v", share, step, job.ran, job.d, budget)
 			}
 		}
+	}
+}
+
+// TestGridDrawnWhilePaused: a paused run gives its time to the grid being drawn, which
+// finishes while no training step is taken; the stop after it records no pending grid.
+func TestGridDrawnWhilePaused(t *testing.T) {
+	ds := testData(t)
+	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery, c.SampleShare = 1000, 2, 0.01 })
+	var finish atomic.Bool
+	started := make(chan struct{}, 1)
+	tr.Sampler = func(*nn.Params[float32], int, string) (SampleJob, error) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		return &sleepJob{d: time.Millisecond, n: 1 << 30, until: &finish}, nil
+	}
+	tr.Start()
+	<-started
+	tr.Pause()
+	readEvents(t, tr.Events(), "the pause", func(ev Event) bool {
+		s, ok := ev.(StateEvent)
+		return ok && s.State == Paused
+	})
+	finish.Store(true) // from now on only a paused run can finish the grid
+	evs := readEvents(t, tr.Events(), "the grid drawn while paused", func(ev Event) bool {
+		_, ok := ev.(SampleEvent)
+		return ok
+	})
+	for _, ev := range evs {
+		if s, ok := ev.(StepEvent); ok {
+			t.Fatalf("step %d trained while paused", s.Step)
+		}
+	}
+	if g, ok := evs[len(evs)-1].(SampleEvent); !ok || g.Err != nil {
+		t.Fatalf("last event %#v, want the grid, drawn", evs[len(evs)-1])
+	}
+	if err := tr.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ck, _, err := LoadLatestCheckpoint(dir)
+	if err != nil || ck.State.SamplePending != 0 {
+		t.Errorf("final checkpoint: pending %d (%v), want none", ck.State.SamplePending, err)
 	}
 }

@@ -20,7 +20,8 @@ import (
 
 // SampleFunc starts drawing a sample grid from a weight snapshot taken after the given step.
 // The trainer calls it every SampleEvery steps (unless a grid is still being drawn) and runs
-// the job between training steps, within the run's SampleShare of the wall time.
+// the job between training steps, within the run's SampleShare of the wall time, and while
+// it is paused.
 type SampleFunc func(p *nn.Params[float32], step int, dir string) (SampleJob, error)
 
 // SampleJob is a sample grid being drawn in slices. It runs on the training goroutine, so it
@@ -118,9 +119,8 @@ type Trainer struct {
 	Sampler  SampleFunc
 	grid     *gridRun      // the grid being drawn, or nil
 	gridTime time.Duration // time the grid took since the last step (counted in the next)
-	// scoreMu guards pending: the score of the last grid, waiting for the next
-	// metrics.jsonl line to carry it.
-	scoreMu          sync.Mutex
+	// pending is the score of the last grid, waiting for the next metrics.jsonl line to
+	// carry it (grids and lines are both made on the training goroutine).
 	pending          *SampleScore
 	lastLogged       int     // the step of the last metrics.jsonl line
 	lastLoss, lastLR float64 // the loss and learning rate of the last step
@@ -688,6 +688,16 @@ func (t *Trainer) run() {
 			t.mu.Lock()
 		}
 		for t.state == Paused && !t.stopReq && !t.ckptReq {
+			if t.grid != nil {
+				// A paused run lends its cores to the grid being drawn, a slice at a time
+				// (not counted against sample_share: training is not waiting).
+				t.mu.Unlock()
+				if done, err := t.grid.job.Step(context.Background()); err != nil || done {
+					t.endGrid(err)
+				}
+				t.mu.Lock()
+				continue
+			}
 			t.cond.Wait()
 		}
 		stop, ck := t.stopReq, t.ckptReq
@@ -906,10 +916,8 @@ func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
 // logMetrics appends the metrics.jsonl line of the current step, carrying the score of
 // the last periodic grid if one has arrived since the previous line.
 func (t *Trainer) logMetrics(at time.Time) error {
-	t.scoreMu.Lock()
 	sc := t.pending
 	t.pending = nil
-	t.scoreMu.Unlock()
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
 		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
@@ -1069,9 +1077,7 @@ func (t *Trainer) endGrid(err error) {
 		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", g.step, res.ScoreErr)})
 	}
 	if res.Score != nil {
-		t.scoreMu.Lock()
 		t.pending = res.Score
-		t.scoreMu.Unlock()
 	}
 	t.emit(SampleEvent{At: time.Now(), Step: g.step, Path: res.Path, Score: res.Score, Err: err})
 }
