@@ -229,9 +229,10 @@ func (e *trainEngine) Load(p *nn.Params[float32], a *core.Adam) error {
 
 // energyModel is a sampling.Energy on a device: x goes up, E and dE/dx come back.
 type energyModel struct {
-	d   device
-	net *net
-	err error
+	d      device
+	net    *net
+	err    error
+	chains *chainRunner // the chains running on the model (StartChains)
 }
 
 func newEnergyModel(d device, p *nn.Params[float32]) (*energyModel, error) {
@@ -291,6 +292,9 @@ func (m *energyModel) Energy(x []float32, n int, e []float32)        { m.run(x, 
 func (m *energyModel) EnergyGrad(x []float32, n int, e, g []float32) { m.run(x, n, e, g) }
 
 func (m *energyModel) Close() error {
+	if m.chains != nil {
+		m.chains.Close()
+	}
 	if m.net != nil {
 		m.d.do(func() error { m.net.release(); return nil })
 		m.net = nil
