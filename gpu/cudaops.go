@@ -92,8 +92,9 @@ func (o *cudaOps) keep(err error) {
 
 func (o *cudaOps) err() error { e := o.first; o.first = nil; return e }
 
-func (o *cudaOps) epoch() int     { return o.gen }
-func (o *cudaOps) graphsOn() bool { return o.graphs }
+func (o *cudaOps) epoch() int          { return o.gen }
+func (o *cudaOps) graphsOn() bool      { return o.graphs }
+func (o *cudaOps) graphFailure() error { return o.graphErr }
 func (o *cudaOps) noteGraphs(err error) {
 	if o.graphErr == nil {
 		o.graphErr = err

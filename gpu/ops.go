@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"mdsm/dist"
 	"mdsm/internal/philox"
 )
 
@@ -98,6 +99,9 @@ type device interface {
 	// noteGraphs records why a capture failed (GraphsNote).
 	graphsOn() bool
 	noteGraphs(err error)
+	// collective opens the device's collectives among the ranks of comm (data-parallel
+	// training); it runs inside do.
+	collective(comm dist.Comm, l dist.Launch) (collective, error)
 
 	elu(z, a Buf)
 	eluTangent(a, zd, ad Buf)
@@ -180,6 +184,7 @@ func (h *hostOps) err() error           { return nil }
 func (h *hostOps) close() error         { h.closed = true; return nil }
 func (h *hostOps) epoch() int           { return 0 }
 func (h *hostOps) graphsOn() bool       { return h.graphs }
+func (h *hostOps) graphFailure() error  { return h.note }
 func (h *hostOps) noteGraphs(err error) {
 	if h.note == nil {
 		h.note = err
