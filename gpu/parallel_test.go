@@ -251,3 +251,59 @@ func TestGPUDataParallelOneRank(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUGraphsRepeatTraining is a graphs check of scripts/gpu_check.sh: training steps of
+// paper-mnist replayed as captured CUDA graphs (cuDNN's convolutions and the kernels)
+// give the losses and weights of the same steps launched one by one, bit for bit.
+func TestGPUGraphsRepeatTraining(t *testing.T) {
+	l, err := load()
+	if err != nil {
+		gpuDevice(t, false)
+		return
+	}
+	c, _ := nn.PresetConfig("paper-mnist")
+	cfg := core.DefaultRunConfig()
+	cfg.Model, cfg.BatchSize, cfg.MicroBatch, cfg.Sigma0 = c, 16, 8, 0.1
+	p := nn.InitParams[float32](c, rand.New(rand.NewPCG(3, 4)))
+	run := func(graphs bool) ([]float64, []float32, *cudaOps) {
+		o := mustOpen(t, l)
+		o.graphs = graphs
+		te, err := newTrainEngine(o, "gpu", 0, 0, cfg, p, core.NewAdam(c, 0.9, 0.95))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer te.Close()
+		var losses []float64
+		for step := range 4 {
+			x, noise, sig := batchFor(c, 16, uint64(step))
+			l, err := te.LossGrad(x, noise, 16, sig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := te.Step(1e-4); err != nil {
+				t.Fatal(err)
+			}
+			losses = append(losses, l)
+		}
+		out := nn.NewParams[float32](c)
+		if err := te.ReadParams(out); err != nil {
+			t.Fatal(err)
+		}
+		return losses, out.Flat(), o
+	}
+	l0, w0, _ := run(false)
+	l1, w1, o := run(true)
+	if o.graphErr != nil {
+		t.Fatalf("capturing a training step failed: %v", o.graphErr)
+	}
+	for i := range l0 {
+		if l0[i] != l1[i] {
+			t.Fatalf("step %d: loss %v with graphs, %v without", i+1, l1[i], l0[i])
+		}
+	}
+	for i := range w0 {
+		if math.Float32bits(w0[i]) != math.Float32bits(w1[i]) {
+			t.Fatalf("weight %d: %v with graphs, %v without", i, w1[i], w0[i])
+		}
+	}
+}
