@@ -260,11 +260,7 @@ func TestGPUNoiseMatchesTwin(t *testing.T) {
 // and (2) chains on the CPU engine from the same seed (equal up to the network's
 // rounding), with graphs off and on.
 func TestGPUChains(t *testing.T) {
-	l, err := load()
-	if err != nil {
-		gpuDevice(t, false) // skips, or fails under MDSM_REQUIRE_GPU=1
-		return
-	}
+	l := gpuLibs(t)
 	c, _ := nn.PresetConfig("paper-mnist")
 	p := nn.InitParams[float32](c, rand.New(rand.NewPCG(3, 4)))
 	const n, steps = 16, 200
@@ -283,16 +279,12 @@ func TestGPUChains(t *testing.T) {
 		return out
 	}
 	for _, graphs := range []bool{false, true} {
-		o, err := openCUDA(l, 0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.graphs = graphs
+		o := mustOpen(t, l, graphs)
 		m, err := newEnergyModel(o, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, err := newEnergyModel(mustOpen(t, l), p)
+		ref, err := newEnergyModel(mustOpen(t, l, false), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,11 +311,36 @@ func TestGPUChains(t *testing.T) {
 	}
 }
 
-func mustOpen(t *testing.T, l *libs) *cudaOps {
+// mustOpen opens GPU 0 with the libraries l, graphs on or off.
+func mustOpen(t *testing.T, l *libs, graphs bool) *cudaOps {
 	t.Helper()
 	o, err := openCUDA(l, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	o.graphs = graphs
 	return o
+}
+
+// gpuLibs loads the CUDA libraries for a GPU test, or skips it (see gpuDevice).
+func gpuLibs(t *testing.T) *libs {
+	t.Helper()
+	gpuDevice(t, false)
+	l, _ := load()
+	return l
+}
+
+// sameRun fails unless two runs' losses and weights are equal bit for bit.
+func sameRun(t *testing.T, what string, l0, l1 []float64, w0, w1 []float32) {
+	t.Helper()
+	for i := range l0 {
+		if l0[i] != l1[i] {
+			t.Fatalf("step %d: loss %v %s, %v without", i+1, l1[i], what, l0[i])
+		}
+	}
+	for i := range w0 {
+		if math.Float32bits(w0[i]) != math.Float32bits(w1[i]) {
+			t.Fatalf("weight %d: %v %s, %v without", i, w1[i], what, w0[i])
+		}
+	}
 }

@@ -63,12 +63,7 @@ func TestFakeGraphCalls(t *testing.T) {
 	const steps = 10
 	perStep := map[bool]uint64{}
 	for _, graphs := range []bool{false, true} {
-		o, err := openCUDA(l, 0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.graphs = graphs
-		m, err := newEnergyModel(o, p)
+		m, err := newEnergyModel(mustOpen(t, l, graphs), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,14 +94,9 @@ func TestFakeGraphCalls(t *testing.T) {
 		}
 		m.Close()
 
-		o, err = openCUDA(l, 0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.graphs = graphs
 		cfg := core.DefaultRunConfig()
 		cfg.Model, cfg.BatchSize, cfg.MicroBatch = small, 4, 2
-		te, err := newTrainEngine(o, "fake", 0, 0, cfg, p, core.NewAdam(small, 0.9, 0.95))
+		te, err := newTrainEngine(mustOpen(t, l, graphs), "fake", 0, 0, cfg, p, core.NewAdam(small, 0.9, 0.95))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,12 +124,7 @@ func TestFakeGraphCaptureFails(t *testing.T) {
 	l, rec := fakeCUDA(t)
 	t.Setenv("FAKE_CUDA_CAPTURE_FAIL", "1")
 	p := nn.InitParams[float32](small, rand.New(rand.NewPCG(3, 4)))
-	o, err := openCUDA(l, 0, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.graphs = true
-	m, err := newEnergyModel(o, p)
+	m, err := newEnergyModel(mustOpen(t, l, true), p)
 	if err != nil {
 		t.Fatal(err)
 	}

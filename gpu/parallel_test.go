@@ -175,16 +175,7 @@ func TestHostGraphsRepeatTraining(t *testing.T) {
 	if h.replays != 4 || h.note != nil {
 		t.Fatalf("%d graph launches in 5 steps (want 4: the first step runs directly), capture: %v", h.replays, h.note)
 	}
-	for i := range l0 {
-		if l0[i] != l1[i] {
-			t.Fatalf("step %d: loss %v with graphs, %v without", i+1, l1[i], l0[i])
-		}
-	}
-	for i := range w0 {
-		if math.Float32bits(w0[i]) != math.Float32bits(w1[i]) {
-			t.Fatalf("weight %d: %v with graphs, %v without", i, w1[i], w0[i])
-		}
-	}
+	sameRun(t, "with graphs", l0, l1, w0, w1)
 }
 
 // TestGPUDataParallelOneRank is the data-parallel check of scripts/gpu_check.sh that one
@@ -193,18 +184,14 @@ func TestHostGraphsRepeatTraining(t *testing.T) {
 // add_chunks, NCCL's all-gather) and must give the gradient and loss of LossGrad on the
 // same GPU, bit for bit. It skips without a GPU or NCCL (MDSM_REQUIRE_NCCL=1 fails).
 func TestGPUDataParallelOneRank(t *testing.T) {
-	l, err := load()
-	if err != nil {
-		gpuDevice(t, false)
-		return
-	}
+	l := gpuLibs(t)
 	c, _ := nn.PresetConfig("paper-mnist")
 	cfg := core.DefaultRunConfig()
 	cfg.Model, cfg.BatchSize, cfg.MicroBatch, cfg.Sigma0 = c, 12, 4, 0.1
 	p := nn.InitParams[float32](c, rand.New(rand.NewPCG(3, 4)))
 	x, noise, sig := batchFor(c, 12, 5)
 	engine := func() *trainEngine {
-		te, err := newTrainEngine(mustOpen(t, l), "gpu", 0, 0, cfg, p, core.NewAdam(c, 0.9, 0.95))
+		te, err := newTrainEngine(mustOpen(t, l, false), "gpu", 0, 0, cfg, p, core.NewAdam(c, 0.9, 0.95))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,18 +243,13 @@ func TestGPUDataParallelOneRank(t *testing.T) {
 // paper-mnist replayed as captured CUDA graphs (cuDNN's convolutions and the kernels)
 // give the losses and weights of the same steps launched one by one, bit for bit.
 func TestGPUGraphsRepeatTraining(t *testing.T) {
-	l, err := load()
-	if err != nil {
-		gpuDevice(t, false)
-		return
-	}
+	l := gpuLibs(t)
 	c, _ := nn.PresetConfig("paper-mnist")
 	cfg := core.DefaultRunConfig()
 	cfg.Model, cfg.BatchSize, cfg.MicroBatch, cfg.Sigma0 = c, 16, 8, 0.1
 	p := nn.InitParams[float32](c, rand.New(rand.NewPCG(3, 4)))
 	run := func(graphs bool) ([]float64, []float32, *cudaOps) {
-		o := mustOpen(t, l)
-		o.graphs = graphs
+		o := mustOpen(t, l, graphs)
 		te, err := newTrainEngine(o, "gpu", 0, 0, cfg, p, core.NewAdam(c, 0.9, 0.95))
 		if err != nil {
 			t.Fatal(err)
@@ -296,14 +278,5 @@ func TestGPUGraphsRepeatTraining(t *testing.T) {
 	if o.graphErr != nil {
 		t.Fatalf("capturing a training step failed: %v", o.graphErr)
 	}
-	for i := range l0 {
-		if l0[i] != l1[i] {
-			t.Fatalf("step %d: loss %v with graphs, %v without", i+1, l1[i], l0[i])
-		}
-	}
-	for i := range w0 {
-		if math.Float32bits(w0[i]) != math.Float32bits(w1[i]) {
-			t.Fatalf("weight %d: %v with graphs, %v without", i, w1[i], w0[i])
-		}
-	}
+	sameRun(t, "with graphs", l0, l1, w0, w1)
 }

@@ -721,7 +721,7 @@ func (a *App) tabsView() string {
 
 // deviceViews are the renderings of the run's GPU reading for the tab row, longest
 // first, ending with "" (none): "NVIDIA H200 12.3/139.8 GiB 87%", "GPU 12.3/139.8G 87%",
-// "12G 87%" (memory in use and utilisation only, for 80 columns).
+// "12G 87%" or "0.3G 87%" (memory in use and utilisation only, for 80 columns).
 func (a *App) deviceViews() []string {
 	d, st := a.s.device, a.s.st
 	if !d.HasGPUReading {
@@ -732,7 +732,12 @@ func (a *App) deviceViews() []string {
 	util := fmt.Sprintf("%d%%", d.UtilPercent)
 	long := st.label.Render(d.Name+" ") + st.value.Render(mem) + st.label.Render(" GiB ") + st.value.Render(util) + "  "
 	short := st.label.Render("GPU ") + st.value.Render(mem+"G "+util) + "  "
-	tiny := st.value.Render(fmt.Sprintf("%.0fG %s", float64(d.MemUsed)/(1<<30), util)) + "  "
+	used := float64(d.MemUsed) / (1 << 30)
+	usedText := fmt.Sprintf("%.0fG", used)
+	if used < 9.95 {
+		usedText = fmt.Sprintf("%.1fG", used)
+	}
+	tiny := st.value.Render(usedText+" "+util) + "  "
 	return []string{long, short, tiny, ""}
 }
 
