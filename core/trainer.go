@@ -19,10 +19,23 @@ import (
 	"mdsm/nn"
 )
 
-// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote (and
-// the grid's score). The trainer calls it every SampleEvery steps on its own goroutine, so
-// training goes on.
-type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error)
+// SampleFunc starts drawing a sample grid from a weight snapshot taken after the given step.
+// The trainer calls it every SampleEvery steps (unless a grid is still being drawn) and runs
+// the job between training steps, within the run's SampleShare of the wall time, and while
+// it is paused.
+type SampleFunc func(p *nn.Params[float32], step int, dir string) (SampleJob, error)
+
+// SampleJob is a sample grid being drawn in slices. It runs on the training goroutine, so it
+// may use every core (or the device) while it runs; a slice should take a fraction of a
+// training step.
+type SampleJob interface {
+	// Step advances the grid by one slice of work and reports whether it is complete.
+	Step(ctx context.Context) (done bool, err error)
+	// Finish writes the grid's files and scores it.
+	Finish() (SampleResult, error)
+	// Close releases the job's model, finished or not.
+	Close()
+}
 
 // Trainer runs MDSM training on a background goroutine. Control it with Start, Pause,
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
@@ -55,9 +68,9 @@ type Trainer struct {
 	// drawPending: the checkpoint this run resumed from says its last periodic grid was
 	// interrupted by the stop; the trainer draws one as soon as it starts.
 	drawPending bool
-	// interrupted is the step of a periodic grid cancelled by Stop (0: none), recorded in
-	// the final checkpoint so that the resumed run draws it.
-	interrupted atomic.Int64
+	// interrupted is the step of a periodic grid left unfinished by a stop (0: none),
+	// recorded in the final checkpoint so that the resumed run draws it.
+	interrupted int
 
 	// comm is the group of a data-parallel run (dist.Single() for one process); dp
 	// computes and combines the gradient over it (nil for one process). Rank 0 alone
@@ -99,14 +112,11 @@ type Trainer struct {
 	StopAtStep int
 
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
-	Sampler    SampleFunc
-	sampling   sync.Mutex
-	sampleCtx  context.Context
-	sampleStop context.CancelFunc
-	sampleWG   sync.WaitGroup
-	// scoreMu guards pending: the score of the last grid, waiting for the next
-	// metrics.jsonl line to carry it.
-	scoreMu          sync.Mutex
+	Sampler  SampleFunc
+	grid     *gridRun      // the grid being drawn, or nil
+	gridTime time.Duration // time the grid took since the last step (counted in the next)
+	// pending is the score of the last grid, waiting for the next metrics.jsonl line to
+	// carry it (grids and lines are both made on the training goroutine).
 	pending          *SampleScore
 	lastLogged       int     // the step of the last metrics.jsonl line
 	lastLoss, lastLR float64 // the loss and learning rate of the last step
@@ -279,6 +289,9 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// SampleShare, when set, is the share of wall time periodic grids take from now on
+	// (RunConfig.SampleShare; grids never change the training).
+	SampleShare *float64
 	// DataDir sets where the run's dataset lives ("" keeps the configured one): a run moved
 	// to another machine finds its data there. The caller loads the data from it.
 	DataDir string
@@ -334,6 +347,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		if opt.DataDir != "" && opt.DataDir != cfg.DataDir {
 			cfg.DataDir, changed = opt.DataDir, true
+		}
+		if opt.SampleShare != nil && *opt.SampleShare != cfg.SampleShare {
+			cfg.SampleShare, changed = *opt.SampleShare, true
 		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
@@ -548,7 +564,6 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 		t.dp = newDataParallel(comm, se)
 	}
 	t.cond = sync.NewCond(&t.mu)
-	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t, nil
 }
 
@@ -686,7 +701,6 @@ func (t *Trainer) Stop() error {
 	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	t.sampleStop() // a grid being drawn is recorded and drawn when the run resumes
 	<-t.done
 	return t.Err()
 }
@@ -731,7 +745,7 @@ func (t *Trainer) run() {
 	defer close(t.done)
 	if t.drawPending && t.writer() && t.Sampler != nil && t.cfg.SampleEvery > 0 {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
-		t.sampleAsync()
+		t.startGrid()
 	}
 	var runErr error
 	stoppedEarly := false
@@ -746,6 +760,16 @@ func (t *Trainer) run() {
 			t.mu.Lock()
 		}
 		for t.state == Paused && !t.stopReq && !t.ckptReq {
+			if t.grid != nil {
+				// A paused run lends its cores to the grid being drawn, a slice at a time
+				// (not counted against sample_share: training is not waiting).
+				t.mu.Unlock()
+				if done, err := t.grid.job.Step(context.Background()); err != nil || done {
+					t.endGrid(err)
+				}
+				t.mu.Lock()
+				continue
+			}
 			t.cond.Wait()
 		}
 		stop, ck := t.stopReq, t.ckptReq
@@ -784,10 +808,19 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	if runErr != nil {
-		t.sampleStop()
+	// The grid being drawn is finished unless the run failed or was told to stop: a stop
+	// (also during the last grid) records it in the final checkpoint, and the resumed run
+	// draws it (decision 21).
+	if runErr == nil {
+		t.finishGrid()
 	}
-	t.sampleWG.Wait() // a run that did its last step waits for its last grid; Stop cancels it
+	if t.grid != nil {
+		if runErr == nil {
+			t.interrupted = t.grid.step
+		}
+		t.grid.job.Close()
+		t.grid = nil
+	}
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil && runErr == nil {
 			runErr = err
@@ -808,7 +841,7 @@ func (t *Trainer) run() {
 	if t.step >= t.cfg.Steps {
 		final = Finished
 	}
-	interrupted := t.interrupted.Load()
+	interrupted := t.interrupted
 	if interrupted > 0 && runErr == nil {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", interrupted)})
 	}
@@ -875,7 +908,11 @@ func (t *Trainer) trainStep() error {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
-	dt := time.Since(start)
+	// The step's time includes the grid slices run since the last step, so that the rate
+	// and the ETA are those of the wall clock.
+	trainDur := time.Since(start)
+	dt := trainDur + t.gridTime
+	t.gridTime = 0
 	t.elapsed += dt
 	ips := float64(cfg.BatchSize) / dt.Seconds()
 	if t.rate == 0 {
@@ -928,8 +965,9 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.writer() && t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
-		t.sampleAsync()
+		t.startGrid()
 	}
+	t.gridTime = t.advanceGrid(trainDur)
 	return nil
 }
 
@@ -945,10 +983,8 @@ func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
 // logMetrics appends the metrics.jsonl line of the current step, carrying the score of
 // the last periodic grid if one has arrived since the previous line.
 func (t *Trainer) logMetrics(at time.Time) error {
-	t.scoreMu.Lock()
 	sc := t.pending
 	t.pending = nil
-	t.scoreMu.Unlock()
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
 		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
@@ -984,7 +1020,7 @@ func (t *Trainer) checkpoint(kept bool) (string, error) {
 	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load()), WorldSize: t.comm.Size()}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: t.interrupted, WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -1023,38 +1059,94 @@ func (t *Trainer) checkpointKept() {
 	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: true, Err: err})
 }
 
-// sampleAsync draws a sample grid from the current snapshot unless one is still running.
-func (t *Trainer) sampleAsync() {
-	if !t.sampling.TryLock() {
+// gridRun is a periodic sample grid in progress and the time accounts that bound its share.
+type gridRun struct {
+	job   SampleJob
+	step  int           // the training step of its weights
+	train time.Duration // training time since it began
+	spent time.Duration // time spent drawing it
+}
+
+// startGrid starts a sample grid from the weights after this step, unless one is still
+// being drawn.
+func (t *Trainer) startGrid() {
+	if t.grid != nil {
 		return
 	}
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil {
-			t.sampling.Unlock()
 			t.emit(SampleEvent{At: time.Now(), Step: t.step, Err: err})
 			return
 		}
 	}
 	p, step := t.Snapshot()
-	t.sampleWG.Add(1)
-	go func() {
-		defer t.sampleWG.Done()
-		defer t.sampling.Unlock()
-		res, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
-		if errors.Is(err, context.Canceled) {
-			t.interrupted.Store(int64(step))
+	job, err := t.Sampler(p, step, t.dir.Path)
+	if err != nil {
+		t.emit(SampleEvent{At: time.Now(), Step: step, Err: err})
+		return
+	}
+	t.grid = &gridRun{job: job, step: step}
+}
+
+// advanceGrid gives the grid in progress its share of the time after a training step of
+// length dt: it runs slices while the grid has had less than share/(1-share) of the training
+// time since it began, so that it takes at most that share of the wall time. It returns the
+// time the slices took.
+func (t *Trainer) advanceGrid(dt time.Duration) time.Duration {
+	g := t.grid
+	if g == nil {
+		return 0
+	}
+	g.train += dt
+	share := t.cfg.sampleShare()
+	budget := time.Duration(float64(g.train) * share / (1 - share))
+	start := time.Now()
+	for g.spent < budget {
+		s := time.Now()
+		done, err := g.job.Step(context.Background())
+		g.spent += time.Since(s)
+		if err != nil || done {
+			t.endGrid(err)
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// finishGrid completes the grid in progress at full speed when training ends without a
+// stop request (its last step, or StopAtStep), so that the last grid started is not lost;
+// a stop request, also one made while it runs, leaves it unfinished (the caller records it).
+func (t *Trainer) finishGrid() {
+	for t.grid != nil {
+		t.mu.Lock()
+		stop := t.stopReq
+		t.mu.Unlock()
+		if stop {
 			return
 		}
-		if res.ScoreErr != nil {
-			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", step, res.ScoreErr)})
+		done, err := t.grid.job.Step(context.Background())
+		if err != nil || done {
+			t.endGrid(err)
 		}
-		if res.Score != nil {
-			t.scoreMu.Lock()
-			t.pending = res.Score
-			t.scoreMu.Unlock()
-		}
-		t.emit(SampleEvent{At: time.Now(), Step: step, Path: res.Path, Score: res.Score, Err: err})
-	}()
+	}
+}
+
+// endGrid writes and scores the finished grid (unless it failed) and reports it.
+func (t *Trainer) endGrid(err error) {
+	g := t.grid
+	t.grid = nil
+	defer g.job.Close()
+	var res SampleResult
+	if err == nil {
+		res, err = g.job.Finish()
+	}
+	if res.ScoreErr != nil {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", g.step, res.ScoreErr)})
+	}
+	if res.Score != nil {
+		t.pending = res.Score
+	}
+	t.emit(SampleEvent{At: time.Now(), Step: g.step, Path: res.Path, Score: res.Score, Err: err})
 }
 
 // ErrNonFinite marks a training step stopped by a NaN or an infinity in the loss, the
