@@ -75,7 +75,7 @@ func sameBits(t *testing.T, what string, a, b []float32) {
 // without graphs, whether stepped one at a time or in stretches longer than the device's.
 func TestHostChainsMatchHostStepping(t *testing.T) {
 	p := nn.InitParams[float32](small, rand.New(rand.NewPCG(3, 4)))
-	const n, steps = 3, 2*chainStretch + 7
+	const n, steps = 2, chainStretch + 9
 	for _, cc := range []chainCase{{"plain", false}, {"inpainting", true}} {
 		for _, graphs := range []bool{false, true} {
 			name := cc.name
@@ -300,7 +300,9 @@ func TestGPUChains(t *testing.T) {
 		rCPU := relErr(den, toF64(cpuDen))
 		t.Logf("graphs %v: %d chains x %d steps on the GPU: relative difference %.2g from host stepping over the GPU's network, %.2g from the CPU engine's chains (capture: %v)",
 			graphs, n, steps, rHost, rCPU, o.graphErr)
-		if rHost > 1e-5 || rCPU > 1e-3 {
+		// Against the CPU the chains differ by the network's rounding, amplified over the
+		// steps; a wrong noise stream or update would differ by O(1).
+		if rHost > 1e-5 || rCPU > 1e-2 {
 			t.Errorf("graphs %v: the GPU chains differ: %.2g from host stepping, %.2g from the CPU", graphs, rHost, rCPU)
 		}
 		if graphs && o.graphErr != nil {
