@@ -35,8 +35,11 @@ type dataParallel struct {
 	slot, recv  []float32
 	acc, gather []float32
 	scratch     *nn.Params[float32]
-	info        []float64 // this rank's slot losses of the step, then its compute seconds
+	info        []float64 // this rank's slot losses of the step, its compute seconds, its images' losses
 	allInfo     []float64
+	// imgLoss is every image's loss term of the last batch in batch order, gathered from
+	// the ranks (Objective.ImageLosses of the single process, bit for bit).
+	imgLoss []float64
 	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
 	computeSecs []float64 // per rank
 }
@@ -55,6 +58,8 @@ type slotEngine interface {
 	checkLoss(loss float64) error
 	// microBatch is the images per slot.
 	microBatch() int
+	// slotImageLosses is Objective.ImageLosses of the images lo..lo+k-1 of the last slot.
+	slotImageLosses(lo, k int) []float64
 }
 
 func (e *cpuEngine) slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64 {
@@ -62,6 +67,9 @@ func (e *cpuEngine) slotLossGrad(x, noise []float32, lo, k, n int, sigmas []floa
 }
 func (e *cpuEngine) checkLoss(loss float64) error { return e.obj.checkLoss(loss) }
 func (e *cpuEngine) microBatch() int              { return e.obj.micro }
+func (e *cpuEngine) slotImageLosses(lo, k int) []float64 {
+	return e.obj.imgLoss[lo : lo+k]
+}
 
 func newDataParallel(comm dist.Comm, eng slotEngine, model nn.Config) *dataParallel {
 	w := comm.Size()
@@ -82,11 +90,18 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 	dim := len(x) / n
 	slots := (n + micro - 1) / micro
 	rounds := (slots + d.size - 1) / d.size
-	if cap(d.info) < rounds+1 {
-		d.info = make([]float64, rounds+1)
-		d.allInfo = make([]float64, (rounds+1)*d.size)
+	// info: the round's slot losses, the compute seconds, then the images' losses of
+	// the rank's slots (micro per round), gathered so that every rank has the batch's
+	// losses per image (the loss per noise level) as the single process has them.
+	L := rounds + 1 + rounds*micro
+	if cap(d.info) < L {
+		d.info = make([]float64, L)
+		d.allInfo = make([]float64, L*d.size)
 	}
-	info, allInfo := d.info[:rounds+1], d.allInfo[:(rounds+1)*d.size]
+	if cap(d.imgLoss) < n {
+		d.imgLoss = make([]float64, n)
+	}
+	info, allInfo := d.info[:L], d.allInfo[:L*d.size]
 	clear(info)
 	var busy time.Duration
 	for j := range rounds {
@@ -97,6 +112,7 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 			k := min(micro, n-lo)
 			d.scratch.Zero()
 			info[j] = d.eng.slotLossGrad(x[lo*dim:(lo+k)*dim], noise[lo*dim:(lo+k)*dim], lo, k, n, sigmas, d.scratch)
+			copy(info[rounds+1+j*micro:], d.eng.slotImageLosses(lo, k))
 			copy(d.slot, d.scratch.Flat())
 			busy += time.Since(start)
 		} else {
@@ -115,11 +131,15 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 		return 0, fmt.Errorf("gathering losses: %w: %w", errCollective, err)
 	}
 	loss := 0.0
+	d.imgLoss = d.imgLoss[:n]
 	for s := range slots {
-		loss += allInfo[(s%d.size)*(rounds+1)+s/d.size]
+		q, j := s%d.size, s/d.size
+		loss += allInfo[q*L+j]
+		lo := s * micro
+		copy(d.imgLoss[lo:min(lo+micro, n)], allInfo[q*L+rounds+1+j*micro:])
 	}
 	for q := range d.size {
-		d.computeSecs[q] = allInfo[q*(rounds+1)+rounds]
+		d.computeSecs[q] = allInfo[q*L+rounds]
 	}
 	return loss, nil
 }

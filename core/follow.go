@@ -151,7 +151,8 @@ func (f *follower) warn(emit func(Event) bool, msg string) {
 func stepEvent(rec MetricRecord, cfg RunConfig, at time.Time) StepEvent {
 	return StepEvent{At: at, Step: rec.Step, Total: cfg.Steps, Loss: rec.Loss, NormLoss: rec.NormLoss, LR: rec.LR,
 		ImagesPerSec: rec.ImagesPerSec, Elapsed: time.Duration(rec.Elapsed * float64(time.Second)),
-		ETA: ETA(cfg.Steps, rec.Step, cfg.BatchSize, rec.ImagesPerSec), WorldSize: max(rec.WorldSize, 1), RankImagesPerSec: rec.RankImagesPerSec}
+		ETA: ETA(cfg.Steps, rec.Step, cfg.BatchSize, rec.ImagesPerSec), WorldSize: max(rec.WorldSize, 1), RankImagesPerSec: rec.RankImagesPerSec,
+		SigmaLoss: rec.SigmaLoss}
 }
 
 // checkpoint emits the newest complete checkpoint when it is new.

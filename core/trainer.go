@@ -42,6 +42,12 @@ type Trainer struct {
 	rng     *rand.Rand
 	sigmas  []float64
 	perm    []float64
+	// order[b] is the index (in sigmas) of batch image b's noise level this step: perm is
+	// sigmas in that order. binK is the number of noise-level bins of the loss per noise
+	// level (0: not logged), sigmaLoss the last step's bin losses.
+	order     []int
+	binK      int
+	sigmaLoss []float64
 	batch   []float32
 	noiseB  []float32 // the step's noise, drawn here so that every engine sees the same
 
@@ -464,7 +470,7 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
 	}
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
-		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
+		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)), order: make([]int, len(sig)), binK: sigmaBinCount(cfg),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
 		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
 	if comm.Size() > 1 {
@@ -780,8 +786,15 @@ func (t *Trainer) trainStep() error {
 	}
 	// One sigma per batch index, the fixed set shuffled over the batch each step; then
 	// the noise of the whole batch.
-	copy(t.perm, t.sigmas)
-	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
+	// The levels' indices are shuffled (the same draws as shuffling the levels) so that
+	// each image's level is known for the loss per noise level.
+	for i := range t.order {
+		t.order[i] = i
+	}
+	t.rng.Shuffle(len(t.order), func(i, j int) { t.order[i], t.order[j] = t.order[j], t.order[i] })
+	for i, o := range t.order {
+		t.perm[i] = t.sigmas[o]
+	}
 	DrawNoise(t.rng, t.noiseB)
 	var loss float64
 	var err error
@@ -798,6 +811,7 @@ func (t *Trainer) trainStep() error {
 	if err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
+	t.sigmaLoss = t.binStepLosses()
 	if t.ReduceGradients != nil {
 		if err := t.ReduceGradients(t.engine.Gradients()); err != nil {
 			return fmt.Errorf("step %d: reduce the gradients: %w", t.step+1, err)
@@ -836,7 +850,8 @@ func (t *Trainer) trainStep() error {
 
 	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
-		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
+		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates,
+		SigmaLoss: append([]float64(nil), t.sigmaLoss...)}
 	t.emit(ev)
 	t.lastLoss, t.lastLR, t.lastRankRates = loss, lr, rankRates
 	// Rank 0 writes; in a distributed run an error of its writing stops every rank at the
@@ -866,6 +881,22 @@ func (t *Trainer) trainStep() error {
 	return nil
 }
 
+// binStepLosses is the loss per noise-level bin of the step just computed: the images'
+// loss terms (gathered from the ranks in a distributed run, so that it equals the single
+// process's) averaged per bin; nil when the engine does not report them.
+func (t *Trainer) binStepLosses() []float64 {
+	if t.binK == 0 {
+		return nil
+	}
+	var img []float64
+	if t.dp != nil {
+		img = t.dp.imgLoss
+	} else if r, ok := t.engine.(ImageLossReporter); ok {
+		img = r.ImageLosses()
+	}
+	return binLosses(img, t.order, t.binK, t.sigmaLoss)
+}
+
 // ETA is the time left to step total from step at imagesPerSec images per second and
 // batch images per step (0 when the rate is unknown).
 func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
@@ -884,7 +915,7 @@ func (t *Trainer) logMetrics(at time.Time) error {
 	t.scoreMu.Unlock()
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
-		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
+		Time: at.UTC().Format(time.RFC3339Nano), Score: sc, SigmaLoss: t.sigmaLoss}
 	if t.dp != nil {
 		rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), t.lastRankRates
 	}
