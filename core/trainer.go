@@ -48,8 +48,8 @@ type Trainer struct {
 	order     []int
 	binK      int
 	sigmaLoss []float64
-	batch   []float32
-	noiseB  []float32 // the step's noise, drawn here so that every engine sees the same
+	batch     []float32
+	noiseB    []float32 // the step's noise, drawn here so that every engine sees the same
 
 	step      int
 	elapsed   time.Duration // training time over all sessions of the run
