@@ -217,8 +217,12 @@ func (d *dataParallel) rankRates(n, micro int) []float64 {
 }
 
 // controlFlags are the requests every rank must agree on before a step of a distributed
-// run: any rank's request counts for all, so that they stop, checkpoint or fail together.
-type controlFlags struct{ stop, checkpoint, failed bool }
+// run: any rank's request counts for all, so that they stop, checkpoint, fail, pause and
+// change their total together (steps: the largest total asked for, 0 for none).
+type controlFlags struct {
+	stop, checkpoint, failed, pause bool
+	steps                           int
+}
 
 // agreeFlags is a collective: it returns the flags of all ranks or-ed together.
 func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
@@ -228,16 +232,20 @@ func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
 		}
 		return 0
 	}
-	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed)}
-	all := make([]float64, 3*c.Size())
+	const n = 5
+	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed), b(f.pause), float64(f.steps)}
+	all := make([]float64, n*c.Size())
 	if err := c.AllgatherF64(mine, all); err != nil {
 		return f, err
 	}
 	var out controlFlags
 	for q := range c.Size() {
-		out.stop = out.stop || all[3*q] != 0
-		out.checkpoint = out.checkpoint || all[3*q+1] != 0
-		out.failed = out.failed || all[3*q+2] != 0
+		v := all[n*q : n*q+n]
+		out.stop = out.stop || v[0] != 0
+		out.checkpoint = out.checkpoint || v[1] != 0
+		out.failed = out.failed || v[2] != 0
+		out.pause = out.pause || v[3] != 0
+		out.steps = max(out.steps, int(v[4]))
 	}
 	return out, nil
 }

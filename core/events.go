@@ -99,10 +99,12 @@ type LogEvent struct {
 	Level, Msg string
 }
 
-// StateEvent reports a state change.
+// StateEvent reports a state change, or a new total step count (SetSteps).
 type StateEvent struct {
 	At    time.Time
 	State State
+	// Total is the run's total step count (0: not said).
+	Total int
 }
 
 // DoneEvent is the last event of a trainer: Err is nil after a normal stop.

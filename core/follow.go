@@ -31,10 +31,15 @@ type follower struct {
 	// warned is the last warning emitted about a file: polling repeats it only when it
 	// changes.
 	warned string
+	// answers holds the ids of the trainer's control answers seen (status.json), and
+	// statusSeen whether it was read once: answers already there then are history.
+	answers    map[string]bool
+	statusSeen bool
+	total      int // the total last reported
 }
 
 func newFollower(dir string, cfg RunConfig) *follower {
-	f := &follower{dir: dir, cfg: cfg, ckpt: -1, state: -1}
+	f := &follower{dir: dir, cfg: cfg, ckpt: -1, state: -1, answers: map[string]bool{}, total: cfg.Steps}
 	if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		f.cfgMod = fi.ModTime()
 	}
@@ -58,17 +63,39 @@ func (f *follower) poll(emit func(Event) bool) {
 		}
 	}
 	f.history(emit)
-	st := f.currentState()
-	if st != f.state {
-		f.state = st
-		emit(StateEvent{At: time.Now(), State: st})
+	st := f.currentState(emit)
+	if st != f.state || f.cfg.Steps != f.total {
+		f.state, f.total = st, f.cfg.Steps
+		emit(StateEvent{At: time.Now(), State: st, Total: f.cfg.Steps})
 	}
 }
 
-// currentState is Running while a live process holds the run's lock, else Finished once
-// the last step is logged, Idle before anything is, and Stopped in between.
-func (f *follower) currentState() State {
-	if _, ok := LockHolder(f.dir); ok {
+// currentState is the state of the process that holds the run's lock (Running, or Paused
+// and Stopping as its control status says; its new control answers are emitted), else
+// Finished once the last step is logged, Idle before anything is, and Stopped in between.
+func (f *follower) currentState(emit func(Event) bool) State {
+	if pid, ok := LockHolder(f.dir); ok {
+		st, err := ReadControlStatus(f.dir)
+		if err != nil || st.PID != pid {
+			return Running
+		}
+		for _, a := range st.Answers {
+			if f.answers[a.ID] {
+				continue
+			}
+			f.answers[a.ID] = true
+			if f.statusSeen {
+				level := "ok"
+				if !a.OK {
+					level = "warn"
+				}
+				emit(LogEvent{At: time.Now(), Level: level, Msg: fmt.Sprintf("trainer (pid %d): %s: %s", pid, a.Op, a.Msg)})
+			}
+		}
+		f.statusSeen = true
+		if s, ok := ParseState(st.State); ok && (s == Paused || s == Stopping) {
+			return s
+		}
 		return Running
 	}
 	switch {

@@ -108,7 +108,7 @@ func TestFollowedRunGivesTheLiveStream(t *testing.T) {
 	if st := evs[len(evs)-1].(StateEvent); st.State != Finished || f.State() != Finished {
 		t.Errorf("followed state %v", st.State)
 	}
-	if err := f.Pause(); !errors.Is(err, ErrFollowed) {
+	if err := f.Pause(); !errors.Is(err, ErrNotTraining) {
 		t.Errorf("pause of a followed run: %v", err)
 	}
 	if w, err := f.Weights(); err != nil || w.Step != 6 || !strings.Contains(w.Source, "step-00000006") {
