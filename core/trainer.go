@@ -91,7 +91,7 @@ type Trainer struct {
 	// stepsReq is a new total step count asked for (SetSteps; 0: none).
 	stepsReq int
 	// ctl is the control channel (rank 0 of a run with a directory; nil otherwise).
-	ctl *controller
+	ctl      *controller
 	started  bool
 	done     chan struct{}
 	err      error
