@@ -307,21 +307,35 @@ func SaveImage(runDir, name string, img image.Image) (string, error) {
 	if img == nil {
 		return "", fmt.Errorf("save %s: no picture", name)
 	}
+	return saveNew(runDir, "samples", name, ".png", func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// SaveExport writes an export of the workbench (a chart's data as CSV, the screen as PNG)
+// as RUN/exports/NAME-DATE-TIME.EXT (ext with its dot), or ./mdsm-NAME-DATE-TIME.EXT
+// without a run directory, never replacing a file (as SaveImage), and returns the path.
+// These are the workbench's own files: no trainer reads or writes them.
+func SaveExport(runDir, name, ext string, write func(w io.Writer) error) (string, error) {
+	return saveNew(runDir, "exports", name, ext, write)
+}
+
+// saveNew writes RUN/SUB/NAME-STAMP.EXT (or ./mdsm-NAME-STAMP.EXT) under the first free
+// name.
+func saveNew(runDir, sub, name, ext string, write func(w io.Writer) error) (string, error) {
 	stamp := time.Now().Format("20060102-150405")
 	base := filepath.Join(".", "mdsm-"+name+"-"+stamp)
 	if runDir != "" {
-		dir := filepath.Join(runDir, "samples")
+		dir := filepath.Join(runDir, sub)
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return "", fmt.Errorf("save %s: %w", name, safefile.Describe(err))
 		}
 		base = filepath.Join(dir, name+"-"+stamp)
 	}
 	for i := 1; i <= 100; i++ {
-		path := base + ".png"
+		path := base + ext
 		if i > 1 {
-			path = fmt.Sprintf("%s-%d.png", base, i)
+			path = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
-		err := safefile.WriteNew(path, false, func(w io.Writer) error { return png.Encode(w, img) })
+		err := safefile.WriteNew(path, false, write)
 		if errors.Is(err, safefile.ErrExists) {
 			continue
 		}
@@ -330,5 +344,5 @@ func SaveImage(runDir, name string, img image.Image) (string, error) {
 		}
 		return path, nil
 	}
-	return "", fmt.Errorf("save %s: %s.png and 99 numbered names after it exist already", name, base)
+	return "", fmt.Errorf("save %s: %s%s and 99 numbered names after it exist already", name, base, ext)
 }

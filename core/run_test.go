@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -365,5 +366,10 @@ func TestSaveImageNeverReplaces(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a save wrote through a link: %v", err)
+	}
+	// exports (a chart's CSV) go to RUN/exports under the same policy
+	p, err := SaveExport(dir, "train", ".csv", func(w io.Writer) error { _, err := io.WriteString(w, "step\n1\n"); return err })
+	if b, rerr := os.ReadFile(p); err != nil || rerr != nil || string(b) != "step\n1\n" || filepath.Dir(p) != filepath.Join(dir, "exports") || filepath.Ext(p) != ".csv" {
+		t.Errorf("export %s: %v, %v", p, err, rerr)
 	}
 }
