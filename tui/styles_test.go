@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"image/color"
 	"math"
 	"testing"
@@ -111,6 +112,12 @@ func TestColoursReadable(t *testing.T) {
 			}
 			text["chart axis"] = lipgloss.NewStyle().Foreground(st.axis)
 			text["loss curve"] = lipgloss.NewStyle().Foreground(st.series)
+			for i, c := range st.curves {
+				text[fmt.Sprintf("curve %d", i)] = lipgloss.NewStyle().Foreground(c)
+			}
+			for i, c := range st.sigma {
+				text[fmt.Sprintf("noise-level bin %d", i)] = lipgloss.NewStyle().Foreground(c)
+			}
 			for gname, ground := range grounds {
 				def := black
 				if ground == black {
