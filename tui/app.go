@@ -148,7 +148,7 @@ func New(opts Options) (*App, error) {
 			root = filepath.Dir(filepath.Clean(opts.Watch))
 		}
 	}
-	a.runs = newRunsPane(root)
+	a.runs = newRunsPane(root, 2*opts.WatchInterval)
 	s.shown = a.active
 	return a, nil
 }
@@ -505,7 +505,7 @@ func (a *App) onRunOpened(m runOpenedMsg) tea.Cmd {
 	s.status = statusOf(r.State())
 	switch {
 	case s.watch:
-		a.logf("info", "watching %s (read-only; n in the Samples pane samples from its newest checkpoint)", s.runDir)
+		a.logf("info", "watching %s: another process trains it (p, c, x and T in the Train pane steer it; n in the Samples pane samples from its newest checkpoint)", s.runDir)
 	case m.resumed:
 		a.logf("ok", "resumed %s at step %d of %d", s.runDir, r.Step(), s.total)
 	default:
@@ -556,8 +556,8 @@ func (a *App) onRunEvents(m runEventsMsg) tea.Cmd {
 			a.logf(e.Level, "%s", e.Msg)
 		case core.StateEvent:
 			s.status = statusOf(e.State)
-			if e.Total > 0 {
-				s.total = e.Total
+			if e.Total > 0 { // a new total (SetSteps): the run's config says so too
+				s.total, s.cfg.Steps = e.Total, e.Total
 			}
 		case core.DoneEvent:
 			switch {

@@ -191,13 +191,12 @@ func (p energyPane) histograms(st *styles) ([]chart.Series, []string) {
 			d := float64(c) / float64(len(e.Energies)) / w
 			pts = append(pts, chart.Point{X: h.Edges[b], Y: d}, chart.Point{X: h.Edges[b+1], Y: d})
 		}
-		med := median(e.Energies)
-		name := fmt.Sprintf("%s n=%d median %s", e.Name, len(e.Energies), chart.FormatSI(med))
+		series = append(series, chart.Series{Name: e.Name, Points: pts, Color: st.curve(i)})
+		note := fmt.Sprintf("%s: median %s, n %d", e.Name, chart.FormatSI(median(e.Energies)), len(e.Energies))
 		if out := h.Under + h.Over; out > 0 {
-			name += fmt.Sprintf(" (%d off the range)", out)
+			note += fmt.Sprintf(" (%d outside the range shown)", out)
 		}
-		series = append(series, chart.Series{Name: name, Points: pts, Color: st.curve(i)})
-		notes = append(notes, e.Name+": "+e.Note)
+		notes = append(notes, lipgloss.NewStyle().Foreground(st.curve(i)).Render(note)+st.dim.Render(" "+st.g.dot+" "+e.Note))
 	}
 	return series, notes
 }
@@ -229,9 +228,7 @@ func (p energyPane) view(s *session, w, h int) string {
 		info = append(info, st.hint.Render(p.status))
 	}
 	series, notes := p.histograms(st)
-	for _, n := range notes {
-		info = append(info, st.dim.Render(n))
-	}
+	info = append(info, notes...)
 	var infoLines []string
 	for _, l := range info {
 		infoLines = append(infoLines, wrap(l, w)...)
@@ -245,7 +242,7 @@ func (p energyPane) view(s *session, w, h int) string {
 		}
 		lines = append(lines, lipgloss.Place(w, chartH, lipgloss.Center, lipgloss.Center, st.placeholder.Render(strings.Join(wrap(hint, w-4), "\n"))))
 	} else {
-		c := chart.LineChart{Series: series, XLabel: "energy", AxisColor: st.axis, Marker: st.marker}
+		c := chart.LineChart{Series: series, XLabel: "energy", AxisColor: st.axis, Marker: st.marker, LegendNoValues: true}
 		lines = append(lines, c.Render(w, chartH))
 	}
 	lines = append(lines, infoLines...)

@@ -38,6 +38,8 @@ type trainKeys struct {
 	Start, Pause, Stop, Checkpoint, Total                                 key.Binding
 	LogScale, Raw, Smooth, Unsmooth, Main                                 key.Binding
 	ZoomIn, ZoomOut, Fit, PanLeft, PanRight, Left, Right, CursorOff, Save key.Binding
+	// Cursor, Zoom and Pan show pairs of keys as one item in the hints and the help.
+	Cursor, Zoom, Pan key.Binding
 }
 
 var tk = trainKeys{
@@ -60,6 +62,9 @@ var tk = trainKeys{
 	Right:      bind([]string{"right"}, "→", "cursor: later step"),
 	CursorOff:  bind([]string{"esc"}, "esc", "hide the cursor"),
 	Save:       bind([]string{"w"}, "w", "write the chart window's data as CSV"),
+	Cursor:     bind([]string{"left", "right"}, "←/→", "cursor: the values at a step"),
+	Zoom:       bind([]string{"z", "Z"}, "z/Z", "zoom in / out (steps; y fits the window)"),
+	Pan:        bind([]string{"<", ">"}, "</>", "pan to earlier / later steps (also shift+←/→)"),
 }
 
 // list is every Train key: the run's controls (a followed run's go to its trainer through
@@ -69,8 +74,7 @@ func (k trainKeys) list() []key.Binding {
 }
 
 func (k trainKeys) chartKeys() []key.Binding {
-	return []key.Binding{k.Left, k.Right, k.ZoomIn, k.ZoomOut, k.PanLeft, k.PanRight, k.Fit, k.Main, k.LogScale, k.Raw,
-		k.Smooth, k.Unsmooth, k.Save, k.CursorOff}
+	return []key.Binding{k.Cursor, k.Zoom, k.Pan, k.Fit, k.Main, k.LogScale, k.Raw, k.Smooth, k.Unsmooth, k.Save, k.CursorOff}
 }
 
 type configKeys struct {

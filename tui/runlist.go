@@ -16,9 +16,9 @@ import (
 	"mdsm/tui/chart"
 )
 
-// runsRefresh is how often the Runs pane scans its root while it is shown (or while runs
-// are laid over the Train pane's chart, whose curves follow their runs).
-const runsRefresh = 2 * time.Second
+// The Runs pane scans its root every other watch interval (Options.WatchInterval, 2 s by
+// default) while it is shown, or while runs are laid over the Train pane's chart, whose
+// curves follow their runs.
 
 // runsPane lists the run directories under the runs root (--runs, default runs/) with
 // what they train, how far they got, their state, last loss, speed and age; it opens one
@@ -42,14 +42,15 @@ type runsPane struct {
 	desc    bool
 	compare bool
 	status  string
-	h       int // the pane's height at the last resize
+	h       int           // the pane's height at the last resize
+	every   time.Duration // between scans
 }
 
 // The sort columns of the Runs pane.
 var runSortNames = []string{"name", "changed", "state", "step", "loss", "img/s"}
 
-func newRunsPane(root string) runsPane {
-	return runsPane{scanner: core.NewRunScanner(root), sortBy: 1, desc: true}
+func newRunsPane(root string, every time.Duration) runsPane {
+	return runsPane{scanner: core.NewRunScanner(root), sortBy: 1, desc: true, every: every}
 }
 
 func (p runsPane) title(bool) string                    { return "Runs" }
@@ -89,7 +90,7 @@ func (p runsPane) keepTicking() (runsPane, tea.Cmd) {
 	p.ticking = true
 	p.tick++
 	gen := p.tick
-	return p, tea.Tick(runsRefresh, func(time.Time) tea.Msg { return runsTickMsg{gen: gen} })
+	return p, tea.Tick(p.every, func(time.Time) tea.Msg { return runsTickMsg{gen: gen} })
 }
 
 func (p runsPane) update(s *session, msg tea.Msg) (runsPane, out) {
@@ -229,6 +230,12 @@ func (p runsPane) key(s *session, k tea.KeyPressMsg) (runsPane, out) {
 		return p, out{}
 	}
 	r := rows[p.cursor]
+	if (key.Matches(k, rk.Open) || key.Matches(k, rk.Resume)) && s.active() {
+		if r.Dir != s.runDir {
+			p.status = fmt.Sprintf("this workbench trains %s: stop it first (x in the Train pane), then open another run", baseName(s.runDir))
+		}
+		return p, out{}
+	}
 	switch {
 	case key.Matches(k, rk.Mark):
 		return p.toggle(r)
@@ -379,7 +386,7 @@ func (p runsPane) columns(w int) []runColumn {
 	for used() > w && len(cols) > 5 {
 		cols = cols[1:] // preset, then data
 	}
-	name := runColumn{name: "run", width: max(8, w-used()+14), cell: func(r core.RunSummary) string { return r.Name }}
+	name := runColumn{name: "run", width: max(8, w-used()+13), cell: func(r core.RunSummary) string { return r.Name }}
 	return append([]runColumn{name}, cols...)
 }
 
@@ -396,7 +403,7 @@ func (p runsPane) view(s *session, w, h int) string {
 	head := st.heading.Render("Runs") + st.dim.Render(fmt.Sprintf("  %s %s %d runs %s sorted by %s %s (o, O)", truncateLeft(p.scanner.Root, max(10, w/3)), st.g.dot,
 		len(rows), st.g.dot, runSortNames[p.sortBy], order))
 	if !p.scanned.IsZero() {
-		head += st.dim.Render(fmt.Sprintf(" %s scanned in %s", st.g.dot, p.took.Round(time.Millisecond)))
+		head += st.dim.Render(fmt.Sprintf(" %s scanned in %.1f ms", st.g.dot, float64(p.took.Microseconds())/1000))
 	}
 	lines := []string{clip(head, w)}
 	cols := p.columns(w)
@@ -450,18 +457,20 @@ func cellText(text string, w int, right bool) string {
 // row is one run of the table.
 func (p runsPane) row(s *session, r core.RunSummary, cols []runColumn, selected bool, w int) string {
 	st := s.st
-	mark := "  "
+	mark := " "
 	if i, ok := p.marked(r.Dir); ok {
-		mark = lipgloss.NewStyle().Foreground(st.curve(i+1)).Render(st.g.mark) + " "
+		mark = lipgloss.NewStyle().Foreground(st.curve(i + 1)).Render(st.g.mark)
+	}
+	if r.Dir == s.runDir && s.run != nil { // the run this workbench shows
+		mark += st.key.Render(st.g.cursor)
+	} else {
+		mark += " "
 	}
 	var b strings.Builder
 	for _, c := range cols {
 		text := c.cell(r)
-		if c.name == "state" && r.Dir == s.runDir && s.run != nil {
-			text = "open"
-			if s.active() {
-				text = "here"
-			}
+		if c.name == "state" && r.Dir == s.runDir && s.active() {
+			text = "here"
 		}
 		b.WriteString(cellText(text, c.width, c.right) + " ")
 	}
@@ -530,10 +539,15 @@ func (p runsPane) compareView(s *session, w, h int) string {
 		}
 		rows = append(rows, line)
 	}
-	if len(rows) == 1 {
+	differ := fmt.Sprintf(" %d fields differ (c hides)", len(rows)-1)
+	switch len(rows) {
+	case 1:
 		rows = append(rows, st.dim.Render("the marked runs have the same configuration"))
+		differ = " (c hides)"
+	case 2:
+		differ = " 1 field differs (c hides)"
 	}
-	title := st.heading.Render("Configurations") + st.dim.Render(fmt.Sprintf(" %d fields differ (c hides)", len(rows)-1))
+	title := st.heading.Render("Configurations") + st.dim.Render(differ)
 	if len(rows)-1 > h-1 {
 		rows = append(rows[:h-2], st.dim.Render(fmt.Sprintf("%s %d more", st.g.down, len(rows)-(h-2))))
 	}

@@ -278,7 +278,7 @@ func (p trainPane) view(s *session, w, h int) string {
 	}
 	lines = append(lines, clip(p.readout(s, lo, hi, zoomed), w))
 	if rowH > 0 {
-		lines = append(lines, p.secondRow(s, w, rowH, lo, hi, zoomed && have))
+		lines = append(lines, p.secondRow(s, w, rowH, lo, hi))
 	}
 	lines = append(lines, st.heading.Render("Events"))
 	lines = append(lines, p.events(s, w, logH)...)
@@ -345,9 +345,16 @@ func (p trainPane) sigmaSeries(s *session) ([]chart.Series, []core.SigmaBin) {
 		for i, pt := range pts {
 			q[i] = chart.Point{X: pt.X, Y: pt.Y * scale}
 		}
-		name := fmt.Sprintf("%s%d", s.st.g.sigma, b+1)
-		if bins != nil {
-			name = s.st.g.sigma + chart.FormatSI(bins[b].Lo) + "–" + chart.FormatSI(bins[b].Hi)
+		name := fmt.Sprintf("bin %d", b+1)
+		if bins != nil { // the bins' upper ends, compact enough for 8 entries at 80 columns
+			le := "≤"
+			if s.st.marker == chart.ASCII {
+				le = "<="
+			}
+			name = le + strconv.FormatFloat(bins[b].Hi, 'g', 2, 64)
+			if b == 0 {
+				name = s.st.g.sigma + name
+			}
 		}
 		out = append(out, chart.Series{Name: name, Points: q, Color: s.st.sigma[b%len(s.st.sigma)]})
 	}
@@ -383,13 +390,13 @@ func (p trainPane) mainChart(s *session, lo, hi float64, zoomed bool) chart.Line
 	st := s.st
 	c := chart.LineChart{Smoothing: p.smoothing, LogY: p.logY, XLabel: "step", AxisColor: st.axis, Marker: st.marker,
 		Cursor: p.win.cursor, ShowCursor: p.win.cursorOn}
-	if zoomed {
-		c.XFrom, c.XTo = lo, hi
-	} else {
+	c.XFrom, c.XTo = lo, hi // the same x axis as the charts under it
+	if !zoomed {
 		c.YFrom = p.yFrom()
 	}
 	if p.perSigma {
 		c.Series, _ = p.sigmaSeries(s)
+		c.HideRaw, c.LegendNoValues = true, true // eight curves: their smoothed lines only
 		if len(c.Series) == 0 {
 			c.Series = []chart.Series{{Name: "no loss per noise level in this run's metrics (an older run, one noise level, or a GPU run)"}}
 		}
@@ -399,6 +406,7 @@ func (p trainPane) mainChart(s *session, lo, hi float64, zoomed bool) chart.Line
 	name := p.lossLabel()
 	if len(over) > 0 {
 		name = runName(s)
+		c.HideRaw = c.Smoothing > 0 // several runs: their smoothed curves, as TensorBoard's lines
 	}
 	if len(p.loss) > 0 {
 		c.Series = append(c.Series, chart.Series{Name: name, Points: p.shown(), Color: st.series})
@@ -408,15 +416,13 @@ func (p trainPane) mainChart(s *session, lo, hi float64, zoomed bool) chart.Line
 }
 
 // secondRow is the learning rate, images/s and sample score charts side by side.
-func (p trainPane) secondRow(s *session, w, h int, lo, hi float64, zoomed bool) string {
+func (p trainPane) secondRow(s *session, w, h int, lo, hi float64) string {
 	st := s.st
 	cw := (w - 2) / 3
 	mk := func(name string, pts []chart.Point, col int, log bool) string {
 		c := chart.LineChart{Series: []chart.Series{{Name: name, Points: pts, Color: st.curve(col)}}, LogY: log,
-			AxisColor: st.axis, Marker: st.marker, Cursor: p.win.cursor, ShowCursor: p.win.cursorOn}
-		if zoomed {
-			c.XFrom, c.XTo = lo, hi
-		}
+			AxisColor: st.axis, Marker: st.marker, Cursor: p.win.cursor, ShowCursor: p.win.cursorOn,
+			XFrom: lo, XTo: hi, NoXLabels: true}
 		return c.Render(cw, h)
 	}
 	score := "sample FD"
@@ -429,10 +435,8 @@ func (p trainPane) secondRow(s *session, w, h int, lo, hi float64, zoomed bool) 
 			st.placeholder.Render(strings.Join(wrap("sample score: none yet (periodic grids of a dataset with a classifier)", max(8, w-2*cw-4)), "\n")))
 	} else {
 		c := chart.LineChart{Series: []chart.Series{{Name: score, Points: p.score, Color: st.curve(3)}},
-			AxisColor: st.axis, Marker: st.marker, Cursor: p.win.cursor, ShowCursor: p.win.cursorOn}
-		if zoomed {
-			c.XFrom, c.XTo = lo, hi
-		}
+			AxisColor: st.axis, Marker: st.marker, Cursor: p.win.cursor, ShowCursor: p.win.cursorOn,
+			XFrom: lo, XTo: hi, NoXLabels: true}
 		third = c.Render(w-2*cw-2, h)
 	}
 	return lipgloss.JoinHorizontal(lipgloss.Top, mk("lr", p.lr, 1, false), " ", mk("img/s", p.ips, 2, false), " ", third)

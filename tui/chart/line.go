@@ -33,8 +33,8 @@ type LineChart struct {
 	HideRaw bool
 	// LogY uses a log10 y axis; non-positive values are skipped.
 	LogY bool
-	// YFrom, when above the first step, fits the y range to the points from
-	// that x on: the early transient of a loss curve (orders of magnitude
+	// YFrom, when set (non-zero) and above the first step, fits the y range to
+	// the points from that x on: the early transient of a loss curve (orders of magnitude
 	// above the rest) is clipped at the top instead of squashing the rest to
 	// the bottom row. Every point is still drawn where it fits.
 	YFrom float64
@@ -53,6 +53,11 @@ type LineChart struct {
 	XLabel string
 	// NoLegend hides the legend row.
 	NoLegend bool
+	// LegendNoValues leaves the latest values out of the legend (many short entries).
+	LegendNoValues bool
+	// NoXLabels hides the x tick labels (a small chart under one with the same x axis):
+	// its rows go to the plot.
+	NoXLabels bool
 	// AxisColor colours axes and labels; nil uses DefaultAxisColor.
 	AxisColor color.Color
 }
@@ -97,7 +102,7 @@ func (c LineChart) Render(w, h int) string {
 			if !c.windowed() {
 				xr.add(p.X)
 			}
-			if p.X >= c.YFrom {
+			if c.YFrom == 0 || p.X >= c.YFrom {
 				if rawOK {
 					yr.add(p.Y)
 				}
@@ -113,17 +118,17 @@ func (c LineChart) Render(w, h int) string {
 			have = true
 		}
 		if s.Name != "" && !c.NoLegend {
-			text := s.Name
-			if have {
-				text += " " + FormatSI(last)
+			value := ""
+			if have && !c.LegendNoValues {
+				value = FormatSI(last)
 			}
-			legend = append(legend, legendEntry{text: text,
+			legend = append(legend, legendEntry{text: s.Name, value: value,
 				style: lipgloss.NewStyle().Foreground(seriesColor(s.Color, si))})
 		}
 	}
 	xa, ya := xr.axis(), yr.axis()
 	f := frame{
-		w: w, h: h, marker: c.Marker, legend: legend, xLabel: c.XLabel, axisColor: c.AxisColor,
+		w: w, h: h, marker: c.Marker, legend: legend, xLabel: c.XLabel, axisColor: c.AxisColor, noXLabels: c.NoXLabels,
 		yTicks: func(dotsH, maxN int) []tick { return valueTicks(ya, ya.ticks(maxN), dotsH, true) },
 		xTicks: func(dotsW, maxN int) []tick { return valueTicks(xa, xa.ticks(maxN), dotsW, false) },
 	}
