@@ -492,14 +492,21 @@ func (p runsPane) row(s *session, r core.RunSummary, cols []runColumn, selected 
 func (p runsPane) overlayChart(s *session, w, h int) string {
 	st := s.st
 	var series []chart.Series
+	first, last := math.Inf(1), math.Inf(-1)
 	for i, o := range s.overlays {
 		series = append(series, chart.Series{Name: o.name(), Points: o.norm, Color: st.curve(i + 1)})
+		if n := len(o.norm); n > 0 {
+			first, last = math.Min(first, o.norm[0].X), math.Max(last, o.norm[n-1].X)
+		}
 	}
 	if len(series) == 0 {
 		return ""
 	}
-	title := st.heading.Render("Marked runs") + st.dim.Render(" normalised loss "+st.g.dot+" laid over the Train pane's run (2)")
-	c := chart.LineChart{Series: series, Smoothing: 0.9, XLabel: "step", AxisColor: st.axis, Marker: st.marker}
+	title := st.heading.Render("Marked runs") + st.dim.Render(" normalised loss, smoothed "+st.g.dot+" laid over the Train pane's run (2)")
+	c := chart.LineChart{Series: series, Smoothing: 0.9, HideRaw: true, XLabel: "step", AxisColor: st.axis, Marker: st.marker}
+	if last > first {
+		c.YFrom = first + 0.1*(last-first) // past the early transient, as the Train pane
+	}
 	return clip(title, w) + "\n" + c.Render(w, h-1)
 }
 
