@@ -305,6 +305,32 @@ func drawShape(img *image.RGBA, r image.Rectangle, ch rune, fg, bg color.RGBA, h
 		return true
 	case ch >= 0x2580 && ch <= 0x259f:
 		return drawBlock(img, r, ch, fg, bg)
+	case ch == '▸' || ch == '▶' || ch == '►': // a right-pointing triangle
+		half := h / 4
+		if ch != '▸' {
+			half = h / 3
+		}
+		for dy := -half; dy <= half; dy++ {
+			x1 := r.Min.X + w/4 + (w/2)*(half-abs(dy))/max(half, 1)
+			fill(img, image.Rect(r.Min.X+w/4, cy+dy, x1+1, cy+dy+1), fg)
+		}
+		return true
+	case ch == '✓' || ch == '✗': // check and cross, drawn as two strokes
+		stroke := func(x0, y0, x1, y1 int) {
+			n := max(abs(x1-x0), abs(y1-y0), 1)
+			for i := 0; i <= n; i++ {
+				x, y := x0+(x1-x0)*i/n, y0+(y1-y0)*i/n
+				fill(img, image.Rect(x, y, x+2, y+2), fg)
+			}
+		}
+		if ch == '✓' {
+			stroke(r.Min.X+1, cy, r.Min.X+w/3, cy+h/5)
+			stroke(r.Min.X+w/3, cy+h/5, r.Max.X-2, cy-h/4)
+		} else {
+			stroke(r.Min.X+1, cy-h/5, r.Max.X-3, cy+h/5)
+			stroke(r.Min.X+1, cy+h/5, r.Max.X-3, cy-h/5)
+		}
+		return true
 	}
 	// box drawing: arms from the centre (left, right, up, down) and their weight
 	arms, ok := boxArms[ch]
@@ -407,4 +433,11 @@ func drawBlock(img *image.RGBA, r image.Rectangle, ch rune, fg, bg color.RGBA) b
 		}
 	}
 	return true
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
