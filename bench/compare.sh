@@ -2,28 +2,88 @@
 # Runs mdsm's benchmarks and their PyTorch twins side by side, case by case (interleaved so
 # that machine noise hits both alike), and prints the time and memory ratios Go / PyTorch.
 # Needs Debian's python3-torch (apt-get install -y python3-torch).
-# Usage: bench/compare.sh [CASES] [THREADS] [STEPS]   e.g. bench/compare.sh small,tiny 2 5
+#
+# Usage: bench/compare.sh [CASES] [THREADS] [STEPS] [ISA] [ROUNDS]
+#   e.g. bench/compare.sh small,tiny 2 5 avx2 3
+#   ISA     native (default): each side's best kernels; avx2: mdsm with MDSM_ISA=avx2 and
+#           PyTorch with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 (an AVX-512
+#           machine measuring what an AVX2 one runs)
+#   ROUNDS  interleaved rounds (default 1); the table shows the median ratio and its range
+# Environment:
+#   BASE=REV  also build mdsm at git revision REV and time it in the same rounds: the
+#             "before" columns and the speed-up after/before, measured in one session
+#   MDSM_CONV passed to mdsm (e.g. direct to time the direct convolutions)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-small,small-langevin,medium,tiny,paper-b32,langevin,paper}
 threads=${2:-2}
 steps=${3:-5}
-go build -o /tmp/mdsm-bench ./cmd/mdsm
+isa=${4:-native}
+rounds=${5:-1}
+goenv=() pyenv=()
+case $isa in
+native) ;;
+avx2)
+	goenv=(MDSM_ISA=avx2)
+	pyenv=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2)
+	;;
+*)
+	echo "ISA must be native or avx2, not $isa" >&2
+	exit 2
+	;;
+esac
 out=$(mktemp -d)
-for c in ${cases//,/ }; do
-	GOMAXPROCS=$threads /tmp/mdsm-bench bench --json --config "$c" --threads "$threads" --steps "$steps" >>"$out/go.jsonl"
-	/usr/bin/python3 bench/torch_presets.py --config "$c" --threads "$threads" --steps "$steps" >>"$out/torch.jsonl"
+trap 'rm -rf "$out"' EXIT
+go build -o "$out/mdsm" ./cmd/mdsm
+if [ -n "${BASE:-}" ]; then
+	mkdir "$out/base"
+	git archive "$BASE" | tar -x -C "$out/base"
+	(cd "$out/base" && go build -o "$out/mdsm-base" ./cmd/mdsm)
+fi
+for r in $(seq "$rounds"); do
+	for c in ${cases//,/ }; do
+		if [ -n "${BASE:-}" ]; then
+			env "${goenv[@]}" GOMAXPROCS="$threads" "$out/mdsm-base" bench --json --config "$c" --threads "$threads" --steps "$steps" |
+				sed "s/^{/{\"round\": $r, /" >>"$out/base.jsonl"
+		fi
+		env "${goenv[@]}" GOMAXPROCS="$threads" "$out/mdsm" bench --json --config "$c" --threads "$threads" --steps "$steps" |
+			sed "s/^{/{\"round\": $r, /" >>"$out/go.jsonl"
+		env "${pyenv[@]}" /usr/bin/python3 bench/torch_presets.py --config "$c" --threads "$threads" --steps "$steps" |
+			sed "s/^{/{\"round\": $r, /" >>"$out/torch.jsonl"
+	done
 done
-/usr/bin/python3 - "$out/go.jsonl" "$out/torch.jsonl" <<'PY'
-import json, sys
-go = {r["name"]: r for r in map(json.loads, open(sys.argv[1]))}
-th = {r["name"]: r for r in map(json.loads, open(sys.argv[2]))}
-print(f"| case | batch | Go s/step | PyTorch s/step | time ratio Go/PyTorch | Go RSS MiB | PyTorch RSS MiB | RSS ratio | Go GFLOP/s |")
-print("|---|---|---|---|---|---|---|---|---|")
-for n, g in go.items():
-    t = th.get(n)
-    if not t:
+touch "$out/base.jsonl"
+echo "ISA $isa, $threads threads, $steps timed steps, $rounds round(s); $(date -u +%FT%TZ)"
+/usr/bin/python3 - "$out/go.jsonl" "$out/torch.jsonl" "$out/base.jsonl" <<'PY'
+import collections, json, statistics, sys
+
+def load(path):
+    runs = collections.defaultdict(dict)
+    for line in open(path):
+        r = json.loads(line)
+        runs[r["name"]][r["round"]] = r
+    return runs
+
+go, th, base = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+hdr = "| case | batch | Go s/step | PyTorch s/step | time ratio Go/PyTorch, median (range) | Go RSS MiB | PyTorch RSS MiB | RSS ratio | Go GFLOP/s |"
+sep = "|---|---|---|---|---|---|---|---|---|"
+if base:
+    hdr += " before s/step | after/before speed-up, median (range) | before RSS MiB |"
+    sep += "---|---|---|"
+print(hdr)
+print(sep)
+for name, rounds in go.items():
+    if name not in th:
         continue
-    print(f"| {n} | {g['batch']} | {g['median_s']:.4f} | {t['median_s']:.4f} | {g['median_s']/t['median_s']:.2f} | "
-          f"{g['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | {g['peak_rss_mib']/t['peak_rss_mib']:.2f} | {g['gflop_per_s']:.1f} |")
+    ratios = sorted((g["median_s"] / th[name][r]["median_s"], r) for r, g in rounds.items() if r in th[name])
+    mid = ratios[(len(ratios) - 1) // 2][1]
+    g, t = rounds[mid], th[name][mid]
+    row = (f"| {name} | {g['batch']} | {g['median_s']:.4f} | {t['median_s']:.4f} | "
+           f"**{g['median_s']/t['median_s']:.2f}** ({ratios[0][0]:.2f}-{ratios[-1][0]:.2f}) | "
+           f"{g['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | {g['peak_rss_mib']/t['peak_rss_mib']:.2f} | {g['gflop_per_s']:.1f} |")
+    if base and name in base:
+        sp = sorted(base[name][r]["median_s"] / g2["median_s"] for r, g2 in rounds.items() if r in base[name])
+        b = base[name].get(mid, next(iter(base[name].values())))
+        row += f" {b['median_s']:.4f} | {statistics.median(sp):.2f} ({sp[0]:.2f}-{sp[-1]:.2f}) | {b['peak_rss_mib']:.0f} |"
+    print(row)
 PY

@@ -50,6 +50,11 @@ type RunConfig struct {
 	// SampleT0 is the start temperature of this run's sampler (periodic grids, `mdsm sample`,
 	// the workbench). The paper uses 100; the small CPU presets sample best from 10 (README).
 	SampleT0 float64 `json:"sample_t0"`
+	// SampleShare bounds the share of wall time a periodic sample grid takes while it is
+	// drawn: the grid's Langevin steps run between training steps, on all cores, until they
+	// have had this share of the time since the grid began (0 = DefaultSampleShare). A grid
+	// due while the last one is still being drawn is skipped.
+	SampleShare float64 `json:"sample_share,omitempty"`
 
 	// NaNRollback: when a step produces a NaN or an infinity, roll back to the newest good
 	// checkpoint with the learning rate halved and go on, at most MaxNaNRollbacks times,
@@ -64,6 +69,13 @@ type RunConfig struct {
 	TF32 bool `json:"tf32,omitempty"`
 }
 
+// DefaultSampleShare is the share of wall time a periodic sample grid may take while it is
+// drawn, when a run config does not set one: training keeps 85% of its speed. With the
+// default small preset a grid of 36 images x 1,000 Langevin steps costs about 190 training
+// steps of compute, so one takes about 1,060 steps to draw and the run draws one every
+// 1,500 steps (measured in BENCHMARKS.md, "Periodic sample grids").
+const DefaultSampleShare = 0.15
+
 // DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
 // embedded MNIST subset. The noise range and learning rate of the small presets were
 // chosen by measurement (README "Presets"); the paper's values are in PaperRunConfig.
@@ -76,7 +88,7 @@ func DefaultRunConfig() RunConfig {
 		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: SpacingLinear, NoiseMode: NoiseMultiscale,
 		SingleSigma: 0.3,
 		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
-		Device: "auto",
+		SampleShare: DefaultSampleShare, Device: "auto",
 	}
 }
 
@@ -106,6 +118,17 @@ func (c RunConfig) Validate() error {
 		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
+}
+
+// MaxSampleShare is the largest share of wall time a run may give its sample grids.
+const MaxSampleShare = 0.9
+
+// sampleShare is the effective SampleShare.
+func (c RunConfig) sampleShare() float64 {
+	if c.SampleShare == 0 {
+		return DefaultSampleShare
+	}
+	return c.SampleShare
 }
 
 // ResumeChangeable lists the fields (by JSON name, in table order) that may differ between

@@ -56,8 +56,9 @@ type Field struct {
 	// Resume marks a setting a resumed run may change (its flag is accepted with
 	// `mdsm train --resume`, and a checkpoint whose config differs in it still resumes): the
 	// step total, the micro-batch (gradient accumulation gives the same update), NaN
-	// rollback, where the data lives and the device (the same numbers up to rounding).
-	// Anything else would silently make the run another run. See ResumeChangeable.
+	// rollback, where the data lives and the device (the same numbers up to rounding), and
+	// the share of time sample grids take (they never touch training). Anything else would
+	// silently make the run another run. See ResumeChangeable.
 	Resume bool
 
 	get   func(c *RunConfig) string
@@ -182,6 +183,15 @@ func RunFields() []Field {
 			func(c *RunConfig) *int { return &c.SampleSteps }, between(1, sampling.MaxScheduleSteps)),
 		floatField("sample_t0", "sample-t0", "sample T0", "start temperature of the run's sampler (the paper's 100; 10 for the small CPU presets)",
 			func(c *RunConfig) *float64 { return &c.SampleT0 }, positive),
+		floatField("sample_share", "sample-share", "sample share",
+			fmt.Sprintf("largest share of wall time a periodic grid takes while it is drawn, between training steps (0 = %g; a grid due while one is drawn is skipped)", DefaultSampleShare),
+			func(c *RunConfig) *float64 { return &c.SampleShare },
+			func(_ RunConfig, v float64) string {
+				if !(v >= 0 && v <= MaxSampleShare) {
+					return fmt.Sprintf("must be in [0, %g] (0 = the default, %g)", MaxSampleShare, DefaultSampleShare)
+				}
+				return ""
+			}).resumable(),
 		{Name: "seed", Flag: "seed", Label: "seed", Help: "random seed (weights, batches, noise)", Kind: KindUint,
 			get: func(c *RunConfig) string { return strconv.FormatUint(c.Seed, 10) },
 			set: func(c *RunConfig, v string) error {

@@ -1,8 +1,6 @@
 package core
 
 import (
-	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -129,19 +127,18 @@ func TestKeptCheckpointSurvivesRotation(t *testing.T) {
 	}
 }
 
-// TestInterruptedGridIsDrawnOnResume: stopping while a periodic grid is drawn cancels it,
-// the final checkpoint records it, and the resumed run draws a grid first.
+// TestInterruptedGridIsDrawnOnResume: stopping while a periodic grid is drawn leaves it
+// unfinished, the final checkpoint records it, and the resumed run draws a grid first.
 func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	ds := testData(t)
 	tr, dir := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery, c.CheckpointEvery = 1000, 2, 1000 })
 	started := make(chan int, 1)
-	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, _ string) (SampleResult, error) {
+	tr.Sampler = func(_ *nn.Params[float32], step int, _ string) (SampleJob, error) {
 		select {
 		case started <- step:
 		default:
 		}
-		<-ctx.Done() // a grid that takes longer than the session
-		return SampleResult{}, ctx.Err()
+		return &sleepJob{d: time.Millisecond, n: 1 << 30}, nil // a grid that takes longer than the session
 	}
 	tr.Start()
 	step := <-started
@@ -156,11 +153,15 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	drawn := make(chan int, 4)
-	again.Sampler = func(_ context.Context, _ *nn.Params[float32], step int, dir string) (SampleResult, error) {
-		drawn <- step
+	drawn := make(chan int, 1)
+	again.Sampler = func(_ *nn.Params[float32], step int, dir string) (SampleJob, error) {
 		p := filepath.Join(dir, "samples", "x.png")
-		return SampleResult{Path: p}, os.WriteFile(p, []byte("x"), 0o644)
+		return &resultJob{res: SampleResult{Path: p}, finished: func() {
+			select {
+			case drawn <- step:
+			default:
+			}
+		}}, nil
 	}
 	again.Start()
 	select {
@@ -178,18 +179,13 @@ func TestInterruptedGridIsDrawnOnResume(t *testing.T) {
 	}
 }
 
-// TestLastGridOfAFinishedRun: a run that reaches its last step waits for the grid of that
-// step instead of cancelling it.
+// TestLastGridOfAFinishedRun: a run that reaches its last step finishes the grid of that
+// step instead of leaving it unfinished.
 func TestLastGridOfAFinishedRun(t *testing.T) {
 	ds := testData(t)
 	tr, _ := newTestTrainer(t, ds, func(c *RunConfig) { c.Steps, c.SampleEvery = 4, 4 })
-	tr.Sampler = func(ctx context.Context, _ *nn.Params[float32], step int, dir string) (SampleResult, error) {
-		select {
-		case <-time.After(300 * time.Millisecond): // longer than the rest of the run
-		case <-ctx.Done():
-			return SampleResult{}, ctx.Err()
-		}
-		return SampleResult{Path: filepath.Join(dir, "samples", "x.png")}, nil
+	tr.Sampler = func(*nn.Params[float32], int, string) (SampleJob, error) {
+		return &sleepJob{d: 10 * time.Millisecond, n: 30}, nil // longer than the rest of the run
 	}
 	tr.Start()
 	var grids []SampleEvent
@@ -198,7 +194,7 @@ func TestLastGridOfAFinishedRun(t *testing.T) {
 			grids = append(grids, s)
 		}
 	}
-	if len(grids) != 1 || grids[0].Step != 4 || grids[0].Err != nil || tr.interrupted.Load() != 0 {
-		t.Errorf("grids %+v, interrupted %d: want the grid of step 4", grids, tr.interrupted.Load())
+	if len(grids) != 1 || grids[0].Step != 4 || grids[0].Err != nil || tr.interrupted != 0 {
+		t.Errorf("grids %+v, interrupted %d: want the grid of step 4", grids, tr.interrupted)
 	}
 }

@@ -33,12 +33,13 @@ type MemoryEstimate struct {
 	PerImage int64 // engine activations and scratch per image of a micro-batch
 	Micro    int   // the effective micro-batch
 	Sampler  int64 // the periodic sample grid's model and chain (0 if sample_every = 0)
+	Conv     int64 // the Winograd convolutions' scratch at the micro-batch (and the sampler's)
 	Overhead int64 // runtime, GEMM workspaces
 }
 
 // Total is the estimated peak in bytes.
 func (m MemoryEstimate) Total() int64 {
-	return m.Params + m.Slots + m.Batch + int64(m.Micro)*m.PerImage + m.Sampler + m.Overhead
+	return m.Params + m.Slots + m.Batch + int64(m.Micro)*m.PerImage + m.Sampler + m.Conv + m.Overhead
 }
 
 // EstimateMemory returns the bytes a training run of cfg needs (dataset excluded: it is in
@@ -54,7 +55,9 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 //     tangent copy of all of these, the energy's adjoints kept for the training pass (stem
 //     output, a1, a2, output), 4 + 1 scratch buffers of the largest activation, and the
 //     objective's x~, dE/dx and v (float32 convolutions need no im2col buffer);
-//   - the periodic sampler's model (no tangents) for sample_count images and its chain.
+//   - the periodic sampler's model (no tangents) for sample_count images and its chain;
+//   - the scratch of the Winograd convolutions of the trainer's model and the sampler's
+//     (nn.Config.ConvScratchBytes).
 func EstimateMemoryParts(cfg RunConfig) MemoryEstimate { return estimateMemory(cfg, 1) }
 
 // estimateMemory is EstimateMemoryParts for one rank of a run over ranks processes.
@@ -81,12 +84,14 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 		Batch:    2 * f * int64(cfg.BatchSize) * dim,
 		PerImage: perImage,
 		Micro:    cfg.microBatch(),
+		Conv:     c.ConvScratchBytes(cfg.microBatch()),
 		Overhead: memOverhead,
 	}
 	if cfg.SampleEvery > 0 {
 		n := int64(cfg.SampleCount)
 		// the sampler's forward buffers (no tangents) and its chain (x, grad, noise, denoised).
 		est.Sampler = f*params + n*f*(stored+dim+4*act+6*dim)
+		est.Conv += c.ConvScratchBytes(cfg.SampleCount)
 	}
 	return est
 }

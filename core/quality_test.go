@@ -21,7 +21,7 @@ func TestPeriodicSamplerScores(t *testing.T) {
 	}
 	defer tr.Stop()
 	p, _ := tr.Snapshot()
-	res, err := PeriodicSampler(cfg)(context.Background(), p, 7, tr.RunDir())
+	res, err := drawGrid(PeriodicSampler(cfg), p, 7, tr.RunDir())
 	if err != nil || res.ScoreErr != nil {
 		t.Fatal(err, res.ScoreErr)
 	}
@@ -32,15 +32,43 @@ func TestPeriodicSamplerScores(t *testing.T) {
 	stacked := cfg
 	stacked.Data, stacked.Model.InChannels = "stacked-mnist", 3
 	ps := nn.InitParams[float32](stacked.Model, rand.New(rand.NewPCG(1, 1)))
-	res, err = PeriodicSampler(stacked)(context.Background(), ps, 3, tr.RunDir())
+	res, err = drawGrid(PeriodicSampler(stacked), ps, 3, tr.RunDir())
 	if err != nil || res.ScoreErr != nil || res.Score == nil || res.Score.N != 12 || res.Score.Modes < 1 || res.Score.Modes > 12 {
 		t.Errorf("stacked-MNIST grid: score %+v, errors %v, %v; want 1..12 modes of N=12", res.Score, err, res.ScoreErr)
 	}
 	cfg.Data = "cifar10"
-	if res, err := GridSamplerOn(CPU, cfg.SamplerConfig(), 4, 1, newLiveScorer(cfg))(context.Background(), p, 7, tr.RunDir()); err != nil || res.Score != nil {
+	if res, err := drawGrid(GridSamplerOn(CPU, cfg.SamplerConfig(), 4, 1, newLiveScorer(cfg)), p, 7, tr.RunDir()); err != nil || res.Score != nil {
 		t.Errorf("cifar10 run: score %+v, err %v; want no score", res.Score, err)
 	}
 }
+
+// drawGrid runs a sample grid job to the end, as the trainer does.
+func drawGrid(f SampleFunc, p *nn.Params[float32], step int, dir string) (SampleResult, error) {
+	job, err := f(p, step, dir)
+	if err != nil {
+		return SampleResult{}, err
+	}
+	defer job.Close()
+	for {
+		done, err := job.Step(context.Background())
+		if err != nil {
+			return SampleResult{}, err
+		}
+		if done {
+			return job.Finish()
+		}
+	}
+}
+
+// resultJob is a grid done after one slice, with a given result.
+type resultJob struct {
+	res      SampleResult
+	finished func()
+}
+
+func (j *resultJob) Step(context.Context) (bool, error) { return true, nil }
+func (j *resultJob) Finish() (SampleResult, error)      { j.finished(); return j.res, nil }
+func (j *resultJob) Close()                             {}
 
 // TestScoresReachMetrics: the score of every periodic grid reaches the SampleEvent and
 // the next metrics.jsonl line, which names the grid's step.
@@ -53,9 +81,9 @@ func TestScoresReachMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := map[int]chan struct{}{3: make(chan struct{}), 6: make(chan struct{}), 9: make(chan struct{})}
-	tr.Sampler = func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error) {
-		defer close(done[step])
-		return SampleResult{Path: "grid", Score: &SampleScore{Step: step, N: 5, FD: float64(100 + step)}}, nil
+	tr.Sampler = func(p *nn.Params[float32], step int, dir string) (SampleJob, error) {
+		return &resultJob{res: SampleResult{Path: "grid", Score: &SampleScore{Step: step, N: 5, FD: float64(100 + step)}},
+			finished: func() { close(done[step]) }}, nil
 	}
 	// The step after a grid waits for its score, so that the test knows which line carries it.
 	tr.beforeStep = func(step int, _ []float32) {

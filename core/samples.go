@@ -72,52 +72,76 @@ func GridSampler(cfg sampling.LangevinConfig, n int, seed uint64) SampleFunc {
 	return GridSamplerOn(CPU, cfg, n, seed, nil)
 }
 
-// GridSamplerOn returns a SampleFunc that draws n samples by annealed Langevin from a
-// weight snapshot on device d and writes RUN/samples/step-NNNNNNNN.png (the denoised chain
-// ends) and its energy trace, and scores the chain ends with sc (nil: no score). It runs on
-// one goroutine with its own model, so it never touches the trainer's live weights and
-// costs training at most one core.
+// GridSamplerOn returns a SampleFunc whose jobs draw n samples by annealed Langevin from a
+// weight snapshot on device d, one Langevin step per Step, then write
+// RUN/samples/step-NNNNNNNN.png (the denoised chain ends) and its energy trace and score the
+// chain ends with sc (nil: no score). Each job has its own model over its own snapshot, so it
+// never touches the trainer's live weights.
 func GridSamplerOn(d Device, cfg sampling.LangevinConfig, n int, seed uint64, sc *liveScorer) SampleFunc {
-	return func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error) {
-		c := p.Config
+	return func(p *nn.Params[float32], step int, dir string) (SampleJob, error) {
 		model, err := d.NewEnergy(p)
 		if err != nil {
-			return SampleResult{}, fmt.Errorf("sample grid on %s: %w", d, err)
+			return nil, fmt.Errorf("sample grid on %s: %w", d, err)
 		}
-		defer model.Close()
-		chain, err := sampling.NewChain(model, n, c.Dim(), cfg, seed)
+		chain, err := sampling.NewChain(model, n, p.Config.Dim(), cfg, seed)
 		if err != nil {
-			return SampleResult{}, err
+			model.Close()
+			return nil, err
 		}
-		if err := chain.Run(ctx); err != nil {
-			return SampleResult{}, err
-		}
-		imgs := chain.Denoised()
-		if err := sampling.CheckFinite("sample grid", imgs); err != nil {
-			return SampleResult{}, fmt.Errorf("step %d: %w (the denoising jump overflowed)", step, err)
-		}
-		grid, err := gridOf(imgs, n, c)
-		if err != nil {
-			return SampleResult{}, err
-		}
-		path := filepath.Join(dir, "samples", gridName(step))
-		if err := sampling.WritePNG(path, grid); err != nil {
-			return SampleResult{}, err
-		}
-		trace := chain.Trace()
-		err = writeAtomic(filepath.Join(dir, "samples", fmt.Sprintf("step-%08d-energy.csv", step)), func(w io.Writer) error {
-			return sampling.WriteTraceCSV(w, trace)
-		})
-		if err != nil {
-			return SampleResult{}, err
-		}
-		res := SampleResult{Path: path}
-		if sc != nil {
-			res.Score, res.ScoreErr = sc.score(imgs, n, c, step)
-		}
-		return res, nil
+		return &gridJob{model: model, chain: chain, cfg: p.Config, n: n, step: step, dir: dir, sc: sc}, nil
 	}
 }
+
+// gridJob is one periodic sample grid being drawn.
+type gridJob struct {
+	model EnergyModel
+	chain *sampling.Chain
+	cfg   nn.Config
+	n     int
+	step  int
+	dir   string
+	sc    *liveScorer
+}
+
+// Step runs one Langevin step of every chain.
+func (j *gridJob) Step(ctx context.Context) (bool, error) {
+	if err := j.chain.Step(ctx); err != nil {
+		return false, err
+	}
+	return j.chain.Done(), nil
+}
+
+// Finish writes the grid of denoised chain ends and the energy trace, and scores the grid.
+func (j *gridJob) Finish() (SampleResult, error) {
+	c := j.cfg
+	imgs := j.chain.Denoised()
+	if err := sampling.CheckFinite("sample grid", imgs); err != nil {
+		return SampleResult{}, fmt.Errorf("step %d: %w (the denoising jump overflowed)", j.step, err)
+	}
+	grid, err := gridOf(imgs, j.n, c)
+	if err != nil {
+		return SampleResult{}, err
+	}
+	path := filepath.Join(j.dir, "samples", gridName(j.step))
+	if err := sampling.WritePNG(path, grid); err != nil {
+		return SampleResult{}, err
+	}
+	trace := j.chain.Trace()
+	err = writeAtomic(filepath.Join(j.dir, "samples", fmt.Sprintf("step-%08d-energy.csv", j.step)), func(w io.Writer) error {
+		return sampling.WriteTraceCSV(w, trace)
+	})
+	if err != nil {
+		return SampleResult{}, err
+	}
+	res := SampleResult{Path: path}
+	if j.sc != nil {
+		res.Score, res.ScoreErr = j.sc.score(imgs, j.n, c, j.step)
+	}
+	return res, nil
+}
+
+// Close releases the job's model.
+func (j *gridJob) Close() { j.model.Close() }
 
 // gridOf lays out n images of a network's shape as a square-ish grid (sampling.Grid).
 func gridOf(imgs []float32, n int, c nn.Config) (*image.RGBA, error) {

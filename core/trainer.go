@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,10 +19,23 @@ import (
 	"mdsm/nn"
 )
 
-// SampleFunc draws a sample grid from a weight snapshot and returns the file it wrote (and
-// the grid's score). The trainer calls it every SampleEvery steps on its own goroutine, so
-// training goes on.
-type SampleFunc func(ctx context.Context, p *nn.Params[float32], step int, dir string) (SampleResult, error)
+// SampleFunc starts drawing a sample grid from a weight snapshot taken after the given step.
+// The trainer calls it every SampleEvery steps (unless a grid is still being drawn) and runs
+// the job between training steps, within the run's SampleShare of the wall time, and while
+// it is paused.
+type SampleFunc func(p *nn.Params[float32], step int, dir string) (SampleJob, error)
+
+// SampleJob is a sample grid being drawn in slices. It runs on the training goroutine, so it
+// may use every core (or the device) while it runs; a slice should take a fraction of a
+// training step.
+type SampleJob interface {
+	// Step advances the grid by one slice of work and reports whether it is complete.
+	Step(ctx context.Context) (done bool, err error)
+	// Finish writes the grid's files and scores it.
+	Finish() (SampleResult, error)
+	// Close releases the job's model, finished or not.
+	Close()
+}
 
 // Trainer runs MDSM training on a background goroutine. Control it with Start, Pause,
 // Resume, Stop and CheckpointNow; read what happens from Events; read weights only through
@@ -60,9 +74,9 @@ type Trainer struct {
 	// drawPending: the checkpoint this run resumed from says its last periodic grid was
 	// interrupted by the stop; the trainer draws one as soon as it starts.
 	drawPending bool
-	// interrupted is the step of a periodic grid cancelled by Stop (0: none), recorded in
-	// the final checkpoint so that the resumed run draws it.
-	interrupted atomic.Int64
+	// interrupted is the step of a periodic grid left unfinished by a stop (0: none),
+	// recorded in the final checkpoint so that the resumed run draws it.
+	interrupted int
 
 	// comm is the group of a data-parallel run (dist.Single() for one process); dp
 	// computes and combines the gradient over it (nil for one process). Rank 0 alone
@@ -110,20 +124,12 @@ type Trainer struct {
 	// done, short of the configured total: a session of a longer run.
 	StopAtStep int
 
-	// ReduceGradients, when set before Start, runs between each step's LossGrad and its
-	// optimiser update on the engine's gradient buffer: the seam where data-parallel
-	// training sums the gradients of its processes.
-	ReduceGradients ReduceFunc
-
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
-	Sampler    SampleFunc
-	sampling   sync.Mutex
-	sampleCtx  context.Context
-	sampleStop context.CancelFunc
-	sampleWG   sync.WaitGroup
-	// scoreMu guards pending: the score of the last grid, waiting for the next
-	// metrics.jsonl line to carry it.
-	scoreMu          sync.Mutex
+	Sampler  SampleFunc
+	grid     *gridRun      // the grid being drawn, or nil
+	gridTime time.Duration // time the grid took since the last step (counted in the next)
+	// pending is the score of the last grid, waiting for the next metrics.jsonl line to
+	// carry it (grids and lines are both made on the training goroutine).
 	pending          *SampleScore
 	lastLogged       int     // the step of the last metrics.jsonl line
 	lastLoss, lastLR float64 // the loss and learning rate of the last step
@@ -195,6 +201,10 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		dir.Close()
 		return nil, err
 	}
+	if dev, note, err = agreeDevice(comm, dev, note); err != nil {
+		dir.Close()
+		return nil, err
+	}
 	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
 	t, err := newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
 	if err := dist.Agree(comm, err); err != nil {
@@ -207,19 +217,65 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 	return t, nil
 }
 
-// openRankDevice opens the run's device. A data-parallel run trains on the CPU: its
-// fixed-order reduction needs the CPU engine's per-slot gradients (GPU ranks would sum
-// through NCCL, dist.OpenNCCL, which is not wired into the trainer yet).
+// openRankDevice opens the run's device on this rank, without collectives (every rank
+// then agrees through agreeDevice). In a data-parallel run each rank takes a GPU of its
+// own: "cuda" and "auto" mean GPU LOCAL_RANK, modulo the GPUs the process sees (so that
+// launchers which give each task one GPU through CUDA_VISIBLE_DEVICES work too), and
+// "cuda:N" means GPU N as given.
 func openRankDevice(comm dist.Comm, cfg RunConfig) (Device, string, error) {
 	if comm.Size() == 1 {
 		return OpenDevice(cfg.Device, cfg.TF32)
 	}
-	if kind, _, err := ParseDevice(cfg.Device); err != nil {
+	kind, _, err := ParseDevice(cfg.Device)
+	if err != nil {
 		return CPU, "", err
-	} else if kind == "cpu" || kind == "auto" {
+	}
+	if kind == "cpu" {
 		return CPU, fmt.Sprintf("device: cpu (data-parallel on %d ranks)", comm.Size()), nil
 	}
-	return CPU, "", fmt.Errorf("device %s: data-parallel training (%d ranks) runs on the CPU for now; the GPU path through NCCL is not wired into the trainer yet: use --device cpu, or train on one GPU without mpirun", cfg.Device, comm.Size())
+	spec := cfg.Device
+	if kind == "auto" || !strings.Contains(spec, ":") {
+		l, _ := dist.Detect(os.Getenv)
+		if n, err := DeviceCount("cuda"); err == nil && n > 0 {
+			ord := l.LocalRank % n
+			if kind == "auto" {
+				d, note, err := OpenDevice(fmt.Sprintf("cuda:%d", ord), cfg.TF32)
+				if err != nil {
+					return CPU, "device auto: cpu (no usable GPU: " + err.Error() + ")", nil
+				}
+				return d, strings.Replace(note, "device:", "device auto:", 1), nil
+			}
+			spec = fmt.Sprintf("cuda:%d", ord)
+		}
+	}
+	d, note, err := OpenDevice(spec, cfg.TF32)
+	if err == nil && !d.IsCPU() {
+		note += fmt.Sprintf(" (rank %d of %d)", comm.Rank(), comm.Size())
+	}
+	return d, note, err
+}
+
+// agreeDevice is a collective after openRankDevice: the ranks of a data-parallel run
+// must all train on the same kind of device, so when some found a GPU for --device auto
+// and others did not, all use the CPU.
+func agreeDevice(comm dist.Comm, d Device, note string) (Device, string, error) {
+	if comm.Size() == 1 {
+		return d, note, nil
+	}
+	mine := []float64{0}
+	if !d.IsCPU() {
+		mine[0] = 1
+	}
+	all := make([]float64, comm.Size())
+	if err := comm.AllgatherF64(mine, all); err != nil {
+		return d, note, err
+	}
+	for q, v := range all {
+		if v == 0 && !d.IsCPU() {
+			return CPU, fmt.Sprintf("device auto: cpu (data-parallel on %d ranks; rank %d has no usable GPU)", comm.Size(), q), nil
+		}
+	}
+	return d, note, nil
 }
 
 // checkMemoryOn is CheckMemory for a run (one rank of ranks) on the CPU; a device engine
@@ -246,6 +302,9 @@ type ResumeOptions struct {
 	Device string
 	// TF32, when set, switches TF32 arithmetic on or off for the rest of the run.
 	TF32 *bool
+	// SampleShare, when set, is the share of wall time periodic grids take from now on
+	// (RunConfig.SampleShare; grids never change the training).
+	SampleShare *float64
 	// DataDir sets where the run's dataset lives ("" keeps the configured one): a run moved
 	// to another machine finds its data there. The caller loads the data from it.
 	DataDir string
@@ -302,6 +361,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		if opt.DataDir != "" && opt.DataDir != cfg.DataDir {
 			cfg.DataDir, changed = opt.DataDir, true
 		}
+		if opt.SampleShare != nil && *opt.SampleShare != cfg.SampleShare {
+			cfg.SampleShare, changed = *opt.SampleShare, true
+		}
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("resume %s: %w", runDir, err)
 		}
@@ -345,6 +407,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		batcher, err = data.NewBatcher(ds, cfg.BatchSize, cfg.Seed, 2)
 	}
 	if err := dist.Agree(comm, err); err != nil {
+		return fail(err)
+	}
+	if dev, note, err = agreeDevice(comm, dev, note); err != nil {
 		return fail(err)
 	}
 	if ck, err = shareCheckpoint(comm, ck, nil, cfg.Model); err != nil {
@@ -474,22 +539,44 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 	sig, _ := NoiseLevels(cfg)
 	eng, err := dev.NewTrainEngine(cfg, p, adam)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+		err = fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	var se SlotEngine
+	if comm.Size() > 1 {
+		// Joining the ranks is a collective: every rank must have its engine first.
+		if err := dist.Agree(comm, err); err != nil {
+			if eng != nil {
+				eng.Close()
+			}
+			return nil, err
+		}
+		var ok bool
+		if se, ok = eng.(SlotEngine); !ok {
+			err = fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone", dev.Name)
+		} else {
+			l, lerr := dist.Detect(os.Getenv)
+			if lerr != nil {
+				l = dist.Launch{Launcher: dist.LaunchSingle, Rank: comm.Rank(), Size: comm.Size()}
+			}
+			if err = se.JoinRanks(comm, l); err != nil {
+				err = fmt.Errorf("device %s: join the %d ranks: %w", dev.Name, comm.Size(), err)
+			}
+		}
+	}
+	if err != nil {
+		if eng != nil {
+			eng.Close()
+		}
+		return nil, err
 	}
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)), order: make([]int, len(sig)), binK: sigmaBinCount(cfg),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
 		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
-	if comm.Size() > 1 {
-		se, ok := eng.(slotEngine)
-		if !ok {
-			eng.Close()
-			return nil, fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone (the CPU's)", dev.Name)
-		}
-		t.dp = newDataParallel(comm, se, p.Config)
+	if se != nil {
+		t.dp = newDataParallel(comm, se)
 	}
 	t.cond = sync.NewCond(&t.mu)
-	t.sampleCtx, t.sampleStop = context.WithCancel(context.Background())
 	return t, nil
 }
 
@@ -711,7 +798,6 @@ func (t *Trainer) requestStop() {
 	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	t.sampleStop() // a grid being drawn is recorded and drawn when the run resumes
 }
 
 // emit sends an event without blocking training for long. It is called from the training
@@ -754,7 +840,7 @@ func (t *Trainer) run() {
 	defer close(t.done)
 	if t.drawPending && t.writer() && t.Sampler != nil && t.cfg.SampleEvery > 0 {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("drawing the sample grid the last session did not finish, from the weights of step %d", t.step)})
-		t.sampleAsync()
+		t.startGrid()
 	}
 	var runErr error
 	stoppedEarly := false
@@ -773,6 +859,16 @@ func (t *Trainer) run() {
 		// for what can end or interrupt it: a resume, a stop, a checkpoint or a new total
 		// (the last two are done without a step).
 		for t.paused && announced && !t.stopReq && !t.ckptReq && t.stepsReq == 0 {
+			if t.grid != nil {
+				// A paused run lends its cores to the grid being drawn, a slice at a time
+				// (not counted against sample_share: training is not waiting).
+				t.mu.Unlock()
+				if done, err := t.grid.job.Step(context.Background()); err != nil || done {
+					t.endGrid(err)
+				}
+				t.mu.Lock()
+				continue
+			}
 			t.cond.Wait()
 		}
 		f := controlFlags{stop: t.stopReq, checkpoint: t.ckptReq, pause: t.paused, steps: t.stepsReq}
@@ -820,10 +916,19 @@ func (t *Trainer) run() {
 			break
 		}
 	}
-	if runErr != nil {
-		t.sampleStop()
+	// The grid being drawn is finished unless the run failed or was told to stop: a stop
+	// (also during the last grid) records it in the final checkpoint, and the resumed run
+	// draws it (decision 21).
+	if runErr == nil {
+		t.finishGrid()
 	}
-	t.sampleWG.Wait() // a run that did its last step waits for its last grid; Stop cancels it
+	if t.grid != nil {
+		if runErr == nil {
+			t.interrupted = t.grid.step
+		}
+		t.grid.job.Close()
+		t.grid = nil
+	}
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil && runErr == nil {
 			runErr = err
@@ -844,7 +949,7 @@ func (t *Trainer) run() {
 	if t.step >= t.cfg.Steps {
 		final = Finished
 	}
-	interrupted := t.interrupted.Load()
+	interrupted := t.interrupted
 	if interrupted > 0 && runErr == nil {
 		t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("the sample grid of step %d was interrupted by the stop: the run draws one when it resumes", interrupted)})
 	}
@@ -921,9 +1026,9 @@ func (t *Trainer) trainStep() error {
 	var loss float64
 	var err error
 	if t.dp != nil { // each rank its slots, the gradients added in slot order (dataParallel)
-		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm, t.engine.Gradients().Host)
+		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
 		if err == nil {
-			if lerr := t.dp.eng.checkLoss(loss); lerr != nil {
+			if lerr := t.dp.eng.CheckLoss(loss); lerr != nil {
 				err = nonFinite{fmt.Errorf("non-finite loss: %w", lerr)}
 			}
 		}
@@ -934,17 +1039,16 @@ func (t *Trainer) trainStep() error {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.sigmaLoss = t.binStepLosses()
-	if t.ReduceGradients != nil {
-		if err := t.ReduceGradients(t.engine.Gradients()); err != nil {
-			return fmt.Errorf("step %d: reduce the gradients: %w", t.step+1, err)
-		}
-	}
 	lr := LearningRate(cfg, t.step) * t.lrScale
 	if err := t.engine.Step(lr); err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
-	dt := time.Since(start)
+	// The step's time includes the grid slices run since the last step, so that the rate
+	// and the ETA are those of the wall clock.
+	trainDur := time.Since(start)
+	dt := trainDur + t.gridTime
+	t.gridTime = 0
 	t.elapsed += dt
 	ips := float64(cfg.BatchSize) / dt.Seconds()
 	if t.rate == 0 {
@@ -998,8 +1102,9 @@ func (t *Trainer) trainStep() error {
 		}
 	}
 	if t.writer() && t.Sampler != nil && cfg.SampleEvery > 0 && t.step%cfg.SampleEvery == 0 {
-		t.sampleAsync()
+		t.startGrid()
 	}
+	t.gridTime = t.advanceGrid(trainDur)
 	return nil
 }
 
@@ -1031,10 +1136,8 @@ func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
 // logMetrics appends the metrics.jsonl line of the current step, carrying the score of
 // the last periodic grid if one has arrived since the previous line.
 func (t *Trainer) logMetrics(at time.Time) error {
-	t.scoreMu.Lock()
 	sc := t.pending
 	t.pending = nil
-	t.scoreMu.Unlock()
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
 		Time: at.UTC().Format(time.RFC3339Nano), Score: sc, SigmaLoss: t.sigmaLoss}
@@ -1070,7 +1173,7 @@ func (t *Trainer) checkpoint(kept bool) (string, error) {
 	}
 	rng, _ := t.noise.MarshalBinary()
 	st := TrainState{Step: t.step, Config: t.cfg, NoiseRNG: rng, Batcher: t.batcher.State(), Elapsed: t.elapsed.Seconds(),
-		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: int(t.interrupted.Load()), WorldSize: t.comm.Size()}
+		Rollbacks: t.rollbacks, Device: t.device.Name, Kept: kept, SamplePending: t.interrupted, WorldSize: t.comm.Size()}
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
@@ -1109,38 +1212,94 @@ func (t *Trainer) checkpointKept() {
 	t.emit(CheckpointEvent{At: time.Now(), Step: t.step, Path: path, Kept: true, Err: err})
 }
 
-// sampleAsync draws a sample grid from the current snapshot unless one is still running.
-func (t *Trainer) sampleAsync() {
-	if !t.sampling.TryLock() {
+// gridRun is a periodic sample grid in progress and the time accounts that bound its share.
+type gridRun struct {
+	job   SampleJob
+	step  int           // the training step of its weights
+	train time.Duration // training time since it began
+	spent time.Duration // time spent drawing it
+}
+
+// startGrid starts a sample grid from the weights after this step, unless one is still
+// being drawn.
+func (t *Trainer) startGrid() {
+	if t.grid != nil {
 		return
 	}
 	if t.snapStep != t.step {
 		if err := t.refreshSnapshot(); err != nil {
-			t.sampling.Unlock()
 			t.emit(SampleEvent{At: time.Now(), Step: t.step, Err: err})
 			return
 		}
 	}
 	p, step := t.Snapshot()
-	t.sampleWG.Add(1)
-	go func() {
-		defer t.sampleWG.Done()
-		defer t.sampling.Unlock()
-		res, err := t.Sampler(t.sampleCtx, p, step, t.dir.Path)
-		if errors.Is(err, context.Canceled) {
-			t.interrupted.Store(int64(step))
+	job, err := t.Sampler(p, step, t.dir.Path)
+	if err != nil {
+		t.emit(SampleEvent{At: time.Now(), Step: step, Err: err})
+		return
+	}
+	t.grid = &gridRun{job: job, step: step}
+}
+
+// advanceGrid gives the grid in progress its share of the time after a training step of
+// length dt: it runs slices while the grid has had less than share/(1-share) of the training
+// time since it began, so that it takes at most that share of the wall time. It returns the
+// time the slices took.
+func (t *Trainer) advanceGrid(dt time.Duration) time.Duration {
+	g := t.grid
+	if g == nil {
+		return 0
+	}
+	g.train += dt
+	share := t.cfg.sampleShare()
+	budget := time.Duration(float64(g.train) * share / (1 - share))
+	start := time.Now()
+	for g.spent < budget {
+		s := time.Now()
+		done, err := g.job.Step(context.Background())
+		g.spent += time.Since(s)
+		if err != nil || done {
+			t.endGrid(err)
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// finishGrid completes the grid in progress at full speed when training ends without a
+// stop request (its last step, or StopAtStep), so that the last grid started is not lost;
+// a stop request, also one made while it runs, leaves it unfinished (the caller records it).
+func (t *Trainer) finishGrid() {
+	for t.grid != nil {
+		t.mu.Lock()
+		stop := t.stopReq
+		t.mu.Unlock()
+		if stop {
 			return
 		}
-		if res.ScoreErr != nil {
-			t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", step, res.ScoreErr)})
+		done, err := t.grid.job.Step(context.Background())
+		if err != nil || done {
+			t.endGrid(err)
 		}
-		if res.Score != nil {
-			t.scoreMu.Lock()
-			t.pending = res.Score
-			t.scoreMu.Unlock()
-		}
-		t.emit(SampleEvent{At: time.Now(), Step: step, Path: res.Path, Score: res.Score, Err: err})
-	}()
+	}
+}
+
+// endGrid writes and scores the finished grid (unless it failed) and reports it.
+func (t *Trainer) endGrid(err error) {
+	g := t.grid
+	t.grid = nil
+	defer g.job.Close()
+	var res SampleResult
+	if err == nil {
+		res, err = g.job.Finish()
+	}
+	if res.ScoreErr != nil {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("sample grid at step %d not scored: %v", g.step, res.ScoreErr)})
+	}
+	if res.Score != nil {
+		t.pending = res.Score
+	}
+	t.emit(SampleEvent{At: time.Now(), Step: g.step, Path: res.Path, Score: res.Score, Err: err})
 }
 
 // ErrNonFinite marks a training step stopped by a NaN or an infinity in the loss, the

@@ -74,14 +74,12 @@ func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, tz []T) []T {
 	// Shortcut: out += skip([pool] in).
 	if bs.down {
 		pooled := n * bs.cin * sz / 4
-		b.skip.backwardWeights(b.s[:pooled], gOut, n, s/2, nil, true)
-		b.skip.backwardWeights(b.sd[:pooled], gOutT, n, s/2, nil, false)
+		b.skip.backwardWeights(b.s[:pooled], gOut, b.sd[:pooled], gOutT, n, s/2, nil)
 		sbar := pa[:pooled]
 		b.skip.backwardData(gOut, n, s/2, sbar, nil)
 		meanUnpool(sbar, bs.cin*n, s, gIn, false)
 	} else {
-		b.skip.backwardWeights(b.in, gOut, n, s, nil, true)
-		b.skip.backwardWeights(b.ind, gOutT, n, s, nil, false)
+		b.skip.backwardWeights(b.in, gOut, b.ind, gOutT, n, s, nil)
 		b.skip.backwardData(gOut, n, s, gIn, nil)
 	}
 
@@ -95,14 +93,12 @@ func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, tz []T) []T {
 	}
 	a1, a2 := b.a1[:inLen], b.a2[:inLen]
 	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
-	b.c2.backwardWeights(a2, z2bar, n, s, col, true)
-	b.c2.backwardWeights(a2d, z2barT, n, s, col, false)
+	b.c2.backwardWeights(a2, z2bar, a2d, z2barT, n, s, col)
 	a2bar := pa[:inLen]
 	b.c2.backwardData(z2bar, n, s, a2bar, col)
 	z1barT := tz[:inLen]
 	eluBackwardSecond(a2, a2bar, a2d, b.a2bar[:inLen], z1barT) // adjoints of z1 = c1(a1)
-	b.c1.backwardWeights(a1, a2bar, n, s, col, false)
-	b.c1.backwardWeights(a1d, z1barT, n, s, col, false)
+	b.c1.backwardWeights(a1, a2bar, a1d, z1barT, n, s, col)
 	a1bar := pz[:inLen]
 	b.c1.backwardData(a2bar, n, s, a1bar, col)
 	eluBackwardSecond(a1, a1bar, a1d, b.a1bar[:inLen], nil) // adjoint of the block input

@@ -3,10 +3,11 @@ package nn
 import (
 	"math"
 	"runtime"
-	"sync"
 
 	"mdsm/internal/gemm"
+	"mdsm/internal/par"
 	"mdsm/internal/simd"
+	"mdsm/internal/winograd"
 )
 
 // The kernels below work on channel-major activations: a tensor of C channels for a batch
@@ -15,28 +16,8 @@ import (
 // (image, y, x). In float32 that matrix is never written: gemm packs its panels straight
 // from the activations (docs/DESIGN.md, decision 7); im2col3 and col2im3 below serve float64.
 
-// parallelFor runs fn over [0, n) split into contiguous chunks, one per worker. Small jobs
-// (work = estimated scalar operations) run inline: a goroutine costs more than they do. The
-// calling goroutine runs the last chunk itself, so a 2-way split costs one hand-off.
-func parallelFor(n, work int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers > n {
-		workers = n
-	}
-	if workers <= 1 || work < 1<<15 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	lo := 0
-	for ; lo+chunk < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) { defer wg.Done(); fn(lo, hi) }(lo, lo+chunk)
-	}
-	fn(lo, n)
-	wg.Wait()
-}
+// parallelFor is par.For: fn over [0, n) on all cores, inline below par.MinWork operations.
+func parallelFor(n, work int, fn func(lo, hi int)) { par.For(n, work, fn) }
 
 // im2colBlock is how many floats of one im2col row im2col3 copies before fixing up the
 // padding entries, so that the fix-up finds them still in L1.
@@ -212,6 +193,9 @@ type conv[T Float] struct {
 	k         int // 3 or 1
 	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
 	wflip     []T // the rotated, transposed kernel of backwardData (3x3, float32)
+	tile      int // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
+	tileW     int // the same for the weight gradient
+	wc        *winograd.Conv[T]
 }
 
 // forward computes out = w * in (+ bias). col is scratch of at least cin*k*k*n*s*s.
@@ -222,6 +206,14 @@ type conv[T Float] struct {
 func (c *conv[T]) forward(in []T, n, s int, out, col []T, withBias bool) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
+	if c.tile != 0 {
+		var bias []T
+		if withBias {
+			bias = c.b
+		}
+		c.wc.Forward(c.tile, c.w, c.cout, c.cin, false, in, n, s, bias, out)
+		return
+	}
 	if c.k == 3 {
 		if conv3(c.cout, c.w, kk, in, c.cin, n, s, out) {
 			c.addBias(out, cols, withBias)
@@ -276,6 +268,10 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 		gemm.Gemm(true, false, kk, cols, c.cout, 1, c.w, kk, gout, cols, 0, gin, cols)
 		return
 	}
+	if c.tile != 0 {
+		c.wc.Forward(c.tile, c.w, c.cin, c.cout, true, gout, n, s, nil, gin)
+		return
+	}
 	if isFloat32(c.w) {
 		if len(c.wflip) != len(c.w) {
 			c.wflip = make([]T, len(c.w))
@@ -296,23 +292,41 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 	col2im3(col, c.cin, n, s, gin)
 }
 
-// backwardWeights accumulates gw += gout * in^T (and gb += row sums of gout when
-// withBias). col is scratch.
+// backwardWeights accumulates the weight gradient of the training pass's primal and
+// tangent products, gw += gout * in^T + goutT * inT^T (inT, goutT nil: the primal alone),
+// and gb += the row sums of gout (the tangent pass has no bias). col is scratch.
 //
-// In float32 a 3x3 convolution packs its im2col rows straight from in (gemm.SgemmConv3W).
-func (c *conv[T]) backwardWeights(in, gout []T, n, s int, col []T, withBias bool) {
+// In float32 a direct 3x3 convolution packs its im2col rows straight from in
+// (gemm.SgemmConv3W); a Winograd one sums both products before its weight transform.
+func (c *conv[T]) backwardWeights(in, gout, inT, goutT []T, n, s int, col []T) {
 	cols := n * s * s
 	kk := c.cin * c.k * c.k
-	switch {
-	case c.k != 3:
-		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, in, cols, 1, c.gw, kk)
-	case isFloat32(in):
-		gemm.SgemmConv3W(c.cout, 1, any(gout).([]float32), any(in).([]float32), c.cin, n, s, any(c.gw).([]float32), kk)
-	default:
-		im2col3(in, c.cin, n, s, col)
-		gemm.Gemm(false, true, c.cout, kk, cols, 1, gout, cols, col, cols, 1, c.gw, kk)
+	terms := [][2][]T{{gout, in}, {goutT, inT}}
+	if inT == nil {
+		terms = terms[:1]
 	}
-	if withBias && c.gb != nil {
+	switch {
+	case c.tileW != 0:
+		var wt [2]winograd.GradTerm[T]
+		for i, t := range terms {
+			wt[i] = winograd.GradTerm[T]{Gout: t[0], In: t[1]}
+		}
+		c.wc.WeightGrad(c.tileW, c.cout, c.cin, n, s, c.gw, wt[:len(terms)]...)
+	case c.k != 3:
+		for _, t := range terms {
+			gemm.Gemm(false, true, c.cout, kk, cols, 1, t[0], cols, t[1], cols, 1, c.gw, kk)
+		}
+	case isFloat32(in):
+		for _, t := range terms {
+			gemm.SgemmConv3W(c.cout, 1, any(t[0]).([]float32), any(t[1]).([]float32), c.cin, n, s, any(c.gw).([]float32), kk)
+		}
+	default:
+		for _, t := range terms {
+			im2col3(t[1], c.cin, n, s, col)
+			gemm.Gemm(false, true, c.cout, kk, cols, 1, t[0], cols, col, cols, 1, c.gw, kk)
+		}
+	}
+	if c.gb != nil {
 		for co := 0; co < c.cout; co++ {
 			var sum T
 			for _, v := range gout[co*cols : (co+1)*cols] {
@@ -327,8 +341,15 @@ func (c *conv[T]) backwardWeights(in, gout []T, n, s int, col []T, withBias bool
 // 2 ulp of the rounded exact value, vectorised), float64 math.Expm1.
 func elu[T Float](z, a []T) {
 	if z32, ok := any(z).([]float32); ok {
+		// Split at multiples of 8: the vector kernel and the scalar tail may round an
+		// element differently, so every element must take the same path whatever the
+		// thread count (TestThreadCountIndependence).
 		a32 := any(a).([]float32)
-		parallelFor(len(z), 8*len(z), func(lo, hi int) { simd.ELU(a32[lo:hi], z32[lo:hi]) })
+		groups := (len(z) + 7) / 8
+		parallelFor(groups, 8*len(z), func(lo, hi int) {
+			lo, hi = 8*lo, min(8*hi, len(z32))
+			simd.ELU(a32[lo:hi], z32[lo:hi])
+		})
 		return
 	}
 	parallelFor(len(z), 8*len(z), func(lo, hi int) {

@@ -51,7 +51,7 @@ func (l *Conv3[T]) BackwardData(gout []T, n, s int, gin []T) {
 // BackwardWeights adds the weight and bias gradients of the output adjoint gout (for the
 // input in) to GW and GB.
 func (l *Conv3[T]) BackwardWeights(in, gout []T, n, s int) {
-	l.c.backwardWeights(in, gout, n, s, l.scratch(n, s), true)
+	l.c.backwardWeights(in, gout, nil, nil, n, s, l.scratch(n, s))
 }
 
 // MeanPool2 writes the 2x2 mean pool of planes images of side s (s even) into out (side

@@ -1,6 +1,10 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+
+	"mdsm/internal/winograd"
+)
 
 // Model evaluates one network on batches: the energy, its input gradient dE/dx and the
 // MDSM weight gradient. It keeps every intermediate buffer between calls, sized for the
@@ -28,6 +32,9 @@ type Model[T Float] struct {
 	ready    bool
 	tangents bool // tangent (training) buffers allocated
 	kept     bool // EnergyGrad kept the energy's adjoints for DirectionalGrad
+
+	convAlgo ConvAlgorithm
+	wino     winograd.Conv[T] // scratch of the Winograd convolutions, shared by the layers
 }
 
 // block is one pre-activation residual block and its stored activations.
@@ -69,6 +76,7 @@ func NewModel[T Float](p *Params[T]) *Model[T] {
 		})
 	}
 	m.head = head[T]{a: d("head.l1.weight"), b1: d("head.l1.bias"), c: d("head.l2.weight"), b2: d("head.l2.bias"), d: d("head.lq.weight"), b3: d("head.lq.bias")}
+	m.SetConvAlgorithm(defaultConv)
 	return m
 }
 
@@ -220,8 +228,7 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 		return b.backwardTrain(n, m.col, g, pi, pz, pa, m.bufT)
 	})
 	s := m.cfg.ImageSize
-	m.stem.backwardWeights(m.x, gP, n, s, m.col, true)
-	m.stem.backwardWeights(m.xd, m.gh0[:len(gP)], n, s, m.col, false)
+	m.stem.backwardWeights(m.x, gP, m.xd, m.gh0[:len(gP)], n, s, m.col)
 	m.bindGrads(nil)
 }
 

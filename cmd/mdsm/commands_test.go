@@ -135,3 +135,21 @@ func TestHelpDocumentsCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestBadKernelEnv: a malformed MDSM_ISA or MDSM_CONV stops mdsm with exit status 2 and a
+// message naming the variable, its value and the valid ones.
+func TestBadKernelEnv(t *testing.T) {
+	for _, tc := range []struct{ env, want string }{
+		{"MDSM_ISA=avx9", "avx512"},
+		{"MDSM_CONV=fast", "winograd4"},
+	} {
+		cmd := exec.Command(os.Args[0], "bench", "--config", "tiny", "--steps", "1")
+		cmd.Env = append(os.Environ(), "MDSM_TEST_AS_MAIN=1", tc.env)
+		out, err := cmd.CombinedOutput()
+		name, value, _ := strings.Cut(tc.env, "=")
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 ||
+			!strings.Contains(string(out), name) || !strings.Contains(string(out), value) || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: err %v, output %q; want exit 2 naming %s, %q and the choices", tc.env, err, out, name, value)
+		}
+	}
+}

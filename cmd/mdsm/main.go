@@ -13,6 +13,7 @@ import (
 
 	_ "mdsm/gpu" // the cuda device backend (loaded at run time; absent libraries mean the CPU)
 	"mdsm/internal/isa"
+	"mdsm/nn"
 )
 
 // command is one subcommand. Each lives in its own file and registers itself in init.
@@ -64,9 +65,11 @@ func main() {
 		usage()
 		return
 	}
-	if err := isa.Err(); err != nil {
-		fmt.Fprintf(os.Stderr, "mdsm: %v (or unset it)\n", err)
-		os.Exit(2)
+	for _, err := range []error{isa.Err(), nn.ConvEnvErr()} {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mdsm: %v (or unset it)\n", err)
+			os.Exit(2)
+		}
 	}
 	var err error
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

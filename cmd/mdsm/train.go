@@ -86,7 +86,7 @@ Flags:
 		// over it and hands both configs to every rank, which loads its own copy of the data
 		// (from the data directory asked for). A resumed run keeps its config; the settings
 		// core.ResumeChangeable names (steps, micro-batch, NaN rollback, data directory,
-		// device, TF32) may change: refuseOnResume refused the others.
+		// device, TF32, sample share) may change: refuseOnResume refused the others.
 		var shared struct {
 			Run   core.RunConfig `json:"run"`
 			Asked core.RunConfig `json:"asked"`
@@ -124,6 +124,9 @@ Flags:
 		}
 		if given(fs, "data-dir") {
 			opt.DataDir = c.DataDir
+		}
+		if given(fs, "sample-share") {
+			opt.SampleShare = &c.SampleShare
 		}
 		if tr, err = core.ResumeTrainer(*resume, ds, opt); err != nil {
 			return err

@@ -218,6 +218,9 @@ func (p problem) depth(p0, kb int) problem {
 	return p
 }
 
+// maxInt is the largest int (the cost of an impossible split).
+const maxInt = int(^uint(0) >> 1)
+
 // minParallelWork is the m*n*k below which a call stays on one goroutine (spawning and the
 // extra packing cost more than they save).
 const minParallelWork = 1 << 18
@@ -281,8 +284,7 @@ const (
 // once per kc step and summed at the end (weighted 6, as measured on Zen 5: it ties with the
 // column split at about that weight). An impossible split costs the maximum int.
 func splitCosts(kern *kernel, p *problem, nt int) (colCost, rowCost, depCost int) {
-	const inf = int(^uint(0) >> 1)
-	colCost, rowCost, depCost = inf, inf, inf
+	colCost, rowCost, depCost = maxInt, maxInt, maxInt
 	if p.n >= 2*max(kern.nr, minColChunk/2) {
 		colCost = p.m * p.k * chunkCount(p.n, kern.nr, nt, minColChunk)
 	}
@@ -356,9 +358,8 @@ func runParallel(kern *kernel, p problem, nt int) {
 	case splitRows:
 		colCost, rowCost = 1, 0
 	}
-	const inf = int(^uint(0) >> 1)
 	switch {
-	case colCost == inf && rowCost == inf:
+	case colCost == maxInt && rowCost == maxInt:
 		ws := kern.getWorkspace()
 		serial(kern, ws, &p)
 		kern.putWorkspace(ws)

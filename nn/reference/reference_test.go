@@ -74,15 +74,23 @@ func newNet(t testing.TB, p *nn.Params[float64], n int) *Network {
 }
 
 // TestMatchesFastEngine compares energies, dE/dx and the training gradient of every
-// parameter tensor with nn.Model on the same weights, twice in a row (the second call
-// catches state left behind by the tape machine).
+// parameter tensor with nn.Model on the same weights, with every convolution algorithm of
+// the fast engine, twice in a row (the second call catches state left behind by the tape
+// machine).
 func TestMatchesFastEngine(t *testing.T) {
+	for _, algo := range []nn.ConvAlgorithm{nn.ConvDirect, nn.ConvWinograd2, nn.ConvWinograd4} {
+		t.Run(algo.String(), func(t *testing.T) { testMatchesFastEngine(t, algo) })
+	}
+}
+
+func testMatchesFastEngine(t *testing.T, algo nn.ConvAlgorithm) {
 	for _, tc := range testConfigs {
 		t.Run(tc.name, func(t *testing.T) {
 			const n = 3
 			p, x, v := randomProblem(tc.cfg, n, 11)
 			net := newNet(t, p, n)
 			m := nn.NewModel(p)
+			m.SetConvAlgorithm(algo)
 			for round := 0; round < 2; round++ {
 				before := p.Clone()
 				eF, gF := make([]float64, n), make([]float64, len(x))
