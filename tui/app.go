@@ -791,35 +791,46 @@ func (a *App) tabLayout() (string, [][2]int) {
 	keys := st.key.Render("?") + st.keyDesc.Render(" help  ") + st.key.Render("q") + st.keyDesc.Render(" quit ")
 	var left string
 	var spans [][2]int
-	for _, g := range a.deviceViews() {
-		right := g + keys
-		for level := range 5 {
-			short, title, bare := level >= 2, level%2 == 0 && level < 4, level == 4
-			var parts []string
-			x := 0
-			spans = spans[:0]
-			if title {
-				parts = append(parts, st.title.Render(" mdsm "))
-				x += lipgloss.Width(parts[0]) + 1
+	// The panes' names come before the GPU reading's length: every reading is tried with
+	// full and short labels first, the numbers alone (the shown pane named) last.
+	views := a.deviceViews()
+	for _, bare := range []bool{false, true} {
+		for gi, g := range views {
+			if bare && gi < len(views)-2 {
+				continue // beside the numbers alone, the shortest reading (a narrow screen)
 			}
-			for i := range paneCount {
-				label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
-				if bare && i != a.active {
-					label = fmt.Sprint(i + 1)
+			right := g + keys
+			for level := range 5 {
+				if (level == 4) != bare {
+					continue
 				}
-				var tab string
-				if i == a.active && !a.showHelp {
-					tab = st.tabActive.Render(label)
-				} else {
-					tab = st.tab.Render(label)
+				short, title := level >= 2, level%2 == 0 && level < 4
+				var parts []string
+				x := 0
+				spans = spans[:0]
+				if title {
+					parts = append(parts, st.title.Render(" mdsm "))
+					x += lipgloss.Width(parts[0]) + 1
 				}
-				parts = append(parts, tab)
-				spans = append(spans, [2]int{x, x + lipgloss.Width(tab)})
-				x += lipgloss.Width(tab) + 1
-			}
-			left = strings.Join(parts, " ")
-			if lipgloss.Width(left)+1+lipgloss.Width(right) <= a.w {
-				return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(right)) + right, spans
+				for i := range paneCount {
+					label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
+					if bare && i != a.active {
+						label = fmt.Sprint(i + 1)
+					}
+					var tab string
+					if i == a.active && !a.showHelp {
+						tab = st.tabActive.Render(label)
+					} else {
+						tab = st.tab.Render(label)
+					}
+					parts = append(parts, tab)
+					spans = append(spans, [2]int{x, x + lipgloss.Width(tab)})
+					x += lipgloss.Width(tab) + 1
+				}
+				left = strings.Join(parts, " ")
+				if lipgloss.Width(left)+1+lipgloss.Width(right) <= a.w {
+					return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(right)) + right, spans
+				}
 			}
 		}
 	}
