@@ -90,19 +90,7 @@ func StartEnergies(ctx context.Context, src WeightSource, cfg RunConfig, runDir 
 		send := func(done bool, err error) bool {
 			u.Done, u.Err, u.Took = done, err, time.Since(start)
 			u.Sets = append([]EnergySet(nil), u.Sets...)
-			if done { // the last word: never block on it, nobody may listen after a cancel
-				select {
-				case out <- u:
-				default:
-				}
-				return false
-			}
-			select {
-			case out <- u:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+			return deliver(ctx, out, u, done)
 		}
 		w, err := src.Weights()
 		if err != nil {

@@ -236,6 +236,25 @@ type chainJob struct {
 	err     error
 }
 
+// deliver sends a job's update on out, which has room for one: a last word (an error, or
+// the end) never blocks, since nobody may listen after a cancel; the others wait for the
+// reader or the cancel. It reports whether the job should go on.
+func deliver[T any](ctx context.Context, out chan<- T, u T, last bool) bool {
+	if last {
+		select {
+		case out <- u:
+		default:
+		}
+		return false
+	}
+	select {
+	case out <- u:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // startJob builds a job on a new goroutine and reports it on the returned channel, which
 // closes after the last update. The goroutine owns the chain and its model.
 func startJob(ctx context.Context, every func() int, build func() (*chainJob, error)) <-chan JobUpdate {
@@ -245,19 +264,7 @@ func startJob(ctx context.Context, every func() int, build func() (*chainJob, er
 		start := time.Now()
 		send := func(u JobUpdate) bool {
 			u.Took = time.Since(start)
-			if u.Err != nil { // the last word: never block on it, nobody may listen after a cancel
-				select {
-				case out <- u:
-				default:
-				}
-				return false
-			}
-			select {
-			case out <- u:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+			return deliver(ctx, out, u, u.Err != nil)
 		}
 		job, err := build()
 		if err == nil && job.chain == nil {

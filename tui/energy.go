@@ -94,11 +94,7 @@ func (p energyPane) update(s *session, msg tea.Msg) (energyPane, out) {
 		}
 		return p, do(waitEnergy(p.jobs, p.id))
 	case exportedMsg:
-		if m.err != nil {
-			p.status = m.what + " failed: " + m.err.Error()
-		} else {
-			p.status = m.what + " written: " + m.path
-		}
+		p.status = m.note()
 		return p, out{}
 	case tea.KeyPressMsg:
 		return p.key(s, m)

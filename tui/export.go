@@ -23,6 +23,14 @@ func exportCmd(pane int, runDir, name, ext, what string, data []byte) tea.Cmd {
 	}
 }
 
+// note is the status line of an export: where it went, or why it failed.
+func (m exportedMsg) note() string {
+	if m.err != nil {
+		return m.what + " not written: " + m.err.Error()
+	}
+	return m.what + " written: " + m.path
+}
+
 // csv is the data of the Train pane's chart window lo..hi: one row per logged step of the
 // run or of a run laid over it; the run's loss (raw, normalised and smoothed as shown),
 // learning rate, images/s, loss per noise level and sample FD, then each overlaid run's

@@ -379,29 +379,37 @@ func TestMouse(t *testing.T) {
 	}
 }
 
-// TestWatcherSteersAHeadlessTrainer drives a trainer that runs as `mdsm train` runs it
-// (core.Trainer, its own process in real life) through every control from a watching
-// workbench: pause, a kept checkpoint while paused, a new total, resume and stop. Each
-// key goes through the run's control channel; the trainer acts and the watcher sees it.
-func TestWatcherSteersAHeadlessTrainer(t *testing.T) {
+// headlessTrainer starts a trainer of tinyConfig as `mdsm train` runs it (its events
+// drained), stopped at the test's end; done closes when its events end.
+func headlessTrainer(t *testing.T) (tr *core.Trainer, dir string, done chan struct{}) {
+	t.Helper()
 	cfg := tinyConfig()
 	ds, err := core.LoadTrainingData(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "run")
-	tr, err := core.NewTrainer(cfg, ds, dir)
+	dir = filepath.Join(t.TempDir(), "run")
+	tr, err = core.NewTrainer(cfg, ds, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.Start()
-	done := make(chan struct{})
+	done = make(chan struct{})
 	go func() {
 		defer close(done)
 		for range tr.Events() {
 		}
 	}()
 	t.Cleanup(func() { tr.Stop(); <-done })
+	return tr, dir, done
+}
+
+// TestWatcherSteersAHeadlessTrainer drives a trainer that runs as `mdsm train` runs it
+// (core.Trainer, its own process in real life) through every control from a watching
+// workbench: pause, a kept checkpoint while paused, a new total, resume and stop. Each
+// key goes through the run's control channel; the trainer acts and the watcher sees it.
+func TestWatcherSteersAHeadlessTrainer(t *testing.T) {
+	tr, dir, done := headlessTrainer(t)
 	h := newHarness(t, Options{Watch: dir})
 	h.pump("training", 30*time.Second, func() bool { return h.a.s.status == statusRunning && h.a.s.step >= 3 })
 
@@ -445,24 +453,7 @@ func TestWatcherSteersAHeadlessTrainer(t *testing.T) {
 
 // TestWatcherStopsAHeadlessTrainer: x in the watcher stops the trainer with a checkpoint.
 func TestWatcherStopsAHeadlessTrainer(t *testing.T) {
-	cfg := tinyConfig()
-	ds, err := core.LoadTrainingData(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "run")
-	tr, err := core.NewTrainer(cfg, ds, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Start()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range tr.Events() {
-		}
-	}()
-	t.Cleanup(func() { tr.Stop(); <-done })
+	tr, dir, done := headlessTrainer(t)
 	h := newHarness(t, Options{Watch: dir})
 	h.pump("training", 30*time.Second, func() bool { return h.a.s.status == statusRunning && h.a.s.step >= 2 })
 	h.key("x")

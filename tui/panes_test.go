@@ -470,8 +470,8 @@ func TestSamplesLiveChainCancelAndSave(t *testing.T) {
 		t.Errorf("trace %d points", len(sp.trace))
 	}
 	h.key("w")
-	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.samples.status, "saved ") })
-	path := strings.TrimPrefix(h.a.samples.status, "saved ")
+	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.samples.status, "picture written: ") })
+	path := strings.TrimPrefix(h.a.samples.status, "picture written: ")
 	if _, err := os.Stat(path); err != nil || !strings.HasPrefix(filepath.Base(path), "chain-") || !strings.HasPrefix(path, filepath.Join(run, "samples")) {
 		t.Errorf("saved %q: %v", path, err)
 	}
@@ -632,8 +632,8 @@ func TestInpaintAndDenoise(t *testing.T) {
 		t.Errorf("view:\n%s", h.view())
 	}
 	h.key("w")
-	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.inpaint.status, "saved ") })
-	if p := strings.TrimPrefix(h.a.inpaint.status, "saved "); !strings.HasPrefix(filepath.Base(p), "denoise-") {
+	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.inpaint.status, "picture written: ") })
+	if p := strings.TrimPrefix(h.a.inpaint.status, "picture written: "); !strings.HasPrefix(filepath.Base(p), "denoise-") {
 		t.Errorf("the denoising result was saved as %s", p)
 	}
 }

@@ -315,11 +315,7 @@ func (p samplesPane) update(s *session, msg tea.Msg) (samplesPane, out) {
 	case jobMsg:
 		return p.onJob(m)
 	case savedMsg:
-		if m.err != nil {
-			p.status = "save failed: " + m.err.Error()
-		} else {
-			p.status = "saved " + m.path
-		}
+		p.status = exportedMsg{what: "picture", path: m.path, err: m.err}.note()
 		return p, out{}
 	case tea.KeyPressMsg:
 		return p.key(s, m)

@@ -143,11 +143,7 @@ func (p trainPane) update(s *session, msg tea.Msg) (trainPane, out) {
 		p.plotCols = max(8, m.w-8)
 		return p, out{}
 	case exportedMsg:
-		if m.err != nil {
-			p.status = m.what + " failed: " + m.err.Error()
-		} else {
-			p.status = m.what + " written: " + m.path
-		}
+		p.status = m.note()
 		return p, out{}
 	case tea.KeyPressMsg:
 		return p.key(s, m)

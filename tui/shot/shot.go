@@ -224,6 +224,9 @@ var xterm16 = [16]color.RGBA{
 	{0x5c, 0x5c, 0xff, 255}, {0xff, 0, 0xff, 255}, {0, 0xff, 0xff, 255}, {0xff, 0xff, 0xff, 255},
 }
 
+// XtermColor is colour i of xterm's default 256-colour palette (0-15: its 16 colours).
+func XtermColor(i int) color.RGBA { return xterm256(i) }
+
 // xterm256 is a colour of xterm's 256-colour palette.
 func xterm256(i int) color.RGBA {
 	switch {
