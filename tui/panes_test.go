@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+
 	"mdsm/core"
 	"mdsm/sampling"
 	"mdsm/tui/termimg"
@@ -34,20 +36,24 @@ func TestTabsAndHelp(t *testing.T) {
 	if h.a.active != paneTrain {
 		t.Fatalf("starts on pane %d, want Train", h.a.active)
 	}
-	for i, k := range []string{"1", "2", "3", "4", "5"} {
+	for i, k := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		h.key(k)
 		if h.a.active != i {
 			t.Errorf("key %s: active pane %d", k, h.a.active)
 		}
 	}
 	v := helpText(h)
-	for _, b := range append(append(append(append(append(gk.list(), tk.list()...), ck.list()...), sk.list()...), shk.list()...), ik.list()...) {
+	var all []key.Binding
+	for _, l := range [][]key.Binding{gk.list(), tk.list(), ck.list(), sk.list(), shk.list(), ik.list(), rk.list(), ek.list()} {
+		all = append(all, l...)
+	}
+	for _, b := range all {
 		if !strings.Contains(v, b.Help().Desc) {
 			t.Errorf("help lacks %q", b.Help().Desc)
 		}
 	}
 	h.key("1") // keys do nothing under the overlay
-	if h.a.active != paneInpaint {
+	if h.a.active != paneEnergy {
 		t.Error("pane changed under the help overlay")
 	}
 	h.key("esc")
