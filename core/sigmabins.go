@@ -54,7 +54,11 @@ func binLosses(imgLoss []float64, order []int, k int, dst []float64) []float64 {
 	if k < 1 || len(imgLoss) != len(order) || len(order) == 0 {
 		return nil
 	}
-	dst = append(dst[:0], make([]float64, k)...)
+	if cap(dst) < k {
+		dst = make([]float64, k)
+	}
+	dst = dst[:k]
+	clear(dst)
 	var counts [SigmaBinCount]int
 	for b, l := range imgLoss {
 		i := sigmaBinOf(order[b], len(order), k)
