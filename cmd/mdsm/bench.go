@@ -60,19 +60,19 @@ var benchCases = []benchCase{
 // benchResult is what one child process measured.
 type benchResult struct {
 	benchCase
-	Threads   int       `json:"threads"`
-	Params    int       `json:"params"`
-	MedianS   float64   `json:"median_s"`
-	AllS      []float64 `json:"all_s"`
+	Threads int       `json:"threads"`
+	Params  int       `json:"params"`
+	MedianS float64   `json:"median_s"`
+	AllS    []float64 `json:"all_s"`
 	// MedianCPU is the median of the process's CPU time (user + system, all threads) per
 	// step: on a machine shared with other work the steadier measure (bench/compare.sh
 	// METRIC=cpu).
 	MedianCPU float64 `json:"median_cpu_s"`
-	ImgPerSec float64   `json:"images_per_s"`
-	PeakRSS   float64   `json:"peak_rss_mib"`
-	GFLOPs    float64   `json:"gflop_per_s"`
-	Device    string    `json:"device"`
-	PeakGPU   float64   `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
+	ImgPerSec float64 `json:"images_per_s"`
+	PeakRSS   float64 `json:"peak_rss_mib"`
+	GFLOPs    float64 `json:"gflop_per_s"`
+	Device    string  `json:"device"`
+	PeakGPU   float64 `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
 }
 
 func runBench(args []string) error {
