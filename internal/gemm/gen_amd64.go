@@ -314,18 +314,18 @@ func packT4() {
 	for r, m := range rows {
 		ins("VMULPS %s, Y15, Y%d", m, r)
 	}
-	ins("VUNPCKLPS Y1, Y0, Y4")          // a0 b0 a1 b1 | a4 b4 a5 b5
-	ins("VUNPCKHPS Y1, Y0, Y5")          // a2 b2 a3 b3 | a6 b6 a7 b7
-	ins("VUNPCKLPS Y3, Y2, Y6")          // c0 d0 c1 d1 | c4 d4 c5 d5
-	ins("VUNPCKHPS Y3, Y2, Y7")          // c2 d2 c3 d3 | c6 d6 c7 d7
-	ins("VSHUFPS $0x44, Y6, Y4, Y0")     // q0 | q4
-	ins("VSHUFPS $0xEE, Y6, Y4, Y1")     // q1 | q5
-	ins("VSHUFPS $0x44, Y7, Y5, Y2")     // q2 | q6
-	ins("VSHUFPS $0xEE, Y7, Y5, Y3")     // q3 | q7
-	ins("VPERM2F128 $0x20, Y1, Y0, Y4")  // q0 q1
-	ins("VPERM2F128 $0x20, Y3, Y2, Y5")  // q2 q3
-	ins("VPERM2F128 $0x31, Y1, Y0, Y6")  // q4 q5
-	ins("VPERM2F128 $0x31, Y3, Y2, Y7")  // q6 q7
+	ins("VUNPCKLPS Y1, Y0, Y4")         // a0 b0 a1 b1 | a4 b4 a5 b5
+	ins("VUNPCKHPS Y1, Y0, Y5")         // a2 b2 a3 b3 | a6 b6 a7 b7
+	ins("VUNPCKLPS Y3, Y2, Y6")         // c0 d0 c1 d1 | c4 d4 c5 d5
+	ins("VUNPCKHPS Y3, Y2, Y7")         // c2 d2 c3 d3 | c6 d6 c7 d7
+	ins("VSHUFPS $0x44, Y6, Y4, Y0")    // q0 | q4
+	ins("VSHUFPS $0xEE, Y6, Y4, Y1")    // q1 | q5
+	ins("VSHUFPS $0x44, Y7, Y5, Y2")    // q2 | q6
+	ins("VSHUFPS $0xEE, Y7, Y5, Y3")    // q3 | q7
+	ins("VPERM2F128 $0x20, Y1, Y0, Y4") // q0 q1
+	ins("VPERM2F128 $0x20, Y3, Y2, Y5") // q2 q3
+	ins("VPERM2F128 $0x31, Y1, Y0, Y6") // q4 q5
+	ins("VPERM2F128 $0x31, Y3, Y2, Y7") // q6 q7
 	ins("VMOVUPS Y4, (DI)")
 	ins("VMOVUPS Y5, 32(DI)")
 	ins("VMOVUPS Y6, 64(DI)")
