@@ -45,6 +45,20 @@ type Conv[T Float] struct {
 	u, v, mm, part, coef []T
 	free                 []*chunkScratch[T] // goroutines' scratch, one per goroutine in flight
 	mu                   sync.Mutex
+	// reserved is the scratch announced by Reserve: the first call that grows a buffer
+	// allocates it at its reserved size, so the buffers are allocated once, not grown layer
+	// by layer (every growth left the smaller buffer as garbage: tens of MiB of peak memory
+	// for the paper presets).
+	reserved sizes
+}
+
+// sizes are the scratch lengths (floats) of one call: the shared buffers, and one
+// goroutine's chunk scratch (cv, cmm, band).
+type sizes struct{ u, v, mm, part, cv, cmm, band int }
+
+// max returns the larger of a and b, field by field.
+func (a sizes) max(b sizes) sizes {
+	return sizes{max(a.u, b.u), max(a.v, b.v), max(a.mm, b.mm), max(a.part, b.part), max(a.cv, b.cv), max(a.cmm, b.cmm), max(a.band, b.band)}
 }
 
 // chunkScratch is one goroutine's V and M of a fused chunk and its band (transform.go).
@@ -67,13 +81,24 @@ func (c *Conv[T]) putScratch(cs *chunkScratch[T]) {
 	c.mu.Unlock()
 }
 
-// grow returns s resized to n elements, reallocating only when it is too short.
-func grow[T Float](s *[]T, n int) []T {
+// grow returns s resized to n elements, reallocating, at reserve elements if that is more,
+// only when it is too short.
+func grow[T Float](s *[]T, n, reserve int) []T {
 	if cap(*s) < n {
-		*s = make([]T, n)
+		*s = make([]T, max(n, reserve))
 	}
 	*s = (*s)[:n]
 	return *s
+}
+
+// Reserve announces a convolution the Conv will run (Forward from nIn to nOut channels, or
+// with grad WeightGrad, of n images of side s with tile m), so that its buffers are
+// allocated once at the largest size any announced call needs. Optional: calls that were
+// not announced grow the buffers as they need.
+func (c *Conv[T]) Reserve(m, nOut, nIn, n, s int, grad bool) {
+	var z T
+	p := newPlan(m, nOut, nIn, n, s, int(unsafe.Sizeof(z)), grad)
+	c.reserved = c.reserved.max(p.needs(grad, nOut, nIn))
 }
 
 // planeStride returns the stride between the alpha^2 transformed planes of n floats: n
@@ -114,7 +139,9 @@ func newPlan(m, nOut, nIn, n, s, elemBytes int, grad bool) plan {
 	}
 	p.chunks = (p.units + p.upc - 1) / p.upc
 	p.rs = p.upc * p.ucols
-	p.lv, p.lm, p.lu = planeStride(nIn*p.rs), planeStride(nOut*p.rs), planeStride(nOut*nIn)
+	// U's planes have room for the packed layout (gemm.Packing: rows rounded up to a panel,
+	// of at most 8 rows).
+	p.lv, p.lm, p.lu = planeStride(nIn*p.rs), planeStride(nOut*p.rs), planeStride((nOut+7)/8*8*nIn)
 	return p
 }
 
@@ -145,6 +172,24 @@ func (p *plan) span(k int) (u0, u1, cols int) {
 	return u0, u1, (u1 - u0) * p.ucols
 }
 
+// needs returns the scratch of a call with this plan (grad: a weight gradient).
+func (p *plan) needs(grad bool, nOut, nIn int) sizes {
+	z := sizes{u: p.pts * p.lu}
+	if p.fused {
+		z.cv, z.cmm = p.pts*p.lv, p.pts*p.lm
+	} else {
+		z.v, z.mm = p.pts*p.lv, p.pts*p.lm
+	}
+	z.band = maxAlpha * p.bw * lanes
+	if grad {
+		z.v = max(z.v, 9*nOut*nIn) // the weight transform back
+		if p.fused {
+			z.part = p.parts() * p.pts * p.lu
+		}
+	}
+	return z
+}
+
 // Scratch returns the scratch floats of a Conv after Forward (grad false; its adjoint, nIn
 // and nOut swapped, needs about the same) or WeightGrad (grad true) from nIn to nOut
 // channels of n images of side s with tile m: the transformed weights, the chunks of
@@ -152,23 +197,16 @@ func (p *plan) span(k int) (u0, u1, cols int) {
 // partial weight gradients.
 func Scratch(m, nOut, nIn, n, s, elemBytes int, grad bool) int {
 	p := newPlan(m, nOut, nIn, n, s, elemBytes, grad)
-	band := maxAlpha * p.bw * lanes
-	chunk := p.pts*(p.lv+p.lm) + band
-	procs := runtime.GOMAXPROCS(0)
+	z := p.needs(grad, nOut, nIn)
+	goroutines := runtime.GOMAXPROCS(0)
 	if p.fused {
 		if grad {
-			chunk *= min(p.parts(), procs)
+			goroutines = min(p.parts(), goroutines)
 		} else {
-			chunk *= min(p.chunks, procs)
+			goroutines = min(p.chunks, goroutines)
 		}
-	} else {
-		chunk += (procs - 1) * band
 	}
-	t := p.pts*p.lu + chunk
-	if grad && p.fused {
-		t += p.parts() * p.pts * p.lu
-	}
-	return t
+	return z.u + z.v + z.mm + z.part + goroutines*(z.cv+z.cmm+z.band)
 }
 
 // groupImages sets im to the images of group grp (lanes images from image grp*lanes) of
@@ -205,11 +243,33 @@ func (c *Conv[T]) Forward(m int, w []T, nOut, nIn int, adjoint bool, in []T, n, 
 	// U[xi][o][i] = sum_k kron[xi][k] g(o,i)[k]: one product over all kernels. With adjoint
 	// g(o,i) is w[i][o] rotated (kronRot rotates it); the kernels of one o are then nIn rows
 	// of w nOut*9 apart, so the product is cut into one per o (a batch).
-	u := grow(&c.u, p.pts*p.lu)
+	u := grow(&c.u, p.pts*p.lu, c.reserved.u)
 	if adjoint {
 		gemm.GemmBatched(nOut, false, true, p.pts, nIn, 9, 1, c.coeffs(a.kronRot), 9, 0, w, nOut*9, 9, 0, u, p.lu, nIn)
 	} else {
 		gemm.Gemm(false, true, p.pts, nOut*nIn, 9, 1, c.coeffs(a.kron), 9, w, 9, 0, u, p.lu)
+	}
+	// In float32, U is packed once for the kernel (gemm.Packing) and every chunk's products
+	// use it as it is, instead of packing it again for each chunk and column split.
+	u32, packed := any(u).([]float32)
+	var pk gemm.Packing
+	if packed {
+		pk = gemm.ActivePacking()
+		pk.Pack(p.pts, nOut, nIn, u32, p.lu)
+	}
+	// products computes M[xi] = U[xi] V[xi] of a chunk of cols columns, on the calling
+	// goroutine (serial) or on all.
+	products := func(serial bool, cols int, v, mm []T) {
+		switch {
+		case packed && serial:
+			pk.GemmBatchedSerial(p.pts, false, nOut, cols, nIn, u32, p.lu, f32(v), p.rs, p.lv, 0, f32(mm), p.rs, p.lm)
+		case packed:
+			pk.GemmBatched(p.pts, false, nOut, cols, nIn, u32, p.lu, f32(v), p.rs, p.lv, 0, f32(mm), p.rs, p.lm)
+		case serial:
+			gemm.GemmBatchedSerial(p.pts, false, false, nOut, cols, nIn, 1, u, nIn, p.lu, v, p.rs, p.lv, 0, mm, p.rs, p.lm)
+		default:
+			gemm.GemmBatched(p.pts, false, false, nOut, cols, nIn, 1, u, nIn, p.lu, v, p.rs, p.lv, 0, mm, p.rs, p.lm)
+		}
 	}
 	plane, nt := n*s*s, p.g.T
 	// inputs transforms units [u0, u1) of channels [clo, chi) into v, staging in band.
@@ -241,28 +301,28 @@ func (c *Conv[T]) Forward(m int, w []T, nOut, nIn int, adjoint bool, in []T, n, 
 		par.For(p.chunks, p.units*(nIn+nOut)*p.ucols*p.pts*8, func(lo, hi int) {
 			cs := c.getScratch()
 			defer c.putScratch(cs)
-			v, mm, band := grow(&cs.v, p.pts*p.lv), grow(&cs.mm, p.pts*p.lm), grow(&cs.band, bandLen)
+			v, mm, band := grow(&cs.v, p.pts*p.lv, c.reserved.cv), grow(&cs.mm, p.pts*p.lm, c.reserved.cmm), grow(&cs.band, bandLen, c.reserved.band)
 			for k := lo; k < hi; k++ {
 				u0, u1, cols := p.span(k)
 				inputs(band, v, u0, u1, 0, nIn)
-				gemm.GemmBatchedSerial(p.pts, false, false, nOut, cols, nIn, 1, u, nIn, p.lu, v, p.rs, p.lv, 0, mm, p.rs, p.lm)
+				products(true, cols, v, mm)
 				outputs(band, mm, u0, u1, 0, nOut)
 			}
 		})
 		return
 	}
-	v, mm := grow(&c.v, p.pts*p.lv), grow(&c.mm, p.pts*p.lm)
+	v, mm := grow(&c.v, p.pts*p.lv, c.reserved.v), grow(&c.mm, p.pts*p.lm, c.reserved.mm)
 	withBand := func(f func(band []T, lo, hi int)) func(lo, hi int) {
 		return func(lo, hi int) {
 			cs := c.getScratch()
 			defer c.putScratch(cs)
-			f(grow(&cs.band, bandLen), lo, hi)
+			f(grow(&cs.band, bandLen, c.reserved.band), lo, hi)
 		}
 	}
 	for k := 0; k < p.chunks; k++ {
 		u0, u1, cols := p.span(k)
 		par.For(nIn, nIn*cols*p.pts*8, withBand(func(band []T, lo, hi int) { inputs(band, v, u0, u1, lo, hi) }))
-		gemm.GemmBatched(p.pts, false, false, nOut, cols, nIn, 1, u, nIn, p.lu, v, p.rs, p.lv, 0, mm, p.rs, p.lm)
+		products(false, cols, v, mm)
 		par.For(nOut, nOut*cols*p.pts*4, withBand(func(band []T, lo, hi int) { outputs(band, mm, u0, u1, lo, hi) }))
 	}
 }
@@ -284,7 +344,7 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 	a, p := algoFor(m), newPlan(m, nOut, nIn, n, s, int(unsafe.Sizeof(z)), true)
 	plane, nt := n*s*s, p.g.T
 	lu := p.lu
-	ubar := grow(&c.u, p.pts*lu)
+	ubar := grow(&c.u, p.pts*lu, c.reserved.u)
 	// transforms fills V and Mbar of units [u0, u1) of one term, channels [clo, chi) of the
 	// nIn+nOut (inputs first), staging in band.
 	transforms := func(band, v, mbar []T, term GradTerm[T], u0, u1, clo, chi int) {
@@ -307,11 +367,11 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 		// Part q sums its range of chunks, in order, into partial sum q; the partials are
 		// then added in order.
 		parts := p.parts()
-		part := grow(&c.part, parts*p.pts*lu)
+		part := grow(&c.part, parts*p.pts*lu, c.reserved.part)
 		par.For(parts, p.units*(nIn+nOut)*p.ucols*p.pts*8*len(terms), func(lo, hi int) {
 			cs := c.getScratch()
 			defer c.putScratch(cs)
-			v, mbar, band := grow(&cs.v, p.pts*p.lv), grow(&cs.mm, p.pts*p.lm), grow(&cs.band, bandLen)
+			v, mbar, band := grow(&cs.v, p.pts*p.lv, c.reserved.cv), grow(&cs.mm, p.pts*p.lm, c.reserved.cmm), grow(&cs.band, bandLen, c.reserved.band)
 			for q := lo; q < hi; q++ {
 				var beta T
 				for k := q * p.chunks / parts; k < (q+1)*p.chunks/parts; k++ {
@@ -336,7 +396,7 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 			}
 		})
 	} else {
-		v, mbar := grow(&c.v, p.pts*p.lv), grow(&c.mm, p.pts*p.lm)
+		v, mbar := grow(&c.v, p.pts*p.lv, c.reserved.v), grow(&c.mm, p.pts*p.lm, c.reserved.mm)
 		var beta T
 		for k := 0; k < p.chunks; k++ {
 			u0, u1, cols := p.span(k)
@@ -344,7 +404,7 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 				par.For(nIn+nOut, (nIn+nOut)*cols*p.pts*8, func(lo, hi int) {
 					cs := c.getScratch()
 					defer c.putScratch(cs)
-					transforms(grow(&cs.band, bandLen), v, mbar, term, u0, u1, lo, hi)
+					transforms(grow(&cs.band, bandLen, c.reserved.band), v, mbar, term, u0, u1, lo, hi)
 				})
 				gemm.GemmBatched(p.pts, false, true, nOut, nIn, cols, 1, mbar, p.rs, p.lm, v, p.rs, p.lv, beta, ubar, nIn, lu)
 				beta = 1
@@ -355,7 +415,7 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 	// transform), one product into scratch, then added to gw[pair][k].
 	pairs := nOut * nIn
 	kt := c.coeffsT(a.kron, p.pts)
-	gt := grow(&c.v, 9*pairs)
+	gt := grow(&c.v, 9*pairs, c.reserved.v)
 	gemm.Gemm(true, false, 9, pairs, p.pts, 1, kt, 9, ubar, lu, 0, gt, pairs)
 	par.For(pairs, 9*pairs, func(lo, hi int) {
 		for q := lo; q < hi; q++ {
@@ -369,7 +429,7 @@ func (c *Conv[T]) WeightGrad(m int, nOut, nIn, n, s int, gw []T, terms ...GradTe
 
 // coeffs returns a weight-transform matrix (alpha^2 x 9) in T, in scratch of c.
 func (c *Conv[T]) coeffs(k []float64) []T {
-	out := grow(&c.coef, len(k))
+	out := grow(&c.coef, len(k), 0)
 	for i, v := range k {
 		out[i] = T(v)
 	}
