@@ -35,6 +35,7 @@ type Model[T Float] struct {
 
 	convAlgo ConvAlgorithm
 	wino     winograd.Conv[T] // scratch of the Winograd convolutions, shared by the layers
+	flip     flipScratch[T]   // scratch of the direct data adjoints, shared by the layers
 }
 
 // block is one pre-activation residual block and its stored activations.
