@@ -190,11 +190,11 @@ func col2imEdge[T Float](rows *[9][]T, offs *[9]int, o []T, plo, phi, qlo, qhi i
 type conv[T Float] struct {
 	w, b      []T // weight [cout][cin*k*k], bias [cout] or nil
 	cin, cout int
-	k         int // 3 or 1
-	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
+	k         int             // 3 or 1
+	gw, gb    []T             // gradient accumulators, same shapes (nil when not training)
 	flip      *flipScratch[T] // the rotated, transposed kernel of backwardData (3x3, float32)
-	tile      int // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
-	tileW     int // the same for the weight gradient
+	tile      int             // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
+	tileW     int             // the same for the weight gradient
 	wc        *winograd.Conv[T]
 }
 
