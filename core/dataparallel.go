@@ -24,19 +24,18 @@ import (
 // jW..jW+W-1, the chunk sums are exactly the single process's left-to-right sums. An
 // Allgather of the chunks then gives every rank the whole gradient. Per rank and step this
 // moves (rounds+1)(W-1)/W gradients, which is the 2(W-1)/W of a ring all-reduce when each
-// rank has one slot (micro-batch = batch/W, the default of a distributed run); MPI's own
-// all-reduce would add in an order of its choosing.
+// rank has one slot (micro-batch = batch/W, the default of a distributed run); MPI's or
+// NCCL's own all-reduce would add in an order of its choosing.
+//
+// The engine holds the buffers and does the exchange (SlotEngine): the CPU engine on the
+// host through the job's MPI (hostExchange), a GPU engine on its device through NCCL. The
+// losses and the ranks' compute times go through the job's host collectives.
 type dataParallel struct {
-	comm        dist.Comm
-	eng         slotEngine
-	rank, size  int
-	count       int // parameters
-	chunk       int // ceil(count/size): the part of the gradient each rank sums
-	slot, recv  []float32
-	acc, gather []float32
-	scratch     *nn.Params[float32]
-	info        []float64 // this rank's slot losses of the step, then its compute seconds
-	allInfo     []float64
+	comm       dist.Comm
+	eng        SlotEngine
+	rank, size int
+	info       []float64 // this rank's slot losses of the step, then its compute seconds
+	allInfo    []float64
 	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
 	computeSecs []float64 // per rank
 }
@@ -45,40 +44,90 @@ type dataParallel struct {
 // collective call, which could only wait forever; the launcher ends the job.
 var errCollective = errors.New("a collective operation failed")
 
-// slotEngine is a TrainEngine that computes the gradient of one micro-batch slot on its
-// own, which a data-parallel run needs to add the slots in the single process's order:
-// the CPU engine.
-type slotEngine interface {
-	// slotLossGrad is Objective.SlotLossGrad.
-	slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64
-	// checkLoss is Objective.checkLoss.
-	checkLoss(loss float64) error
-	// microBatch is the images per slot.
-	microBatch() int
+// SlotEngine is a TrainEngine that data-parallel training can spread over ranks: it
+// computes the gradient of one micro-batch slot on its own, from zero, into a slot buffer,
+// and exchanges slot buffers with the other ranks' engines so that the sums come out in
+// the single process's slot order (see dataParallel). The CPU engine is one; so is the
+// GPU engine, which exchanges over NCCL on its stream.
+type SlotEngine interface {
+	TrainEngine
+	// JoinRanks prepares the exchange between the ranks of comm (l: how the job was
+	// launched). Every rank calls it, after every rank has made its engine.
+	JoinRanks(comm dist.Comm, l dist.Launch) error
+	// MicroBatch is the images per slot.
+	MicroBatch() int
+	// SlotLossGrad evaluates the k images at positions lo..lo+k-1 of a batch of n (x and
+	// noise hold just those k images), leaves the weight gradient of their part of the
+	// batch loss in the slot buffer and returns that part of the loss (Objective's
+	// SlotLossGrad). k = 0 clears the slot buffer: the rank has no slot this round.
+	SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64) (float64, error)
+	// ExchangeRound sends chunk q of the slot buffer to rank q and adds the chunks this
+	// rank receives from ranks 0..active-1 (slots jW..jW+active-1 of round j), in that
+	// order, to its running sum; round 0 starts the sum.
+	ExchangeRound(j, active int) error
+	// FinishExchange gathers every rank's summed chunk into the gradient buffer.
+	FinishExchange() error
+	// CheckLoss reports a loss that is not finite, with what the engine knows of why.
+	CheckLoss(loss float64) error
 }
 
-func (e *cpuEngine) slotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64, dst *nn.Params[float32]) float64 {
-	return e.obj.SlotLossGrad(x, noise, lo, k, n, sigmas, dst)
+// hostExchange is the slot exchange of host buffers over a dist.Comm (the CPU engine's,
+// and mdsm bench --exchange's).
+type hostExchange struct {
+	comm        dist.Comm
+	rank, size  int
+	count       int // parameters
+	chunk       int // ceil(count/size): the part of the gradient each rank sums
+	slot, recv  []float32
+	acc, gather []float32
 }
-func (e *cpuEngine) checkLoss(loss float64) error { return e.obj.checkLoss(loss) }
-func (e *cpuEngine) microBatch() int              { return e.obj.micro }
 
-func newDataParallel(comm dist.Comm, eng slotEngine, model nn.Config) *dataParallel {
+func newHostExchange(comm dist.Comm, count int) *hostExchange {
 	w := comm.Size()
-	scratch := nn.NewParams[float32](model)
-	count := len(scratch.Flat())
 	chunk := (count + w - 1) / w
-	return &dataParallel{comm: comm, eng: eng, rank: comm.Rank(), size: w, count: count, chunk: chunk,
+	return &hostExchange{comm: comm, rank: comm.Rank(), size: w, count: count, chunk: chunk,
 		slot: make([]float32, chunk*w), recv: make([]float32, chunk*w), acc: make([]float32, chunk),
-		gather: make([]float32, chunk*w), scratch: scratch, computeSecs: make([]float64, w)}
+		gather: make([]float32, chunk*w)}
+}
+
+// round exchanges the slot buffers of round j and adds this rank's chunk of each of the
+// first active ones, in slot order, to acc.
+func (h *hostExchange) round(j, active int) error {
+	if err := h.comm.Alltoall(h.slot, h.recv); err != nil {
+		return fmt.Errorf("exchanging gradients: %w", err)
+	}
+	for q := range active {
+		blk := h.recv[q*h.chunk : (q+1)*h.chunk]
+		if j == 0 && q == 0 {
+			copy(h.acc, blk)
+			continue
+		}
+		for i, v := range blk {
+			h.acc[i] += v
+		}
+	}
+	return nil
+}
+
+// finish gathers the chunk sums into dst (count values).
+func (h *hostExchange) finish(dst []float32) error {
+	if err := h.comm.AllgatherF32(h.acc, h.gather); err != nil {
+		return fmt.Errorf("gathering gradients: %w", err)
+	}
+	copy(dst, h.gather[:h.count])
+	return nil
+}
+
+func newDataParallel(comm dist.Comm, eng SlotEngine) *dataParallel {
+	return &dataParallel{comm: comm, eng: eng, rank: comm.Rank(), size: comm.Size(), computeSecs: make([]float64, comm.Size())}
 }
 
 // lossGrad is Objective.LossGradNoise over the ranks: x and noise are the whole batch's
-// (every rank draws them; each evaluates its own slots), and grads (a flat gradient, the
-// engine's buffer) and the returned loss are the single-process ones on every rank. Its
-// errors are the collectives' (check the loss with checkLoss).
-func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, grads []float32) (float64, error) {
-	micro := d.eng.microBatch()
+// (every rank draws them; each evaluates its own slots); the engine's gradient buffer and
+// the returned loss end as the single-process ones on every rank. Its errors are the
+// collectives' and the engine's (check the loss with the engine's CheckLoss).
+func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64) (float64, error) {
+	micro := d.eng.MicroBatch()
 	dim := len(x) / n
 	slots := (n + micro - 1) / micro
 	rounds := (slots + d.size - 1) / d.size
@@ -91,25 +140,26 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 	var busy time.Duration
 	for j := range rounds {
 		s := j*d.size + d.rank
+		lo, k := min(s*micro, n), 0 // no slot this round: k = 0 clears the slot buffer
 		if s < slots {
-			start := time.Now()
-			lo := s * micro
-			k := min(micro, n-lo)
-			d.scratch.Zero()
-			info[j] = d.eng.slotLossGrad(x[lo*dim:(lo+k)*dim], noise[lo*dim:(lo+k)*dim], lo, k, n, sigmas, d.scratch)
-			copy(d.slot, d.scratch.Flat())
-			busy += time.Since(start)
-		} else {
-			clear(d.slot) // no slot this round: the receivers skip it
+			k = min(micro, n-lo)
 		}
-		if err := d.reduceRound(j, slots); err != nil {
+		start := time.Now()
+		l, err := d.eng.SlotLossGrad(x[lo*dim:(lo+k)*dim], noise[lo*dim:(lo+k)*dim], lo, k, n, sigmas)
+		if err != nil {
 			return 0, err
 		}
+		if k > 0 {
+			info[j] = l
+			busy += time.Since(start)
+		}
+		if err := d.eng.ExchangeRound(j, min(d.size, slots-j*d.size)); err != nil {
+			return 0, fmt.Errorf("%w: %w", errCollective, err)
+		}
 	}
-	if err := d.comm.AllgatherF32(d.acc, d.gather); err != nil {
-		return 0, fmt.Errorf("gathering gradients: %w: %w", errCollective, err)
+	if err := d.eng.FinishExchange(); err != nil {
+		return 0, fmt.Errorf("%w: %w", errCollective, err)
 	}
-	copy(grads, d.gather[:d.count])
 	info[rounds] = busy.Seconds()
 	if err := d.comm.AllgatherF64(info, allInfo); err != nil {
 		return 0, fmt.Errorf("gathering losses: %w: %w", errCollective, err)
@@ -124,51 +174,29 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64, gra
 	return loss, nil
 }
 
-// reduceRound exchanges round j's slot gradients (d.slot on every rank) and adds this
-// rank's chunk of each, in slot order, to d.acc.
-func (d *dataParallel) reduceRound(j, slots int) error {
-	if err := d.comm.Alltoall(d.slot, d.recv); err != nil {
-		return fmt.Errorf("exchanging gradients: %w: %w", errCollective, err)
-	}
-	for q := range d.size {
-		if j*d.size+q >= slots {
-			break
-		}
-		blk := d.recv[q*d.chunk : (q+1)*d.chunk]
-		if j == 0 && q == 0 {
-			copy(d.acc, blk)
-			continue
-		}
-		for i, v := range blk {
-			d.acc[i] += v
-		}
-	}
-	return nil
-}
-
 // ExchangeTimes measures what a data-parallel step of a model costs beyond its compute
 // when each rank has one slot: the fixed-order reduction of the gradient (Alltoall, sums,
 // Allgather), the gathering of the losses and the control agreement; reps times, after
 // one untimed exchange. Every rank calls it (mdsm bench --exchange).
 func ExchangeTimes(comm dist.Comm, model nn.Config, reps int) ([]time.Duration, error) {
-	d := newDataParallel(comm, nil, model)
-	for i := range d.slot[:d.count] {
-		d.slot[i] = float32(i%1000) * 1e-3
+	scratch := nn.NewParams[float32](model)
+	h := newHostExchange(comm, len(scratch.Flat()))
+	for i := range h.slot[:h.count] {
+		h.slot[i] = float32(i%1000) * 1e-3
 	}
-	info, all := make([]float64, 2), make([]float64, 2*d.size)
+	info, all := make([]float64, 2), make([]float64, 2*h.size)
 	var out []time.Duration
 	for r := -1; r < reps; r++ {
 		start := time.Now()
 		if _, err := agreeFlags(comm, controlFlags{}); err != nil {
 			return nil, err
 		}
-		if err := d.reduceRound(0, d.size); err != nil {
+		if err := h.round(0, h.size); err != nil {
 			return nil, err
 		}
-		if err := comm.AllgatherF32(d.acc, d.gather); err != nil {
+		if err := h.finish(scratch.Flat()); err != nil {
 			return nil, err
 		}
-		copy(d.scratch.Flat(), d.gather[:d.count])
 		if err := comm.AllgatherF64(info, all); err != nil {
 			return nil, err
 		}

@@ -54,6 +54,18 @@ type Backend interface {
 	NewEnergy(d Device, p *nn.Params[float32]) (EnergyModel, error)
 	// Readings reports the device's name, memory and utilisation (the workbench header).
 	Readings(d Device) (DeviceReadings, error)
+	// Count is the number of devices this process sees.
+	Count() (int, error)
+}
+
+// DeviceCount is the number of devices of a backend ("cuda") this process sees; an error
+// when the backend is not in this build or its libraries cannot be used.
+func DeviceCount(kind string) (int, error) {
+	b, ok := backend(kind)
+	if !ok {
+		return 0, fmt.Errorf("this build has no %s backend", kind)
+	}
+	return b.Count()
 }
 
 // EnergyModel is a sampling.Energy that holds resources until Close.

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 
+	"mdsm/dist"
 	"mdsm/nn"
 )
 
@@ -14,8 +15,8 @@ import (
 // gpu package, registered with RegisterBackend) keeps weights, gradients, Adam moments
 // and activations on its device and copies weights out only when asked (ReadParams).
 //
-// A step is LossGrad, then optionally a reduction of Gradients across processes
-// (data-parallel training), then Step. An engine is used by one goroutine at a time.
+// A step is LossGrad (or, in data-parallel training, a SlotEngine's slots and exchange:
+// dataParallel), then Step. An engine is used by one goroutine at a time.
 type TrainEngine interface {
 	// Device names where the engine runs, for logs and checkpoints ("cpu",
 	// "cuda:0 (NVIDIA H200)").
@@ -25,8 +26,8 @@ type TrainEngine interface {
 	// leaves its weight gradient in the engine's gradient buffer, overwriting it. The
 	// error wraps ErrNonFinite when the loss is not finite.
 	LossGrad(x, noise []float32, n int, sigmas []float64) (float64, error)
-	// Gradients is the gradient buffer of the last LossGrad, owned by the engine: the
-	// place where data-parallel training sums the gradients of its processes before Step.
+	// Gradients is the gradient buffer of the last LossGrad (or data-parallel step),
+	// owned by the engine, as Step will use it.
 	Gradients() Gradients
 	// Step applies one Adam update of step size lr with the gradient buffer. The error
 	// wraps ErrNonFinite when the gradient or the updated weights hold a NaN or an
@@ -57,19 +58,14 @@ type Gradients struct {
 	Device *DeviceBuffer
 }
 
-// DeviceBuffer is float32 memory on a GPU, as a collective library (NCCL) needs it: the
-// device pointer, the device ordinal, and the stream that orders the engine's work, on
-// which a reduction must be enqueued (or which it must wait for) so that it runs after
-// LossGrad's kernels and before Step's.
+// DeviceBuffer is float32 memory on a GPU: the device pointer, the device ordinal, and
+// the stream that orders the engine's work (where anything reading the buffer must be
+// enqueued, or which it must wait for).
 type DeviceBuffer struct {
 	Ptr     uintptr
 	Ordinal int
 	Stream  uintptr
 }
-
-// ReduceFunc sums (or averages) a step's gradients across processes in place, between
-// LossGrad and Step. Trainer.ReduceGradients holds one in data-parallel runs.
-type ReduceFunc func(g Gradients) error
 
 // cpuEngine is the TrainEngine of the CPU: nn.Model's float32 engine, core.Objective and
 // core.Adam on the host parameters.
@@ -78,6 +74,9 @@ type cpuEngine struct {
 	grads  *nn.Params[float32]
 	adam   *Adam
 	obj    *Objective
+	// data-parallel (JoinRanks): the slot exchange and the slot's own gradient
+	ex      *hostExchange
+	scratch *nn.Params[float32]
 }
 
 // NewCPUEngine returns the CPU engine for a run of cfg, training p with a in place (the
@@ -140,6 +139,30 @@ func (e *cpuEngine) Load(p *nn.Params[float32], a *Adam) error {
 	}
 	return nil
 }
+
+// JoinRanks makes the CPU engine's host exchange over comm (MPI): SlotEngine.
+func (e *cpuEngine) JoinRanks(comm dist.Comm, _ dist.Launch) error {
+	e.ex = newHostExchange(comm, len(e.grads.Flat()))
+	e.scratch = nn.NewParams[float32](e.params.Config)
+	return nil
+}
+
+func (e *cpuEngine) MicroBatch() int { return e.obj.micro }
+
+func (e *cpuEngine) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []float64) (float64, error) {
+	if k == 0 {
+		clear(e.ex.slot)
+		return 0, nil
+	}
+	e.scratch.Zero()
+	loss := e.obj.SlotLossGrad(x, noise, lo, k, n, sigmas, e.scratch)
+	copy(e.ex.slot, e.scratch.Flat())
+	return loss, nil
+}
+
+func (e *cpuEngine) ExchangeRound(j, active int) error { return e.ex.round(j, active) }
+func (e *cpuEngine) FinishExchange() error             { return e.ex.finish(e.grads.Flat()) }
+func (e *cpuEngine) CheckLoss(loss float64) error      { return e.obj.checkLoss(loss) }
 
 // CopyFrom sets a's moments, step count and hyper-parameters to b's.
 func (a *Adam) CopyFrom(b *Adam) {

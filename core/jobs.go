@@ -49,7 +49,9 @@ type SampleSpec struct {
 }
 
 // StartSampling runs N annealed Langevin chains from src's newest weights, reporting the
-// denoised chains as a grid every Every() steps. Cancel ctx to stop it within a step.
+// denoised chains as a grid every Every() steps. Cancel ctx to stop it within a step (on a
+// GPU, within a stretch of steps). A Run's jobs run on its device (Run.Device): on a GPU
+// the chains stay there and only each update's grid comes back.
 func StartSampling(ctx context.Context, src WeightSource, spec SampleSpec) <-chan JobUpdate {
 	return startJob(ctx, spec.Every, func() (*chainJob, error) {
 		w, err := src.Weights()
@@ -57,13 +59,34 @@ func StartSampling(ctx context.Context, src WeightSource, spec SampleSpec) <-cha
 			return nil, err
 		}
 		c := w.params.Config
-		ch, err := sampling.NewChain(nn.NewModel(w.params), spec.N, c.Dim(), spec.Sampler, spec.Seed)
+		model, where, err := jobEnergy(src, w.params)
 		if err != nil {
 			return nil, err
 		}
-		return &chainJob{chain: ch, weights: w.Source,
+		ch, err := sampling.NewChain(model, spec.N, c.Dim(), spec.Sampler, spec.Seed)
+		if err != nil {
+			model.Close()
+			return nil, err
+		}
+		return &chainJob{chain: ch, weights: w.Source + where, model: model,
 			render: func(den []float32) (image.Image, error) { return gridOf(den, spec.N, c) }}, nil
 	})
+}
+
+// jobEnergy is the model a job runs: on the device of src when src is a Run (said in
+// where, " on cuda:0", for the job's caption), else on the CPU. A device that cannot take
+// the model (out of memory) leaves the job on the CPU, said in where too.
+func jobEnergy(src WeightSource, p *nn.Params[float32]) (EnergyModel, string, error) {
+	r, ok := src.(*Run)
+	if !ok || r.Device().IsCPU() {
+		return cpuEnergy{nn.NewModel(p)}, "", nil
+	}
+	d := r.Device()
+	m, err := d.NewEnergy(p)
+	if err != nil {
+		return cpuEnergy{nn.NewModel(p)}, fmt.Sprintf(" on the CPU (%s: %v)", d, err), nil
+	}
+	return m, " on " + d.String(), nil
 }
 
 // TestImages are images of a run's test split, for restoring in the workbench.
@@ -167,23 +190,29 @@ func StartRestoring(ctx context.Context, src WeightSource, t *TestImages, s Rest
 			return nil, fmt.Errorf("the network takes %dx%d images, the test images are %dx%d", wts.params.Config.ImageSize, wts.params.Config.ImageSize, h, w)
 		}
 		render := func(res []float32) (image.Image, error) { return triptych(in, res, truth, n, c, h, w) }
+		model, where, err := jobEnergy(src, wts.params)
+		if err != nil {
+			return nil, err
+		}
 		if mask == nil {
-			out, err := sampling.Denoise(nn.NewModel(wts.params), in, n, s.Sampler.Sigma0)
+			out, err := sampling.Denoise(model, in, n, s.Sampler.Sigma0)
+			model.Close()
 			if err != nil {
 				return nil, err
 			}
 			_, before, _ := sampling.PSNR(in, truth, n, 1)
 			_, after, _ := sampling.PSNR(out, truth, n, 1)
 			pic, err := render(out)
-			return &chainJob{weights: wts.Source, picture: pic, err: err,
+			return &chainJob{weights: wts.Source + where, picture: pic, err: err,
 				result: fmt.Sprintf("PSNR %.2f dB → %.2f dB", before, after)}, nil
 		}
 		ic := sampling.InpaintConfig{Langevin: s.Sampler, ClampNoise: sampling.ClampNoiseSqrt}
-		ch, err := sampling.NewInpaintChain(nn.NewModel(wts.params), truth, n, c, *mask, ic, s.Seed)
+		ch, err := sampling.NewInpaintChain(model, truth, n, c, *mask, ic, s.Seed)
 		if err != nil {
+			model.Close()
 			return nil, err
 		}
-		return &chainJob{chain: ch, weights: wts.Source, render: render,
+		return &chainJob{chain: ch, weights: wts.Source + where, model: model, render: render,
 			finish: func(res []float32) string {
 				if _, mse, err := sampling.MaskedMSE(res, truth, n, c, *mask); err == nil {
 					return fmt.Sprintf("masked MSE %.4f", mse)
@@ -197,6 +226,7 @@ func StartRestoring(ctx context.Context, src WeightSource, t *TestImages, s Rest
 // computed at once.
 type chainJob struct {
 	chain   *sampling.Chain
+	model   EnergyModel // the chain's model, closed when the job ends
 	weights string
 	render  func(denoised []float32) (image.Image, error)
 	finish  func(denoised []float32) string // the result line of a finished chain
@@ -242,6 +272,7 @@ func startJob(ctx context.Context, every func() int, build func() (*chainJob, er
 			return
 		}
 		ch := job.chain
+		defer job.model.Close()
 		for {
 			k := 1
 			if every != nil {

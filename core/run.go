@@ -29,6 +29,9 @@ type Run struct {
 	mu    sync.Mutex
 	state State // a followed run's state, as last polled
 	step  int   // a followed run's newest logged step
+
+	devOnce sync.Once
+	dev     Device // a followed run's device, opened by the first job or reading
 }
 
 // ErrFollowed is the answer of a followed run's control methods.
@@ -274,3 +277,26 @@ func (r *Run) Weights() (Weights, error) {
 	}
 	return Weights{params: ck.Params, Step: ck.State.Step, Source: "checkpoint " + filepath.Base(ck.Path)}, nil
 }
+
+// Device is where the run's jobs (live chains, inpainting, denoising) and readings are
+// made: a live run's training device, or for a followed run the device its configuration
+// names, opened on first use (the CPU when it cannot be used here). Opening loads the
+// device's libraries: call it off the UI goroutine.
+func (r *Run) Device() Device {
+	if r.tr != nil {
+		return r.tr.Device()
+	}
+	r.devOnce.Do(func() {
+		d, _, err := OpenDevice(r.cfg.Device, r.cfg.TF32)
+		if err != nil {
+			d = CPU
+		}
+		r.dev = d
+	})
+	return r.dev
+}
+
+// Readings reads the run's device for the workbench header: a GPU's name, memory in use
+// and utilisation (NVML, every process on the GPU, as nvitop shows them); the CPU has
+// none (HasGPUReading false). It calls into the driver: call it off the UI goroutine.
+func (r *Run) Readings() (DeviceReadings, error) { return r.Device().Readings() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -110,11 +111,6 @@ type Trainer struct {
 	// done, short of the configured total: a session of a longer run.
 	StopAtStep int
 
-	// ReduceGradients, when set before Start, runs between each step's LossGrad and its
-	// optimiser update on the engine's gradient buffer: the seam where data-parallel
-	// training sums the gradients of its processes.
-	ReduceGradients ReduceFunc
-
 	// Sampler, when set before Start, draws periodic sample grids into RUN/samples.
 	Sampler  SampleFunc
 	grid     *gridRun      // the grid being drawn, or nil
@@ -192,6 +188,10 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		dir.Close()
 		return nil, err
 	}
+	if dev, note, err = agreeDevice(comm, dev, note); err != nil {
+		dir.Close()
+		return nil, err
+	}
 	params := nn.InitParams[float32](cfg.Model, rand.New(rand.NewPCG(cfg.Seed, 1)))
 	t, err := newTrainer(comm, cfg, dev, dir, runDir, ds, params, NewAdam(cfg.Model, cfg.Beta1, cfg.Beta2), batcher, rand.NewPCG(cfg.Seed, 3))
 	if err := dist.Agree(comm, err); err != nil {
@@ -204,19 +204,65 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 	return t, nil
 }
 
-// openRankDevice opens the run's device. A data-parallel run trains on the CPU: its
-// fixed-order reduction needs the CPU engine's per-slot gradients (GPU ranks would sum
-// through NCCL, dist.OpenNCCL, which is not wired into the trainer yet).
+// openRankDevice opens the run's device on this rank, without collectives (every rank
+// then agrees through agreeDevice). In a data-parallel run each rank takes a GPU of its
+// own: "cuda" and "auto" mean GPU LOCAL_RANK, modulo the GPUs the process sees (so that
+// launchers which give each task one GPU through CUDA_VISIBLE_DEVICES work too), and
+// "cuda:N" means GPU N as given.
 func openRankDevice(comm dist.Comm, cfg RunConfig) (Device, string, error) {
 	if comm.Size() == 1 {
 		return OpenDevice(cfg.Device, cfg.TF32)
 	}
-	if kind, _, err := ParseDevice(cfg.Device); err != nil {
+	kind, _, err := ParseDevice(cfg.Device)
+	if err != nil {
 		return CPU, "", err
-	} else if kind == "cpu" || kind == "auto" {
+	}
+	if kind == "cpu" {
 		return CPU, fmt.Sprintf("device: cpu (data-parallel on %d ranks)", comm.Size()), nil
 	}
-	return CPU, "", fmt.Errorf("device %s: data-parallel training (%d ranks) runs on the CPU for now; the GPU path through NCCL is not wired into the trainer yet: use --device cpu, or train on one GPU without mpirun", cfg.Device, comm.Size())
+	spec := cfg.Device
+	if kind == "auto" || !strings.Contains(spec, ":") {
+		l, _ := dist.Detect(os.Getenv)
+		if n, err := DeviceCount("cuda"); err == nil && n > 0 {
+			ord := l.LocalRank % n
+			if kind == "auto" {
+				d, note, err := OpenDevice(fmt.Sprintf("cuda:%d", ord), cfg.TF32)
+				if err != nil {
+					return CPU, "device auto: cpu (no usable GPU: " + err.Error() + ")", nil
+				}
+				return d, strings.Replace(note, "device:", "device auto:", 1), nil
+			}
+			spec = fmt.Sprintf("cuda:%d", ord)
+		}
+	}
+	d, note, err := OpenDevice(spec, cfg.TF32)
+	if err == nil && !d.IsCPU() {
+		note += fmt.Sprintf(" (rank %d of %d)", comm.Rank(), comm.Size())
+	}
+	return d, note, err
+}
+
+// agreeDevice is a collective after openRankDevice: the ranks of a data-parallel run
+// must all train on the same kind of device, so when some found a GPU for --device auto
+// and others did not, all use the CPU.
+func agreeDevice(comm dist.Comm, d Device, note string) (Device, string, error) {
+	if comm.Size() == 1 {
+		return d, note, nil
+	}
+	mine := []float64{0}
+	if !d.IsCPU() {
+		mine[0] = 1
+	}
+	all := make([]float64, comm.Size())
+	if err := comm.AllgatherF64(mine, all); err != nil {
+		return d, note, err
+	}
+	for q, v := range all {
+		if v == 0 && !d.IsCPU() {
+			return CPU, fmt.Sprintf("device auto: cpu (data-parallel on %d ranks; rank %d has no usable GPU)", comm.Size(), q), nil
+		}
+	}
+	return d, note, nil
 }
 
 // checkMemoryOn is CheckMemory for a run (one rank of ranks) on the CPU; a device engine
@@ -350,6 +396,9 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 	if err := dist.Agree(comm, err); err != nil {
 		return fail(err)
 	}
+	if dev, note, err = agreeDevice(comm, dev, note); err != nil {
+		return fail(err)
+	}
 	if ck, err = shareCheckpoint(comm, ck, nil, cfg.Model); err != nil {
 		return fail(err)
 	}
@@ -477,19 +526,42 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 	sig, _ := NoiseLevels(cfg)
 	eng, err := dev.NewTrainEngine(cfg, p, adam)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: %w", dev.Name, err)
+		err = fmt.Errorf("device %s: %w", dev.Name, err)
+	}
+	var se SlotEngine
+	if comm.Size() > 1 {
+		// Joining the ranks is a collective: every rank must have its engine first.
+		if err := dist.Agree(comm, err); err != nil {
+			if eng != nil {
+				eng.Close()
+			}
+			return nil, err
+		}
+		var ok bool
+		if se, ok = eng.(SlotEngine); !ok {
+			err = fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone", dev.Name)
+		} else {
+			l, lerr := dist.Detect(os.Getenv)
+			if lerr != nil {
+				l = dist.Launch{Launcher: dist.LaunchSingle, Rank: comm.Rank(), Size: comm.Size()}
+			}
+			if err = se.JoinRanks(comm, l); err != nil {
+				err = fmt.Errorf("device %s: join the %d ranks: %w", dev.Name, comm.Size(), err)
+			}
+		}
+	}
+	if err != nil {
+		if eng != nil {
+			eng.Close()
+		}
+		return nil, err
 	}
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
 		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
 		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
-	if comm.Size() > 1 {
-		se, ok := eng.(slotEngine)
-		if !ok {
-			eng.Close()
-			return nil, fmt.Errorf("device %s: data-parallel training needs an engine that computes micro-batch slots alone (the CPU's)", dev.Name)
-		}
-		t.dp = newDataParallel(comm, se, p.Config)
+	if se != nil {
+		t.dp = newDataParallel(comm, se)
 	}
 	t.cond = sync.NewCond(&t.mu)
 	return t, nil
@@ -819,9 +891,9 @@ func (t *Trainer) trainStep() error {
 	var loss float64
 	var err error
 	if t.dp != nil { // each rank its slots, the gradients added in slot order (dataParallel)
-		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm, t.engine.Gradients().Host)
+		loss, err = t.dp.lossGrad(t.batch, t.noiseB, cfg.BatchSize, t.perm)
 		if err == nil {
-			if lerr := t.dp.eng.checkLoss(loss); lerr != nil {
+			if lerr := t.dp.eng.CheckLoss(loss); lerr != nil {
 				err = nonFinite{fmt.Errorf("non-finite loss: %w", lerr)}
 			}
 		}
@@ -830,11 +902,6 @@ func (t *Trainer) trainStep() error {
 	}
 	if err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
-	}
-	if t.ReduceGradients != nil {
-		if err := t.ReduceGradients(t.engine.Gradients()); err != nil {
-			return fmt.Errorf("step %d: reduce the gradients: %w", t.step+1, err)
-		}
 	}
 	lr := LearningRate(cfg, t.step) * t.lrScale
 	if err := t.engine.Step(lr); err != nil {

@@ -12,8 +12,8 @@ import (
 
 // TestNCCLOnGPU is the NCCL check of scripts/gpu_check.sh: the real library on GPU 0, one
 // rank: the communicator opens (its id made by NCCL and passed by value), and an
-// all-reduce, an all-gather and a broadcast of device buffers on the context's stream give
-// back the buffer bit for bit. It skips without a GPU (MDSM_REQUIRE_GPU=1 makes that a
+// all-reduce, an all-gather, a broadcast and a grouped all-to-all (the data-parallel
+// exchange's) of device buffers on the context's stream give back the buffer bit for bit. It skips without a GPU (MDSM_REQUIRE_GPU=1 makes that a
 // failure) or without NCCL (MDSM_REQUIRE_NCCL=1).
 func TestNCCLOnGPU(t *testing.T) {
 	need := func(env, msg string) {
@@ -76,6 +76,7 @@ func TestNCCLOnGPU(t *testing.T) {
 			}},
 			{"all-gather", func() error { return c.AllGather(uintptr(send), uintptr(recv), count, nccl.Float32, ctx.Stream) }},
 			{"broadcast", func() error { return c.Broadcast(uintptr(send), uintptr(recv), count, nccl.Float32, 0, ctx.Stream) }},
+			{"all-to-all", func() error { return c.AllToAll(uintptr(send), uintptr(recv), count, nccl.Float32, ctx.Stream) }},
 		} {
 			if err := ctx.Fill(recv, -1, count); err != nil {
 				return err

@@ -17,8 +17,9 @@ import (
 // standInNCCL is a library with NCCL's ABI for the calls mdsm makes, to check the binding's
 // argument passing (the 128-byte id by value above all) where no GPU is: ids are a fixed
 // pattern (or, with NCCL_COMM_ID set, that string, as NCCL makes them the same on every
-// rank), CommInitRank refuses any other id, and a one-rank all-reduce copies host memory,
-// which is what NCCL's does with device memory. The real library is checked on a GPU.
+// rank), CommInitRank refuses any other id, and a one-rank all-reduce, all-gather or
+// grouped send and receive to itself copies host memory, which is what NCCL's do with
+// device memory. The real library is checked on a GPU.
 const standInNCCL = `
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +46,29 @@ int ncclAllReduce(const void *s, void *r, size_t n, int dt, int op, struct comm 
 	if (dt != 7 || op != 0 || c->nranks != 1 || stream != (void *)0x5) return 4;
 	memcpy(r, s, n * 4); return 0;
 }
-int ncclAllGather(const void *s, void *r, size_t n, int dt, struct comm *c, void *st) { return 5; }
+int ncclAllGather(const void *s, void *r, size_t n, int dt, struct comm *c, void *st) {
+	if (dt != 7 || c->nranks != 1 || st != (void *)0x5) return 4;
+	memcpy(r, s, n * 4); return 0;
+}
 int ncclBroadcast(const void *s, void *r, size_t n, int dt, int root, struct comm *c, void *st) { return 5; }
 int ncclReduceScatter(const void *s, void *r, size_t n, int dt, int op, struct comm *c, void *st) { return 5; }
-int ncclSend(const void *s, size_t n, int dt, int peer, struct comm *c, void *st) { return 5; }
-int ncclRecv(void *r, size_t n, int dt, int peer, struct comm *c, void *st) { return 5; }
-int ncclGroupStart(void) { return 0; }
-int ncclGroupEnd(void) { return 0; }
+static int group;
+static const void *pending_send; static void *pending_recv; static size_t pending_n;
+int ncclSend(const void *s, size_t n, int dt, int peer, struct comm *c, void *st) {
+	if (!group || dt != 7 || peer != 0 || c->nranks != 1 || st != (void *)0x5) return 4;
+	pending_send = s; pending_n = n; return 0;
+}
+int ncclRecv(void *r, size_t n, int dt, int peer, struct comm *c, void *st) {
+	if (!group || dt != 7 || peer != 0 || c->nranks != 1 || st != (void *)0x5 || n != pending_n) return 4;
+	pending_recv = r; return 0;
+}
+int ncclGroupStart(void) { group++; return 0; }
+int ncclGroupEnd(void) {
+	if (group == 0) return 4;
+	if (--group == 0 && pending_send && pending_recv) memcpy(pending_recv, pending_send, pending_n * 4);
+	pending_send = pending_recv = 0;
+	return 0;
+}
 `
 
 // buildStandInNCCL compiles standInNCCL into a libnccl.so.2 and points MDSM_NCCL_LIB at it.
@@ -94,6 +111,22 @@ func TestNCCLBinding(t *testing.T) {
 	}
 	if err := c.AllGather(0, 0, 1, nccl.Float32, 0); err == nil || !strings.Contains(err.Error(), "ncclAllGather") {
 		t.Fatalf("a failed call should be an error naming it: %v", err)
+	}
+	// The data-parallel exchange's calls: the grouped all-to-all and the all-gather.
+	clear(recv)
+	if err := c.AllToAll(uintptr(unsafe.Pointer(&send[0])), uintptr(unsafe.Pointer(&recv[0])), 4, nccl.Float32, 0x5); err != nil {
+		t.Fatal(err)
+	}
+	if recv[0] != 1 || recv[3] != 4 {
+		t.Fatalf("all-to-all gave %v", recv)
+	}
+	clear(recv)
+	if err := c.AllGather(uintptr(unsafe.Pointer(&send[1])), uintptr(unsafe.Pointer(&recv[0])), 3, nccl.Float32, 0x5); err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(send)
+	if recv[0] != 2 || recv[2] != 4 || recv[3] != 0 {
+		t.Fatalf("all-gather gave %v", recv)
 	}
 	if err := c.Destroy(); err != nil {
 		t.Fatal(err)

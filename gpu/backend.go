@@ -32,22 +32,25 @@ var (
 
 // load loads the libraries once: the driver, NVRTC and cuDNN are needed, NVML is optional.
 func load() (*libs, error) {
-	libsOnce.Do(func() {
-		f := cuda.DefaultFinder()
-		l := &libs{}
-		if l.drv, loadErr = cuda.LoadDriver(f); loadErr != nil {
-			return
-		}
-		if l.rtc, loadErr = cuda.LoadNVRTC(f); loadErr != nil {
-			return
-		}
-		if l.dnn, loadErr = cuda.LoadCuDNN(f); loadErr != nil {
-			return
-		}
-		l.nvml, _ = cuda.LoadNVML(f)
-		loaded = l
-	})
+	libsOnce.Do(func() { loaded, loadErr = loadWith(cuda.DefaultFinder()) })
 	return loaded, loadErr
+}
+
+// loadWith loads the libraries f finds.
+func loadWith(f *cuda.Finder) (*libs, error) {
+	l := &libs{}
+	var err error
+	if l.drv, err = cuda.LoadDriver(f); err != nil {
+		return nil, err
+	}
+	if l.rtc, err = cuda.LoadNVRTC(f); err != nil {
+		return nil, err
+	}
+	if l.dnn, err = cuda.LoadCuDNN(f); err != nil {
+		return nil, err
+	}
+	l.nvml, _ = cuda.LoadNVML(f)
+	return l, nil
 }
 
 // Available reports whether the CUDA backend can run on this machine, and why not.
@@ -92,6 +95,14 @@ func (backend) NewEnergy(d core.Device, p *nn.Params[float32]) (core.EnergyModel
 		return nil, err
 	}
 	return newEnergyModel(o, p)
+}
+
+func (backend) Count() (int, error) {
+	l, err := load()
+	if err != nil {
+		return 0, err
+	}
+	return l.drv.DeviceCount()
 }
 
 func (backend) Readings(d core.Device) (core.DeviceReadings, error) {

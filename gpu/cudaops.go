@@ -4,6 +4,7 @@ import (
 	_ "embed"
 
 	"mdsm/internal/cuda"
+	"mdsm/internal/philox"
 )
 
 // kernelSource is kernels.cu, compiled by NVRTC for the GPU at start.
@@ -14,7 +15,8 @@ var kernelSource string
 // kernelNames are the kernels of kernels.cu.
 var kernelNames = []string{"elu", "elu_tangent", "elu_backward", "elu_backward_second", "mean_pool", "mean_unpool",
 	"add_bias", "add", "bias_grad", "head_energy", "head_input_grad", "head_tangent_sums", "head_tangent_backward",
-	"head_weight_grad", "perturb", "loss_residual", "loss_sum", "adam"}
+	"head_weight_grad", "perturb", "loss_residual", "loss_sum", "adam",
+	"philox_normals", "langevin_input", "langevin_trace", "langevin_update", "step_advance", "langevin_denoise", "add_chunks"}
 
 // redThreads is RED_THREADS of kernels.cu: the block size of the reduction kernels.
 const redThreads = 256
@@ -33,6 +35,11 @@ type cudaOps struct {
 	ws    Buf // cuDNN workspace, grown to the largest asked for
 	first error
 	convs []*cuda.Conv
+	// gen counts the replacements of the workspace (epoch).
+	gen int
+	// graphs: GraphsEnv at open; graphErr: the first capture that failed.
+	graphs   bool
+	graphErr error
 	// bytes and peak count the device memory this device allocated (as
 	// torch.cuda.max_memory_allocated counts PyTorch's), for mdsm bench.
 	bytes, peak int64
@@ -46,7 +53,7 @@ func openCUDA(l *libs, ordinal int, tf32 bool) (*cudaOps, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &cudaOps{c: c, k: map[string]cuda.Function{}, tf32: tf32}
+	o := &cudaOps{c: c, k: map[string]cuda.Function{}, tf32: tf32, graphs: graphsWanted()}
 	err = c.Do(func() error {
 		var err error
 		if o.dnn, err = l.dnn.NewHandle(c.Stream); err != nil {
@@ -84,6 +91,37 @@ func (o *cudaOps) keep(err error) {
 }
 
 func (o *cudaOps) err() error { e := o.first; o.first = nil; return e }
+
+func (o *cudaOps) epoch() int          { return o.gen }
+func (o *cudaOps) graphsOn() bool      { return o.graphs }
+func (o *cudaOps) graphFailure() error { return o.graphErr }
+func (o *cudaOps) noteGraphs(err error) {
+	if o.graphErr == nil {
+		o.graphErr = err
+	}
+}
+
+// capture records f's work on the context's stream into a CUDA graph. A failure while
+// capturing (a call the driver refuses to capture) ends the capture and is returned; the
+// stream is then usable again and nothing of f has run.
+func (o *cudaOps) capture(f func() error) (graph, error) {
+	g, err := o.c.Capture(func() error {
+		if err := f(); err != nil {
+			return err
+		}
+		return o.err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cudaGraph{g}, nil
+}
+
+// cudaGraph is a captured and instantiated CUDA graph.
+type cudaGraph struct{ g *cuda.Graph }
+
+func (g cudaGraph) launch() error { return g.g.Launch() }
+func (g cudaGraph) destroy()      { g.g.Destroy() }
 
 func (o *cudaOps) close() error {
 	if o.c == nil {
@@ -154,6 +192,7 @@ func (o *cudaOps) conv(n, cin, cout, s, k int) (convOp, error) {
 		if o.ws, err = o.alloc(need); err != nil {
 			return nil, err
 		}
+		o.gen++
 	}
 	return &cudaConv{o: o, cv: cv}, nil
 }
@@ -237,4 +276,26 @@ func (o *cudaOps) loss(g, noise, sig, v, part, acc Buf, n, dim int, inv0 float64
 }
 func (o *cudaOps) adam(w, g, m, v Buf, b1, b2, step, eps float32, skipLo, skipHi int, flag Buf) {
 	o.each("adam", w.N, w.P, g.P, m.P, v.P, w.N, b1, b2, step, eps, skipLo, skipHi, flag.P)
+}
+
+func (o *cudaOps) philoxNormals(z Buf, key philox.Key, d uint64) {
+	o.each("philox_normals", (z.N+3)/4, z.P, key[0], key[1], d, z.N)
+}
+func (o *cudaOps) langevinInput(x, truth, free, clampStd, step Buf, key philox.Key, in Buf, dim int) {
+	o.each("langevin_input", (x.N+3)/4, x.P, truth.P, free.P, clampStd.P, step.P, key[0], key[1], in.P, x.N, dim)
+}
+func (o *cudaOps) langevinTrace(e, trace, step Buf, n int) {
+	o.keep(o.c.Launch(o.k["langevin_trace"], cuda.Dim3{X: 1}, cuda.Dim3{X: 1}, 0, e.P, trace.P, step.P, n))
+}
+func (o *cudaOps) langevinUpdate(x, g, free, a, step Buf, h float64, key philox.Key, bad Buf, dim int) {
+	o.each("langevin_update", (x.N+3)/4, x.P, g.P, free.P, a.P, step.P, h, key[0], key[1], bad.P, x.N, dim)
+}
+func (o *cudaOps) stepAdvance(step Buf) {
+	o.keep(o.c.Launch(o.k["step_advance"], cuda.Dim3{X: 1}, cuda.Dim3{X: 1}, 0, step.P))
+}
+func (o *cudaOps) langevinDenoise(x, g, free Buf, s2 float64, out Buf, dim int) {
+	o.each("langevin_denoise", x.N, x.P, g.P, free.P, s2, out.P, x.N, dim)
+}
+func (o *cudaOps) addChunks(acc, recv Buf, chunk, active int, first bool) {
+	o.each("add_chunks", chunk, acc.P, recv.P, chunk, active, b2i(first))
 }

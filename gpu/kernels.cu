@@ -230,3 +230,127 @@ extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, in
 	}
 }
 
+
+// ---- Counter-based noise: Philox4x32-10 and Box-Muller (internal/philox is the twin) ----
+
+// philox_normal4 is elements 4b..4b+3 of draw d under key (k0, k1): Philox4x32-10 of the
+// counter (b, d), each pair of words turned into two normals by Box-Muller in double.
+__device__ void philox_normal4(unsigned k0, unsigned k1, unsigned long long d, unsigned long long b, float z[4]) {
+	unsigned c0 = (unsigned)b, c1 = (unsigned)(b >> 32), c2 = (unsigned)d, c3 = (unsigned)(d >> 32);
+	for (int r = 0; r < 10; r++) {
+		if (r > 0) {
+			k0 += 0x9E3779B9u;
+			k1 += 0xBB67AE85u;
+		}
+		unsigned long long p0 = (unsigned long long)0xD2511F53u * c0;
+		unsigned long long p1 = (unsigned long long)0xCD9E8D57u * c2;
+		unsigned n0 = (unsigned)(p1 >> 32) ^ c1 ^ k0, n2 = (unsigned)(p0 >> 32) ^ c3 ^ k1;
+		c1 = (unsigned)p1;
+		c3 = (unsigned)p0;
+		c0 = n0;
+		c2 = n2;
+	}
+	unsigned w[4] = {c0, c1, c2, c3};
+	for (int p = 0; p < 2; p++) {
+		double u1 = ((double)w[2 * p] + 1.0) * (1.0 / 4294967296.0);
+		double u2 = (double)w[2 * p + 1] * (1.0 / 4294967296.0);
+		double r = sqrt(-2.0 * log(u1));
+		double s, c;
+		sincos(6.283185307179586 * u2, &s, &c);
+		z[2 * p] = (float)(r * c);
+		z[2 * p + 1] = (float)(r * s);
+	}
+}
+
+// z[0..n) = draw d (the check of the generator against its twin).
+extern "C" __global__ void philox_normals(float *z, unsigned k0, unsigned k1, unsigned long long d, int n) {
+	FOR_EACH(b, (n + 3) / 4) {
+		float v[4];
+		philox_normal4(k0, k1, d, b, v);
+		for (int l = 0; l < 4 && 4 * b + l < n; l++) z[4 * b + l] = v[l];
+	}
+}
+
+// ---- Langevin chains on the device (sampling.ChainSpec) ----
+// The chain's step index k lives in device memory (step[0]) so that one captured step
+// replays for every k. Products and sums are rounded one by one (__dmul_rn, __dadd_rn: no
+// FMA contraction), as the CPU chain computes them. "free" marks the moving pixels of one
+// image (dim values, 1 or 0; NULL: all move); n counts the values of the whole batch.
+
+// in = x on free pixels, truth + clamp_std[k] z (draw 2k+1) on clamped ones.
+extern "C" __global__ void langevin_input(const float *x, const float *truth, const float *free, const double *clamp_std,
+                                          const int *step, unsigned k0, unsigned k1, float *in, int n, int dim) {
+	int k = step[0];
+	double s = clamp_std[k];
+	FOR_EACH(b, (n + 3) / 4) {
+		float z[4] = {0, 0, 0, 0};
+		if (s > 0) philox_normal4(k0, k1, 2ull * k + 1, b, z);
+		for (int l = 0; l < 4 && 4 * b + l < n; l++) {
+			int i = 4 * b + l;
+			if (free[i % dim] != 0.0f)
+				in[i] = x[i];
+			else if (s > 0)
+				in[i] = (float)__dadd_rn((double)truth[i], __dmul_rn(s, (double)z[l]));
+			else
+				in[i] = truth[i];
+		}
+	}
+}
+
+// One thread: trace[k] = the mean of the n energies, summed in order.
+extern "C" __global__ void langevin_trace(const float *e, double *trace, const int *step, int n) {
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		double s = 0;
+		for (int b = 0; b < n; b++) s += (double)e[b];
+		trace[step[0]] = s / (double)n;
+	}
+}
+
+// x <- x - h g + a[k] z (draw 2k+2) on free pixels; bad[k] = 1 when a new value is not
+// finite.
+extern "C" __global__ void langevin_update(float *x, const float *g, const float *free, const double *a_k, const int *step,
+                                           double h, unsigned k0, unsigned k1, int *bad, int n, int dim) {
+	int k = step[0];
+	double a = a_k[k];
+	FOR_EACH(b, (n + 3) / 4) {
+		float z[4] = {0, 0, 0, 0};
+		if (a > 0) philox_normal4(k0, k1, 2ull * k + 2, b, z);
+		for (int l = 0; l < 4 && 4 * b + l < n; l++) {
+			int i = 4 * b + l;
+			if (free && free[i % dim] == 0.0f) continue;
+			double v = __dsub_rn((double)x[i], __dmul_rn(h, (double)g[i]));
+			if (a > 0) v = __dadd_rn(v, __dmul_rn(a, (double)z[l]));
+			float nx = (float)v;
+			x[i] = nx;
+			if (!finitef(nx)) bad[k] = 1;
+		}
+	}
+}
+
+// One thread: the next step.
+extern "C" __global__ void step_advance(int *step) {
+	if (blockIdx.x == 0 && threadIdx.x == 0) step[0] += 1;
+}
+
+// The denoising jump: out = x - s2 g on free pixels, x elsewhere.
+extern "C" __global__ void langevin_denoise(const float *x, const float *g, const float *free, double s2, float *out, int n,
+                                            int dim) {
+	FOR_EACH(i, n) {
+		if (free && free[i % dim] == 0.0f)
+			out[i] = x[i];
+		else
+			out[i] = (float)__dsub_rn((double)x[i], __dmul_rn(s2, (double)g[i]));
+	}
+}
+
+// ---- Data-parallel training: the fixed-order sum of a round's slot gradients ----
+
+// acc[i] (+)= recv[0][i] + recv[1][i] + ... + recv[active-1][i], added one by one in slot
+// order (blocks of chunk values); first: the round starts the sum at recv[0].
+extern "C" __global__ void add_chunks(float *acc, const float *recv, int chunk, int active, int first) {
+	FOR_EACH(i, chunk) {
+		float v = first ? recv[i] : acc[i] + recv[i];
+		for (int q = 1; q < active; q++) v += recv[(size_t)q * chunk + i];
+		acc[i] = v;
+	}
+}

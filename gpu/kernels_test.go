@@ -20,6 +20,12 @@ __device__ float expm1f(float);
 __device__ float sqrtf(float);
 __device__ float fminf(float, float);
 __device__ int __float_as_int(float);
+__device__ double sqrt(double);
+__device__ double log(double);
+__device__ void sincos(double, double *, double *);
+__device__ double __dadd_rn(double, double);
+__device__ double __dsub_rn(double, double);
+__device__ double __dmul_rn(double, double);
 `
 
 // TestKernelsTypeCheck compiles kernels.cu for the device with clang (no CUDA toolkit:

@@ -20,6 +20,7 @@ type net struct {
 	sz  map[string]int // its length
 
 	n, cap    int
+	gen       int // counts the reallocations of the activation buffers (graphs refer to them)
 	train     bool
 	x, xd     Buf
 	h0, h0d   Buf
@@ -185,6 +186,7 @@ func (m *net) ensure(n int) error {
 		return errs[0]
 	}
 	m.cap, m.n = n, n
+	m.gen++
 	return nil
 }
 

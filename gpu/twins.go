@@ -2,6 +2,8 @@ package gpu
 
 import (
 	"math"
+
+	"mdsm/internal/philox"
 )
 
 // The Go twins of the kernels in kernels.cu: the same function of the same inputs, written
@@ -257,3 +259,89 @@ func adamTwin(w, g, m, v []float32, b1, b2, step, eps float32, skipLo, skipHi in
 }
 
 func finite(f float32) bool { return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0) }
+
+// philoxNormalsTwin is kernel philox_normals: draw d of the counter-based normals.
+func philoxNormalsTwin(z []float32, key philox.Key, d uint64) { philox.Normals(key, d, z) }
+
+// isFree reads a free mask (1 or 0 per pixel of one image; nil: every pixel moves).
+func isFree(free []float32, i, dim int) bool { return free == nil || free[i%dim] != 0 }
+
+// langevinInputTwin is kernel langevin_input: the network input of step k, x on free
+// pixels, truth + clampStd[k] z (draw 2k+1) on clamped ones.
+func langevinInputTwin(x, truth, free []float32, clampStd []float64, k int, key philox.Key, in []float32, dim int) {
+	s := clampStd[k]
+	var z []float32
+	if s > 0 {
+		z = make([]float32, len(x))
+		philox.Normals(key, uint64(2*k+1), z)
+	}
+	for i := range x {
+		switch {
+		case free[i%dim] != 0:
+			in[i] = x[i]
+		case s > 0:
+			in[i] = float32(float64(truth[i]) + float64(s*float64(z[i])))
+		default:
+			in[i] = truth[i]
+		}
+	}
+}
+
+// langevinTraceTwin is kernel langevin_trace: trace[k] = the mean energy, summed in order.
+func langevinTraceTwin(e []float32, trace []float64, k int) {
+	s := 0.0
+	for _, v := range e {
+		s += float64(v)
+	}
+	trace[k] = s / float64(len(e))
+}
+
+// langevinUpdateTwin is kernel langevin_update: x <- x - h g + a[k] z (draw 2k+2) on free
+// pixels, bad[k] = 1 when a new value is not finite.
+func langevinUpdateTwin(x, g, free []float32, a []float64, k int, h float64, key philox.Key, bad []int32, dim int) {
+	ak := a[k]
+	var z []float32
+	if ak > 0 {
+		z = make([]float32, len(x))
+		philox.Normals(key, uint64(2*k+2), z)
+	}
+	for i := range x {
+		if !isFree(free, i, dim) {
+			continue
+		}
+		v := float64(x[i]) - float64(h*float64(g[i]))
+		if ak > 0 {
+			v += float64(ak * float64(z[i]))
+		}
+		x[i] = float32(v)
+		if !finite(x[i]) {
+			bad[k] = 1
+		}
+	}
+}
+
+// langevinDenoiseTwin is kernel langevin_denoise: out = x - s2 g on free pixels.
+func langevinDenoiseTwin(x, g, free []float32, s2 float64, out []float32, dim int) {
+	for i := range x {
+		if isFree(free, i, dim) {
+			out[i] = float32(float64(x[i]) - float64(s2*float64(g[i])))
+		} else {
+			out[i] = x[i]
+		}
+	}
+}
+
+// addChunksTwin is kernel add_chunks: acc (+)= the active chunks of recv, one by one in
+// order; first starts the sum at recv's first chunk.
+func addChunksTwin(acc, recv []float32, chunk, active int, first bool) {
+	for i := 0; i < chunk; i++ {
+		v := recv[i]
+		if !first {
+			v = acc[i] + recv[i]
+		}
+		for q := 1; q < active; q++ {
+			v += recv[q*chunk+i]
+		}
+		acc[i] = v
+	}
+}

@@ -8,6 +8,8 @@
 //   - schedule.go: annealing temperature schedules as JSON-serialisable values ("exp", "lin",
 //     "const", "piecewise") plus the control-point editing helpers a schedule editor needs.
 //   - langevin.go: the stepwise annealed Langevin Chain (paper eq. 8) and its energy trace.
+//   - chains.go: the device seam of the Chain (ChainEnergy): an energy that runs whole
+//     chains where it evaluates the network (a GPU) and hands back only what is asked for.
 //   - batch.go: SampleBatches, many chains across all cores.
 //   - mask.go, inpaint.go: inpainting masks and the masked Langevin chain.
 //   - denoise.go: the single-step denoising jump (paper eq. 9), AddNoise and PSNR.
@@ -19,7 +21,9 @@
 //
 // Conventions: images are []float32 in NCHW order with pixels nominally in [0,1]; D denotes the
 // number of scalars per image (channels x height x width). Random numbers come from math/rand/v2
-// PCG generators seeded explicitly, so every result is reproducible from its seed. Sections of
+// PCG generators seeded explicitly, except the Langevin chains' noise, which is counter-based
+// (internal/philox) so that a GPU can make the same numbers where it uses them; every result
+// is reproducible from its seed. Sections of
 // docs/REFERENCE.md are cited as "REFERENCE: <section>", equations of the paper
 // (Li, Chen, Sommer, Entropy 2023) as "paper eq. N".
 package sampling

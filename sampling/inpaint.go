@@ -114,14 +114,14 @@ func (c *Chain) Truth() []float32 {
 func (c *Chain) fillInput(t float64) {
 	s := clampStd(c.clampNoise, c.cfg.Sigma0, t)
 	if s > 0 {
-		c.noise(c.z)
+		c.noise(c.z, clampDraw(c.k))
 	}
 	for i, xi := range c.x {
 		switch {
 		case c.free[i%c.dim]:
 			c.in[i] = xi
 		case s > 0:
-			c.in[i] = float32(float64(c.truth[i]) + s*float64(c.z[i]))
+			c.in[i] = float32(float64(c.truth[i]) + float64(s*float64(c.z[i])))
 		default:
 			c.in[i] = c.truth[i]
 		}

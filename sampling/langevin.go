@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"strconv"
+
+	"mdsm/internal/philox"
 )
 
 // LangevinConfig configures annealed Langevin sampling (paper eq. 8, REFERENCE: Annealed
@@ -79,10 +80,14 @@ type Chain struct {
 
 	x, g, z []float32 // state, gradient, noise draw (n*dim)
 	e       []float32 // energies (n)
-	rng     *rand.Rand
+	seed    uint64
 	trace   []TracePoint
-	// noise fills z with N(0,1) draws; tests replace it with a fixed draw.
-	noise func(z []float32)
+	// noise fills z with draw number d of the chain's counter-based normals (see
+	// startDraw); tests replace it with a fixed draw.
+	noise func(z []float32, d uint64)
+	// dev runs the chains on the energy's device (a ChainEnergy), started at the first
+	// step; x is then stale and the device's state is the chain's.
+	dev ChainRunner
 
 	// err is the divergence that stopped the chain (sticky: a NaN state cannot recover).
 	err error
@@ -95,8 +100,10 @@ type Chain struct {
 }
 
 // NewChain starts n chains of dim scalars each (dim = channels*height*width) at
-// x0 = InitMean + InitStd N(0, I), drawn from a PCG generator seeded with seed; the same seed,
-// config and energy reproduce the same chain. It runs no energy evaluation.
+// x0 = InitMean + InitStd N(0, I). All of a chain's noise is counter-based normals keyed by
+// seed (internal/philox): draw 0 for x0, draws 2k+1 and 2k+2 for step k, so the same seed,
+// config and energy reproduce the same chain, on the CPU or, when the energy runs chains
+// itself (ChainEnergy), on its device. It runs no energy evaluation.
 func NewChain(e Energy, n, dim int, cfg LangevinConfig, seed uint64) (*Chain, error) {
 	if e == nil {
 		return nil, errors.New("sampling: nil energy")
@@ -114,16 +121,14 @@ func NewChain(e Energy, n, dim int, cfg LangevinConfig, seed uint64) (*Chain, er
 	c := &Chain{
 		energy: e, n: n, dim: dim, cfg: cfg, temps: temps,
 		x: make([]float32, n*dim), g: make([]float32, n*dim), z: make([]float32, n*dim),
-		e: make([]float32, n), rng: newRand(seed),
+		e: make([]float32, n), seed: seed,
 		trace: make([]TracePoint, 0, len(temps)),
 	}
-	c.noise = func(z []float32) {
-		for i := range z {
-			z[i] = float32(c.rng.NormFloat64())
-		}
-	}
-	for i := range c.x {
-		c.x[i] = float32(cfg.InitMean + cfg.InitStd*c.rng.NormFloat64())
+	key := philox.KeyOf(seed)
+	c.noise = func(z []float32, d uint64) { philox.Normals(key, d, z) }
+	c.noise(c.z, startDraw())
+	for i, z := range c.z {
+		c.x[i] = float32(cfg.InitMean + cfg.InitStd*float64(z))
 	}
 	return c, nil
 }
@@ -161,14 +166,39 @@ func (c *Chain) Temperatures() []float64 { return append([]float64(nil), c.temps
 func (c *Chain) Trace() []TracePoint { return append([]TracePoint(nil), c.trace...) }
 
 // Images returns a copy of the current state x (n*dim, NCHW). For inpainting chains the
-// clamped pixels equal the truth exactly.
-func (c *Chain) Images() []float32 { return append([]float32(nil), c.x...) }
+// clamped pixels equal the truth exactly. A device that fails to hand the state back
+// gives NaNs, and the chain's next step the error.
+func (c *Chain) Images() []float32 {
+	out := append([]float32(nil), c.x...)
+	if c.dev != nil {
+		c.fromDevice("state", out, c.dev.State(out))
+	}
+	return out
+}
 
 // Energies returns E(x_i) at the current state (one energy evaluation).
 func (c *Chain) Energies() []float32 {
 	out := make([]float32, c.n)
+	if c.dev != nil {
+		c.fromDevice("energies", out, c.dev.Energies(out))
+		return out
+	}
 	c.energy.Energy(c.x, c.n, out)
 	return out
+}
+
+// fromDevice poisons out with NaNs and makes err the chain's error when reading what from
+// the device failed.
+func (c *Chain) fromDevice(what string, out []float32, err error) {
+	if err == nil {
+		return
+	}
+	for i := range out {
+		out[i] = float32(math.NaN())
+	}
+	if c.err == nil {
+		c.err = fmt.Errorf("sampling: reading the chains' %s from the model's device: %w", what, err)
+	}
 }
 
 // Denoised returns the single-step denoising jump of the current state,
@@ -177,6 +207,10 @@ func (c *Chain) Energies() []float32 {
 func (c *Chain) Denoised() []float32 {
 	out := append([]float32(nil), c.x...)
 	s2 := c.cfg.Sigma0 * c.cfg.Sigma0
+	if c.dev != nil {
+		c.fromDevice("denoised state", out, c.dev.Denoised(out))
+		return out
+	}
 	if s2 == 0 {
 		return out
 	}
@@ -208,6 +242,12 @@ func (c *Chain) Step(ctx context.Context) error {
 	if c.Done() {
 		return nil
 	}
+	if err := c.ensureDevice(); err != nil {
+		return err
+	}
+	if c.dev != nil {
+		return c.stepDevice(ctx, 1)
+	}
 	t := c.temps[c.k]
 	in := c.x
 	if c.free != nil {
@@ -225,17 +265,19 @@ func (c *Chain) Step(ctx context.Context) error {
 	c.trace = append(c.trace, TracePoint{Step: c.k, T: t, MeanEnergy: sum / float64(c.n)})
 
 	h := c.cfg.Eps * c.cfg.Eps / 2
-	a := c.cfg.Eps * math.Sqrt(t)
+	a := c.langevinScale(t)
 	if a > 0 {
-		c.noise(c.z)
+		c.noise(c.z, langevinDraw(c.k))
 	}
 	for i, xi := range c.x {
 		if c.free != nil && !c.free[i%c.dim] {
 			continue
 		}
-		v := float64(xi) - h*float64(c.g[i])
+		// Each product rounded on its own (the conversions forbid fusing it into an FMA),
+		// as the device's update computes it (gpu/kernels.cu langevin_update).
+		v := float64(xi) - float64(h*float64(c.g[i]))
 		if a > 0 {
-			v += a * float64(c.z[i])
+			v += float64(a * float64(c.z[i]))
 		}
 		c.x[i] = float32(v)
 		if !finite32(c.x[i]) {
@@ -243,6 +285,22 @@ func (c *Chain) Step(ctx context.Context) error {
 		}
 	}
 	c.k++
+	return nil
+}
+
+// langevinScale is the noise scale eps sqrt(T) of a step at temperature t.
+func (c *Chain) langevinScale(t float64) float64 { return c.cfg.Eps * math.Sqrt(t) }
+
+// ensureDevice starts the chains on the energy's device before the first step, when the
+// energy runs chains itself.
+func (c *Chain) ensureDevice() error {
+	if c.dev != nil || c.k > 0 {
+		return nil
+	}
+	if err := c.startDevice(); err != nil {
+		c.err = err
+		return err
+	}
 	return nil
 }
 
@@ -269,6 +327,23 @@ func CheckFinite(what string, x []float32) error {
 // StepN runs up to k more steps (fewer if the chain finishes), checking ctx before each one, so
 // a cancelled context stops it within one step with ctx.Err().
 func (c *Chain) StepN(ctx context.Context, k int) error {
+	if k <= 0 || c.Done() {
+		return nil
+	}
+	if c.dev != nil || c.k == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.err != nil {
+			return c.err
+		}
+		if err := c.ensureDevice(); err != nil {
+			return err
+		}
+		if c.dev != nil { // the device checks ctx between stretches of steps
+			return c.stepDevice(ctx, k)
+		}
+	}
 	for range k {
 		if c.Done() {
 			return nil

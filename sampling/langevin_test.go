@@ -36,7 +36,7 @@ func TestLangevinOneStepHand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ch.noise = func(dst []float32) { copy(dst, z) }
+		ch.noise = func(dst []float32, _ uint64) { copy(dst, z) }
 		if err := ch.Step(context.Background()); err != nil {
 			t.Fatal(err)
 		}

@@ -285,6 +285,8 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		return a.toPane(paneSchedule, m)
 	case runOpenedMsg:
 		return a.onRunOpened(m)
+	case deviceMsg:
+		return a.onDevice(m)
 	case runEventsMsg:
 		return a.onRunEvents(m)
 	case runStoppedMsg:
@@ -435,8 +437,32 @@ func (a *App) onRunOpened(m runOpenedMsg) tea.Cmd {
 	default:
 		a.logf("ok", "training %s (%s, batch %d, %d steps) in %s", s.cfg.Model.Preset, s.cfg.Data, s.cfg.BatchSize, s.cfg.Steps, s.runDir)
 	}
-	cmds = append(cmds, a.toAll(m), waitRun(r, s.gen))
+	s.device = core.DeviceReadings{}
+	cmds = append(cmds, a.toAll(m), waitRun(r, s.gen), readDeviceCmd(r, s.gen, 0))
 	return tea.Batch(cmds...)
+}
+
+// onDevice keeps a reading of the run's device and asks for the next one: every
+// deviceEvery on a GPU, never on the CPU (it has none); a failed reading is logged once
+// and retried slowly.
+func (a *App) onDevice(m deviceMsg) tea.Cmd {
+	s := a.s
+	if m.gen != s.gen || s.run == nil {
+		return nil
+	}
+	if m.err != nil {
+		s.device = core.DeviceReadings{}
+		if !s.deviceWarned {
+			s.deviceWarned = true
+			a.logf("warn", "no GPU readings for the header: %v", m.err)
+		}
+		return readDeviceCmd(s.run, s.gen, 15*deviceEvery)
+	}
+	s.device = m.r
+	if !m.r.HasGPUReading {
+		return nil
+	}
+	return readDeviceCmd(s.run, s.gen, deviceEvery)
 }
 
 // onRunEvents applies a batch of run events to the session and the panes.
@@ -661,33 +687,58 @@ func (a *App) render() string {
 	return strings.Join(lines, "\n")
 }
 
-// tabsView is the tab row: the panes, and "? help  q quit" when they fit. Narrow screens
-// get short labels, then no title.
+// tabsView is the tab row: the panes, the run's GPU (name, memory in use, utilisation)
+// and "? help  q quit" when they fit. Narrower screens get the shorter GPU reading, short
+// labels, no title, and last no GPU reading.
 func (a *App) tabsView() string {
 	st := a.s.st
-	right := st.key.Render("?") + st.keyDesc.Render(" help  ") + st.key.Render("q") + st.keyDesc.Render(" quit ")
+	keys := st.key.Render("?") + st.keyDesc.Render(" help  ") + st.key.Render("q") + st.keyDesc.Render(" quit ")
 	var left string
-	for _, short := range []bool{false, true} {
-		for _, title := range []bool{true, false} {
-			var parts []string
-			if title {
-				parts = append(parts, st.title.Render(" mdsm "))
-			}
-			for i := range paneCount {
-				label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
-				if i == a.active && !a.showHelp {
-					parts = append(parts, st.tabActive.Render(label))
-				} else {
-					parts = append(parts, st.tab.Render(label))
+	for _, g := range a.deviceViews() {
+		for _, short := range []bool{false, true} {
+			for _, title := range []bool{true, false} {
+				var parts []string
+				if title {
+					parts = append(parts, st.title.Render(" mdsm "))
 				}
-			}
-			left = strings.Join(parts, " ")
-			if lipgloss.Width(left)+1+lipgloss.Width(right) <= a.w {
-				return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(right)) + right
+				for i := range paneCount {
+					label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
+					if i == a.active && !a.showHelp {
+						parts = append(parts, st.tabActive.Render(label))
+					} else {
+						parts = append(parts, st.tab.Render(label))
+					}
+				}
+				left = strings.Join(parts, " ")
+				if r := g + keys; lipgloss.Width(left)+1+lipgloss.Width(r) <= a.w {
+					return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(r)) + r
+				}
 			}
 		}
 	}
 	return clip(left, a.w)
+}
+
+// deviceViews are the renderings of the run's GPU reading for the tab row, longest
+// first, ending with "" (none): "NVIDIA H200 12.3/139.8 GiB 87%", "GPU 12.3/139.8G 87%",
+// "12G 87%" or "0.3G 87%" (memory in use and utilisation only, for 80 columns).
+func (a *App) deviceViews() []string {
+	d, st := a.s.device, a.s.st
+	if !d.HasGPUReading {
+		return []string{""}
+	}
+	gib := func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<30)) }
+	mem := gib(d.MemUsed) + "/" + gib(d.MemTotal)
+	util := fmt.Sprintf("%d%%", d.UtilPercent)
+	long := st.label.Render(d.Name+" ") + st.value.Render(mem) + st.label.Render(" GiB ") + st.value.Render(util) + "  "
+	short := st.label.Render("GPU ") + st.value.Render(mem+"G "+util) + "  "
+	used := float64(d.MemUsed) / (1 << 30)
+	usedText := fmt.Sprintf("%.0fG", used)
+	if used < 9.95 {
+		usedText = fmt.Sprintf("%.1fG", used)
+	}
+	tiny := st.value.Render(usedText+" "+util) + "  "
+	return []string{long, short, tiny, ""}
 }
 
 // statusView is the status bar: run, state, step, throughput and image protocol. When it

@@ -43,6 +43,7 @@ func busySession(h *harness) {
 	a.inpaint.pic = newPicture(image.NewGray(image.Rect(0, 0, 50, 122)))
 	a.inpaint.caption = "denoise sigma 0.30 with trainer snapshot, step 1234 in 1.234s: PSNR 10.40 dB → 20.01 dB"
 	a.inpaint.status = "w saves the picture"
+	s.device = core.DeviceReadings{Name: "NVIDIA H200", MemUsed: 13 << 30, MemTotal: 140 << 30, UtilPercent: 100, HasGPUReading: true}
 }
 
 // checkScreen fails unless screen is exactly h lines of at most w cells.

@@ -98,6 +98,14 @@ type testImagesMsg struct {
 	err  error
 }
 
+// deviceMsg is a reading of the run's device (the header's GPU name, memory and
+// utilisation), made off the UI goroutine.
+type deviceMsg struct {
+	gen int
+	r   core.DeviceReadings
+	err error
+}
+
 // quitStoppedMsg says the run stopped for quitting.
 type quitStoppedMsg struct{}
 

@@ -64,6 +64,23 @@ func followRunCmd(dir string, every time.Duration) tea.Cmd {
 	}
 }
 
+// deviceEvery is how often the header's GPU readings are refreshed (nvitop's default is
+// 2 s too).
+const deviceEvery = 2 * time.Second
+
+// readDeviceCmd reads the run's device after a pause, off the UI goroutine (the first
+// reading opens the device's libraries for a followed run).
+func readDeviceCmd(r *core.Run, gen int, after time.Duration) tea.Cmd {
+	read := func() tea.Msg {
+		rd, err := r.Readings()
+		return deviceMsg{gen: gen, r: rd, err: err}
+	}
+	if after <= 0 {
+		return read
+	}
+	return tea.Tick(after, func(time.Time) tea.Msg { return read() })
+}
+
 // stopRunCmd stops a run (it checkpoints first) off the UI goroutine.
 func stopRunCmd(r *core.Run, gen int) tea.Cmd {
 	return func() tea.Msg { return runStoppedMsg{gen: gen, err: r.Stop()} }

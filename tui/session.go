@@ -103,6 +103,11 @@ type session struct {
 	// blocks are the half-block renderings of pictures, made off the UI goroutine.
 	blocks map[blockKey]string
 
+	// device is the newest reading of the run's device (a GPU's name, memory and
+	// utilisation for the header); deviceWarned says a failed reading was logged.
+	device       core.DeviceReadings
+	deviceWarned bool
+
 	log []logLine
 }
 

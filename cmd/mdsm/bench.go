@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"mdsm/dist"
 	"mdsm/internal/gemm"
 	"mdsm/nn"
+	"mdsm/sampling"
 )
 
 func init() {
@@ -73,6 +75,7 @@ type benchResult struct {
 	GFLOPs    float64 `json:"gflop_per_s"`
 	Device    string  `json:"device"`
 	PeakGPU   float64 `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
+	Graphs    string  `json:"graphs,omitempty"`       // CUDA graphs: off, on, or why a capture failed (MDSM_CUDA_GRAPHS)
 }
 
 func runBench(args []string) error {
@@ -90,8 +93,9 @@ func runBench(args []string) error {
 		fmt.Fprintf(fs.Output(), `Usage: mdsm bench [flags]
 
 Times one MDSM training step (noise, E, dE/dx, tangent weight gradient, Adam) and one
-Langevin step (E and dE/dx) per case, each case in its own process so that the peak RSS is
-its own. Compare with PyTorch in the same session: bench/compare.sh runs both.
+Langevin step (E, dE/dx, the update and its noise: a step of the sampler's chains, which on
+a GPU stay on the device) per case, each case in its own process so that the peak RSS is
+its own. On a GPU, MDSM_CUDA_GRAPHS=1 replays each step as a captured CUDA graph. Compare with PyTorch in the same session: bench/compare.sh runs both.
 
 Flags:
 `)
@@ -175,6 +179,9 @@ Flags:
 		if r.PeakGPU > 0 {
 			fmt.Printf("  GPU %.0f MiB", r.PeakGPU)
 		}
+		if r.Graphs != "" {
+			fmt.Printf("  graphs %s", r.Graphs)
+		}
 		fmt.Println()
 	}
 	return nil
@@ -207,6 +214,7 @@ func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error
 	var step func() error
 	var flopsPerStep float64
 	var peak func() int64
+	graphs := ""
 	macs := float64(m.ForwardMACs()) * float64(c.Batch)
 	if c.Kind == "train" {
 		cfg := core.DefaultRunConfig()
@@ -230,32 +238,39 @@ func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error
 		// forward, the second-order data adjoints, and the two weight-adjoint products.
 		flopsPerStep = 2 * macs * 6
 		peak = peakBytes(eng)
+		graphs = graphsNote(eng)
 	} else {
 		model, err := d.NewEnergy(p)
 		if err != nil {
 			return benchResult{}, err
 		}
 		defer model.Close()
-		e, g := make([]float32, c.Batch), make([]float32, len(x))
-		langevin := func() {
-			model.EnergyGrad(x, c.Batch, e, g)
-			for i := range x {
-				x[i] -= 0.0002 * g[i]
-			}
-		}
-		step = func() error { langevin(); return nil }
+		// A Langevin step is a step of sampling.Chain (E, dE/dx, the update and its noise, as
+		// PyTorch's langevin_step does), which on a GPU keeps the chains on the device.
+		ctx := context.Background()
+		lc := sampling.LangevinConfig{Schedule: sampling.Schedule{Kind: sampling.KindConst, Steps: warmup + steps, T0: 1},
+			Eps: 0.02, Sigma0: 0.1, InitMean: 0.5, InitStd: 1}
 		flopsPerStep = 2 * macs * 2
-		if c.Kind == "sample" {
+		if c.Kind == "sample" { // 64 chains x 2,700 steps of the paper's sampler, end to end
+			lc = sampling.DefaultLangevinConfig()
 			step = func() error {
-				for t := 0; t < 2700; t++ {
-					langevin()
+				ch, err := sampling.NewChain(model, c.Batch, m.Dim(), lc, 1)
+				if err != nil {
+					return err
 				}
-				return nil
+				return ch.Run(ctx)
 			}
-			flopsPerStep *= 2700
+			flopsPerStep *= float64(lc.Schedule.Steps)
 			steps, warmup = max(1, steps/10), min(warmup, 1)
+		} else {
+			ch, err := sampling.NewChain(model, c.Batch, m.Dim(), lc, 1)
+			if err != nil {
+				return benchResult{}, err
+			}
+			step = func() error { return ch.Step(ctx) }
 		}
 		peak = peakBytes(model)
+		graphs = graphsNote(model)
 	}
 	for i := 0; i < warmup; i++ {
 		if err := step(); err != nil {
@@ -280,7 +295,16 @@ func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error
 	}
 	return benchResult{benchCase: c, Threads: threads, Params: p.Count(), MedianS: med, AllS: times, MedianCPU: medianOf(cpus),
 		ImgPerSec: float64(c.Batch) / med, PeakRSS: float64(ru.Maxrss) / 1024, GFLOPs: flopsPerStep / med / 1e9,
-		Device: d.Name, PeakGPU: float64(peak()) / (1 << 20)}, nil
+		Device: d.Name, PeakGPU: float64(peak()) / (1 << 20), Graphs: graphs}, nil
+}
+
+// graphsNote is a device engine's use of CUDA graphs ("off", "on", "failed: ..."; "" on
+// the CPU).
+func graphsNote(v any) string {
+	if g, ok := v.(interface{ GraphsNote() string }); ok {
+		return g.GraphsNote()
+	}
+	return ""
 }
 
 // medianOf returns the middle value of xs (the upper one of an even count).

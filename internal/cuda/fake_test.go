@@ -4,65 +4,19 @@ import (
 	"errors"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
+	"mdsm/internal/cuda/cudatest"
 )
 
-// The fake libraries: testdata/fakecuda.c built once per test binary with gcc under every
-// soname mdsm looks for, in one folder (MDSM_CUDA_LIBS points the loader there).
-var (
-	fakeOnce sync.Once
-	fakeDir  string
-	fakeErr  error
-)
-
-func fakeLibs(t *testing.T) string {
-	t.Helper()
-	fakeOnce.Do(func() {
-		gcc, err := exec.LookPath("gcc")
-		if err != nil {
-			fakeErr = errors.New("gcc not found: the binding tests build a fake CUDA library with it (apt-get install gcc)")
-			return
-		}
-		dir, err := os.MkdirTemp("", "mdsm-fakecuda-")
-		if err != nil {
-			fakeErr = err
-			return
-		}
-		fakeDir = dir
-		so := filepath.Join(dir, "libfakecuda.so")
-		out, err := exec.Command(gcc, "-shared", "-fPIC", "-O1", "-o", so, "testdata/fakecuda.c").CombinedOutput()
-		if err != nil {
-			fakeErr = errors.New("build the fake CUDA library: " + err.Error() + "\n" + string(out))
-			return
-		}
-		for _, name := range []string{"libcuda.so.1", "libnvrtc.so.13", "libcudnn.so.9", "libnvidia-ml.so.1"} {
-			if err := os.Symlink(so, filepath.Join(dir, name)); err != nil {
-				fakeErr = err
-				return
-			}
-		}
-	})
-	if fakeErr != nil {
-		if os.Getenv("MDSM_REQUIRE_GCC") != "" {
-			t.Fatal(fakeErr)
-		}
-		t.Skip(fakeErr)
-	}
-	return fakeDir
-}
+func fakeLibs(t *testing.T) string { return cudatest.Libs(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fakeDir != "" {
-		os.RemoveAll(fakeDir)
-	}
+	cudatest.Remove()
 	os.Exit(code)
 }
 
@@ -73,25 +27,9 @@ func fakeFinder(dir string) *Finder {
 }
 
 // record reads the fake's record of its last calls.
-func record(t *testing.T, dir string) *[32]uint64 {
-	h, err := dlopen(filepath.Join(dir, "libcuda.so.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fn func() *[32]uint64
-	purego.RegisterLibFunc(&fn, h, "fake_record")
-	return fn()
-}
+func record(t *testing.T, dir string) *cudatest.Record { return cudatest.Records(t, dir) }
 
-func recordString(t *testing.T, dir string) string {
-	h, err := dlopen(filepath.Join(dir, "libcuda.so.1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fn func() string
-	purego.RegisterLibFunc(&fn, h, "fake_record_str")
-	return fn()
-}
+func recordString(t *testing.T, dir string) string { return cudatest.RecordString(t, dir) }
 
 func TestDriverAgainstFake(t *testing.T) {
 	dir := fakeLibs(t)

@@ -180,6 +180,37 @@ func (c *Comm) Recv(buf uintptr, count int, dt DataType, peer int, stream uintpt
 	return c.lib.check("ncclRecv", c.lib.recv(buf, uint64(count), dt, int32(peer), c.handle, stream))
 }
 
+// AllToAll enqueues the exchange of blocks: block q (count elements) of send goes to rank
+// q, and rank q's block for this rank arrives in block q of recv. It is Send and Recv to
+// and from every rank, this one included, in one group.
+func (c *Comm) AllToAll(send, recv uintptr, count int, dt DataType, stream uintptr) error {
+	size := uintptr(count) * dt.Bytes()
+	if err := c.lib.GroupStart(); err != nil {
+		return err
+	}
+	var first error
+	for q := 0; q < c.Size; q++ {
+		if err := c.Send(send+uintptr(q)*size, count, dt, q, stream); err != nil && first == nil {
+			first = err
+		}
+		if err := c.Recv(recv+uintptr(q)*size, count, dt, q, stream); err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := c.lib.GroupEnd(); err != nil && first == nil {
+		first = err
+	}
+	return first
+}
+
+// Bytes is the size of one element.
+func (t DataType) Bytes() uintptr {
+	if t == Float64 {
+		return 8
+	}
+	return 4
+}
+
 // GroupStart opens a group of calls issued together.
 func (l *Lib) GroupStart() error { return l.check("ncclGroupStart", l.groupStart()) }
 

@@ -2,11 +2,15 @@
 // the bindings' calling conventions on a machine without a GPU. "Device memory" is host
 // memory (cuMemAlloc is malloc), so copies and the fake kernels can be checked end to end.
 // Every call records what it received; fake_record() hands the record to the test.
+// Kernels other than axpy are accepted by any name and only counted: launches while a
+// stream captures are counted apart (they are recorded into the graph, not run), and so
+// are captures and graph launches, which is what the tests of the graph logic look at.
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rec[32];
+static uint64_t rec[40];
+static int capturing;
 static char rec_str[512];
 uint64_t *fake_record(void) { return rec; }
 const char *fake_record_str(void) { return rec_str; }
@@ -54,14 +58,18 @@ int cuModuleUnload(void *m) { return m == (void *)0x4d ? 0 : 200; }
 int cuModuleGetFunction(void **f, void *m, const char *name) {
 	if (m != (void *)0x4d) return 200;
 	if (strcmp(name, "axpy") == 0) { *f = (void *)1; return 0; }
-	return 500; // CUDA_ERROR_NOT_FOUND
+	if (strcmp(name, "missing") == 0) return 500; // CUDA_ERROR_NOT_FOUND
+	*f = (void *)2; // any other kernel: counted, not run
+	return 0;
 }
 // The fake kernel axpy(float *y, const float *x, float a, int n): y[i] += a*x[i].
 int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                    unsigned shmem, void *s, void **params, void **extra) {
 	rec[2] = gx; rec[3] = gy; rec[4] = gz; rec[5] = bx; rec[6] = by; rec[7] = bz; rec[8] = shmem;
 	rec[9] = (uint64_t)(uintptr_t)s; rec[10] = (uint64_t)(uintptr_t)extra;
-	if (f != (void *)1 || s != (void *)0x5678) return 400;
+	if (s != (void *)0x5678 || (f != (void *)1 && f != (void *)2)) return 400;
+	if (capturing) { rec[32]++; return 0; }
+	if (f == (void *)2) { rec[33]++; return 0; }
 	float *y = *(float **)params[0];
 	const float *x = *(const float **)params[1];
 	float a = *(float *)params[2];
@@ -69,8 +77,14 @@ int cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
 	for (int i = 0; i < n; i++) y[i] += a * x[i];
 	return 0;
 }
-int cuStreamBeginCapture_v2(void *s, int mode) { rec[11] = mode; return s == (void *)0x5678 ? 0 : 400; }
-int cuStreamEndCapture(void *s, void **g) { *g = (void *)0x6; return s == (void *)0x5678 ? 0 : 400; }
+int cuStreamBeginCapture_v2(void *s, int mode) { rec[11] = mode; rec[34]++; capturing = 1; return s == (void *)0x5678 ? 0 : 400; }
+// FAKE_CUDA_CAPTURE_FAIL: the capture is invalidated (a call the driver cannot capture).
+int cuStreamEndCapture(void *s, void **g) {
+	capturing = 0;
+	if (fail_env("FAKE_CUDA_CAPTURE_FAIL")) { *g = 0; return 901; }
+	*g = (void *)0x6;
+	return s == (void *)0x5678 ? 0 : 400;
+}
 int cuGraphInstantiateWithFlags(void **e, void *g, unsigned long long flags) { *e = (void *)0x7; rec[12] = flags; return g == (void *)0x6 ? 0 : 400; }
 int cuGraphLaunch(void *e, void *s) { rec[13]++; return e == (void *)0x7 && s == (void *)0x5678 ? 0 : 400; }
 int cuGraphExecDestroy(void *e) { return e == (void *)0x7 ? 0 : 400; }
