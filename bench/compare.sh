@@ -13,6 +13,9 @@
 #   BASE=REV  also build mdsm at git revision REV and time it in the same rounds: the
 #             "before" columns and the speed-up after/before, measured in one session
 #   MDSM_CONV passed to mdsm (e.g. direct to time the direct convolutions)
+#   METRIC=cpu  compare the process CPU time per step (user + system, all threads) instead of
+#             the wall time: the steadier measure on a machine shared with other work (with
+#             THREADS 1 it is the single-core speed; with more it ignores parallel scaling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-small,small-langevin,medium,tiny,paper-b32,langevin,paper}
@@ -20,6 +23,14 @@ threads=${2:-2}
 steps=${3:-5}
 isa=${4:-native}
 rounds=${5:-1}
+metric=${METRIC:-wall}
+case $metric in
+wall | cpu) ;;
+*)
+	echo "METRIC must be wall or cpu, not $metric" >&2
+	exit 2
+	;;
+esac
 goenv=() pyenv=()
 case $isa in
 native) ;;
@@ -53,8 +64,8 @@ for r in $(seq "$rounds"); do
 	done
 done
 touch "$out/base.jsonl"
-echo "ISA $isa, $threads threads, $steps timed steps, $rounds round(s); $(date -u +%FT%TZ)"
-/usr/bin/python3 - "$out/go.jsonl" "$out/torch.jsonl" "$out/base.jsonl" <<'PY'
+echo "ISA $isa, $threads threads, $steps timed steps, $rounds round(s), $metric time; $(date -u +%FT%TZ)"
+/usr/bin/python3 - "$out/go.jsonl" "$out/torch.jsonl" "$out/base.jsonl" "$metric" <<'PY'
 import collections, json, statistics, sys
 
 def load(path):
@@ -65,6 +76,7 @@ def load(path):
     return runs
 
 go, th, base = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[3])
+key = {"wall": "median_s", "cpu": "median_cpu_s"}[sys.argv[4]]
 hdr = "| case | batch | Go s/step | PyTorch s/step | time ratio Go/PyTorch, median (range) | Go RSS MiB | PyTorch RSS MiB | RSS ratio | Go GFLOP/s |"
 sep = "|---|---|---|---|---|---|---|---|---|"
 if base:
@@ -75,15 +87,15 @@ print(sep)
 for name, rounds in go.items():
     if name not in th:
         continue
-    ratios = sorted((g["median_s"] / th[name][r]["median_s"], r) for r, g in rounds.items() if r in th[name])
+    ratios = sorted((g[key] / th[name][r][key], r) for r, g in rounds.items() if r in th[name])
     mid = ratios[(len(ratios) - 1) // 2][1]
     g, t = rounds[mid], th[name][mid]
-    row = (f"| {name} | {g['batch']} | {g['median_s']:.4f} | {t['median_s']:.4f} | "
-           f"**{g['median_s']/t['median_s']:.2f}** ({ratios[0][0]:.2f}-{ratios[-1][0]:.2f}) | "
-           f"{g['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | {g['peak_rss_mib']/t['peak_rss_mib']:.2f} | {g['gflop_per_s']:.1f} |")
-    if base and name in base:
-        sp = sorted(base[name][r]["median_s"] / g2["median_s"] for r, g2 in rounds.items() if r in base[name])
+    row = (f"| {name} | {g['batch']} | {g[key]:.4f} | {t[key]:.4f} | "
+           f"**{g[key]/t[key]:.2f}** ({ratios[0][0]:.2f}-{ratios[-1][0]:.2f}) | "
+           f"{g['peak_rss_mib']:.0f} | {t['peak_rss_mib']:.0f} | {g['peak_rss_mib']/t['peak_rss_mib']:.2f} | {g['gflop_per_s'] * g['median_s'] / g[key]:.1f} |")
+    if base and name in base and all(key in b2 for b2 in base[name].values()):
+        sp = sorted(base[name][r][key] / g2[key] for r, g2 in rounds.items() if r in base[name])
         b = base[name].get(mid, next(iter(base[name].values())))
-        row += f" {b['median_s']:.4f} | {statistics.median(sp):.2f} ({sp[0]:.2f}-{sp[-1]:.2f}) | {b['peak_rss_mib']:.0f} |"
+        row += f" {b[key]:.4f} | {statistics.median(sp):.2f} ({sp[0]:.2f}-{sp[-1]:.2f}) | {b['peak_rss_mib']:.0f} |"
     print(row)
 PY

@@ -34,8 +34,12 @@ type dataParallel struct {
 	comm       dist.Comm
 	eng        SlotEngine
 	rank, size int
-	info       []float64 // this rank's slot losses of the step, then its compute seconds
+	info       []float64 // this rank's slot losses of the step, its compute seconds, its images' losses
 	allInfo    []float64
+	// imgLoss is every image's loss term of the last batch in batch order, gathered from
+	// the ranks (Objective.ImageLosses of the single process, bit for bit); nil when the
+	// engine does not report them (SlotImageLossReporter).
+	imgLoss []float64
 	// computeSecs is this rank's compute time (slots only, no waiting) of the last step.
 	computeSecs []float64 // per rank
 }
@@ -118,6 +122,14 @@ func (h *hostExchange) finish(dst []float32) error {
 	return nil
 }
 
+// SlotImageLossReporter is a SlotEngine that reports each image's loss term of its last
+// slot (ImageLossReporter for a slot): a distributed run gathers them, so that its loss per
+// noise level is the single process's. The CPU engine is one.
+type SlotImageLossReporter interface {
+	// SlotImageLosses is the terms of the images lo..lo+k-1 of the last SlotLossGrad.
+	SlotImageLosses(lo, k int) []float64
+}
+
 func newDataParallel(comm dist.Comm, eng SlotEngine) *dataParallel {
 	return &dataParallel{comm: comm, eng: eng, rank: comm.Rank(), size: comm.Size(), computeSecs: make([]float64, comm.Size())}
 }
@@ -131,11 +143,19 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64) (fl
 	dim := len(x) / n
 	slots := (n + micro - 1) / micro
 	rounds := (slots + d.size - 1) / d.size
-	if cap(d.info) < rounds+1 {
-		d.info = make([]float64, rounds+1)
-		d.allInfo = make([]float64, (rounds+1)*d.size)
+	// info: the rounds' slot losses, the compute seconds, then the images' losses of the
+	// rank's slots (micro per round), gathered so that every rank has the batch's losses
+	// per image (the loss per noise level) as the single process has them.
+	il, reports := d.eng.(SlotImageLossReporter)
+	L := rounds + 1
+	if reports {
+		L += rounds * micro
 	}
-	info, allInfo := d.info[:rounds+1], d.allInfo[:(rounds+1)*d.size]
+	if cap(d.info) < L {
+		d.info = make([]float64, L)
+		d.allInfo = make([]float64, L*d.size)
+	}
+	info, allInfo := d.info[:L], d.allInfo[:L*d.size]
 	clear(info)
 	var busy time.Duration
 	for j := range rounds {
@@ -152,6 +172,9 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64) (fl
 		if k > 0 {
 			info[j] = l
 			busy += time.Since(start)
+			if reports {
+				copy(info[rounds+1+j*micro:], il.SlotImageLosses(lo, k))
+			}
 		}
 		if err := d.eng.ExchangeRound(j, min(d.size, slots-j*d.size)); err != nil {
 			return 0, fmt.Errorf("%w: %w", errCollective, err)
@@ -165,11 +188,20 @@ func (d *dataParallel) lossGrad(x, noise []float32, n int, sigmas []float64) (fl
 		return 0, fmt.Errorf("gathering losses: %w: %w", errCollective, err)
 	}
 	loss := 0.0
+	d.imgLoss = nil
+	if reports {
+		d.imgLoss = make([]float64, n)
+	}
 	for s := range slots {
-		loss += allInfo[(s%d.size)*(rounds+1)+s/d.size]
+		q, j := s%d.size, s/d.size
+		loss += allInfo[q*L+j]
+		if reports {
+			lo := s * micro
+			copy(d.imgLoss[lo:min(lo+micro, n)], allInfo[q*L+rounds+1+j*micro:])
+		}
 	}
 	for q := range d.size {
-		d.computeSecs[q] = allInfo[q*(rounds+1)+rounds]
+		d.computeSecs[q] = allInfo[q*L+rounds]
 	}
 	return loss, nil
 }
@@ -225,8 +257,12 @@ func (d *dataParallel) rankRates(n, micro int) []float64 {
 }
 
 // controlFlags are the requests every rank must agree on before a step of a distributed
-// run: any rank's request counts for all, so that they stop, checkpoint or fail together.
-type controlFlags struct{ stop, checkpoint, failed bool }
+// run: any rank's request counts for all, so that they stop, checkpoint, fail, pause and
+// change their total together (steps: the largest total asked for, 0 for none).
+type controlFlags struct {
+	stop, checkpoint, failed, pause bool
+	steps                           int
+}
 
 // agreeFlags is a collective: it returns the flags of all ranks or-ed together.
 func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
@@ -236,16 +272,20 @@ func agreeFlags(c dist.Comm, f controlFlags) (controlFlags, error) {
 		}
 		return 0
 	}
-	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed)}
-	all := make([]float64, 3*c.Size())
+	const n = 5
+	mine := []float64{b(f.stop), b(f.checkpoint), b(f.failed), b(f.pause), float64(f.steps)}
+	all := make([]float64, n*c.Size())
 	if err := c.AllgatherF64(mine, all); err != nil {
 		return f, err
 	}
 	var out controlFlags
 	for q := range c.Size() {
-		out.stop = out.stop || all[3*q] != 0
-		out.checkpoint = out.checkpoint || all[3*q+1] != 0
-		out.failed = out.failed || all[3*q+2] != 0
+		v := all[n*q : n*q+n]
+		out.stop = out.stop || v[0] != 0
+		out.checkpoint = out.checkpoint || v[1] != 0
+		out.failed = out.failed || v[2] != 0
+		out.pause = out.pause || v[3] != 0
+		out.steps = max(out.steps, int(v[4]))
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -112,6 +113,10 @@ func TestDataParallelEqualsSingleProcess(t *testing.T) {
 				for i := range want.steps {
 					if g.steps[i].Loss != want.steps[i].Loss {
 						t.Fatalf("rank %d step %d: loss %.17g, single process %.17g", r, i+1, g.steps[i].Loss, want.steps[i].Loss)
+					}
+					// the loss per noise level is gathered from the ranks: the same bits
+					if gs, ws := g.steps[i].SigmaLoss, want.steps[i].SigmaLoss; len(ws) == 0 || !slices.Equal(gs, ws) {
+						t.Fatalf("rank %d step %d: loss per noise level %v, single process %v", r, i+1, gs, ws)
 					}
 				}
 				if err := sameParams(g.params, want.params); err != nil {

@@ -47,6 +47,14 @@ type TrainEngine interface {
 	Close() error
 }
 
+// ImageLossReporter is a TrainEngine that reports each image's loss term of its last
+// LossGrad (|r_b|^2 / sigma_b^2 in batch order, their mean the batch loss): the trainer
+// bins them by noise level into the loss per noise level of metrics.jsonl (SigmaBins).
+// An engine without it logs no such loss. The slice may be the engine's own buffer.
+type ImageLossReporter interface {
+	ImageLosses() []float64
+}
+
 // Gradients is an engine's gradient buffer: every parameter's gradient back to back in
 // the order of nn.Config.ParamSpecs (nn.Params.Flat's layout), Len values. Exactly one of
 // Host and Device is set.
@@ -99,6 +107,8 @@ func (e *cpuEngine) LossGrad(x, noise []float32, n int, sigmas []float64) (float
 	}
 	return loss, nil
 }
+
+func (e *cpuEngine) ImageLosses() []float64 { return e.obj.ImageLosses() }
 
 func (e *cpuEngine) Gradients() Gradients {
 	f := e.grads.Flat()
@@ -159,6 +169,9 @@ func (e *cpuEngine) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []floa
 	copy(e.ex.slot, e.scratch.Flat())
 	return loss, nil
 }
+
+// SlotImageLosses is SlotImageLossReporter: the images' terms of the last slot.
+func (e *cpuEngine) SlotImageLosses(lo, k int) []float64 { return e.obj.imgLoss[lo : lo+k] }
 
 func (e *cpuEngine) ExchangeRound(j, active int) error { return e.ex.round(j, active) }
 func (e *cpuEngine) FinishExchange() error             { return e.ex.finish(e.grads.Flat()) }

@@ -50,6 +50,10 @@ type StepEvent struct {
 	// RankImagesPerSec each rank's images per second of compute in a distributed run.
 	WorldSize        int
 	RankImagesPerSec []float64
+	// SigmaLoss is the step's loss per noise-level bin (SigmaBins of len(SigmaLoss) bins:
+	// the mean of |r_b|^2/sigma_b^2 over the bin's images, raw like Loss); nil when the
+	// engine does not report it or the run has one noise level.
+	SigmaLoss []float64
 }
 
 // RankRatesText describes the ranks' compute rates of a distributed run for a status
@@ -95,10 +99,12 @@ type LogEvent struct {
 	Level, Msg string
 }
 
-// StateEvent reports a state change.
+// StateEvent reports a state change, or a new total step count (SetSteps).
 type StateEvent struct {
 	At    time.Time
 	State State
+	// Total is the run's total step count (0: not said).
+	Total int
 }
 
 // DoneEvent is the last event of a trainer: Err is nil after a normal stop.

@@ -1,12 +1,11 @@
 package core
 
 import (
-	"bytes"
 	"fmt"
 	"image"
-	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"mdsm/internal/safefile"
@@ -18,9 +17,8 @@ type follower struct {
 	dir      string
 	cfg      RunConfig
 	cfgMod   time.Time
-	offset   int64       // metrics.jsonl bytes read
-	metFile  os.FileInfo // the metrics.jsonl read (a rewrite replaces the file)
-	lastStep int         // newest logged step
+	tail     *MetricsTail // metrics.jsonl
+	lastStep int          // newest logged step
 	lastAt   time.Time
 	ckpt     int    // newest checkpoint step seen (-1: none)
 	sample   string // newest sample grid seen
@@ -31,10 +29,15 @@ type follower struct {
 	// warned is the last warning emitted about a file: polling repeats it only when it
 	// changes.
 	warned string
+	// answers holds the ids of the trainer's control answers seen (status.json), and
+	// statusSeen whether it was read once: answers already there then are history.
+	answers    map[string]bool
+	statusSeen bool
+	total      int // the total last reported
 }
 
 func newFollower(dir string, cfg RunConfig) *follower {
-	f := &follower{dir: dir, cfg: cfg, ckpt: -1, state: -1}
+	f := &follower{dir: dir, cfg: cfg, tail: NewMetricsTail(dir), ckpt: -1, state: -1, answers: map[string]bool{}, total: cfg.Steps}
 	if fi, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		f.cfgMod = fi.ModTime()
 	}
@@ -58,17 +61,39 @@ func (f *follower) poll(emit func(Event) bool) {
 		}
 	}
 	f.history(emit)
-	st := f.currentState()
-	if st != f.state {
-		f.state = st
-		emit(StateEvent{At: time.Now(), State: st})
+	st := f.currentState(emit)
+	if st != f.state || f.cfg.Steps != f.total {
+		f.state, f.total = st, f.cfg.Steps
+		emit(StateEvent{At: time.Now(), State: st, Total: f.cfg.Steps})
 	}
 }
 
-// currentState is Running while a live process holds the run's lock, else Finished once
-// the last step is logged, Idle before anything is, and Stopped in between.
-func (f *follower) currentState() State {
-	if _, ok := LockHolder(f.dir); ok {
+// currentState is the state of the process that holds the run's lock (Running, or Paused
+// and Stopping as its control status says; its new control answers are emitted), else
+// Finished once the last step is logged, Idle before anything is, and Stopped in between.
+func (f *follower) currentState(emit func(Event) bool) State {
+	if pid, ok := LockHolder(f.dir); ok {
+		st, err := ReadControlStatus(f.dir)
+		if err != nil || st.PID != pid {
+			return Running
+		}
+		for _, a := range st.Answers {
+			if f.answers[a.ID] {
+				continue
+			}
+			f.answers[a.ID] = true
+			if f.statusSeen {
+				level := "ok"
+				if !a.OK {
+					level = "warn"
+				}
+				emit(LogEvent{At: time.Now(), Level: level, Msg: fmt.Sprintf("trainer (pid %d): %s: %s", pid, a.Op, a.Msg)})
+			}
+		}
+		f.statusSeen = true
+		if s, ok := ParseState(st.State); ok && (s == Paused || s == Stopping) {
+			return s
+		}
 		return Running
 	}
 	switch {
@@ -84,43 +109,15 @@ func (f *follower) currentState() State {
 // the file was rewritten (a resume) it is read again from the start: the steps then go
 // back, which readers take as "drop what comes after".
 func (f *follower) metrics(emit func(Event) bool) {
-	path := filepath.Join(f.dir, "metrics.jsonl")
-	// the checked reader: a FIFO or device there is refused, never blocked on
-	file, fi, err := safefile.Open(path)
+	recs, damaged, restarted, err := f.tail.Read()
 	if err != nil {
-		if !os.IsNotExist(err) {
-			f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
-		}
-		return
+		f.warn(emit, err.Error())
 	}
-	defer file.Close()
-	if fi.Size() > maxMetricsBytes {
-		f.warn(emit, fmt.Sprintf("%s is %d bytes, more than a metrics file (%d at most): not read", path, fi.Size(), maxMetricsBytes))
-		return
-	}
-	// A resume rewrites the file (a new file renamed over it) and may have appended to it
-	// by the time we look: a new file, or a shorter one, is read from the start.
-	if f.metFile != nil && (!os.SameFile(fi, f.metFile) || fi.Size() < f.offset) {
-		f.offset = 0
+	if restarted {
 		emit(LogEvent{At: time.Now(), Level: "info", Msg: "metrics.jsonl was rewritten (the run was resumed): reloading"})
 	}
-	f.metFile = fi
-	if _, err := file.Seek(f.offset, io.SeekStart); err != nil {
-		return
-	}
-	// no more than the limit, even if the file grew since Stat
-	b, err := io.ReadAll(io.LimitReader(file, maxMetricsBytes-f.offset))
-	if err != nil {
-		f.warn(emit, fmt.Sprintf("read %s: %v", path, err))
-	}
-	end := bytes.LastIndexByte(b, '\n')
-	if end < 0 {
-		return // no complete line yet
-	}
-	f.offset += int64(end + 1)
-	recs, damaged := parseMetricsLenient(b[:end+1])
 	if damaged > 0 {
-		emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("skipped %d damaged lines of %s", damaged, path)})
+		emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("skipped %d damaged lines of %s", damaged, f.tail.Path())})
 	}
 	for _, rec := range recs {
 		at, _ := time.Parse(time.RFC3339Nano, rec.Time)
@@ -151,7 +148,8 @@ func (f *follower) warn(emit func(Event) bool, msg string) {
 func stepEvent(rec MetricRecord, cfg RunConfig, at time.Time) StepEvent {
 	return StepEvent{At: at, Step: rec.Step, Total: cfg.Steps, Loss: rec.Loss, NormLoss: rec.NormLoss, LR: rec.LR,
 		ImagesPerSec: rec.ImagesPerSec, Elapsed: time.Duration(rec.Elapsed * float64(time.Second)),
-		ETA: ETA(cfg.Steps, rec.Step, cfg.BatchSize, rec.ImagesPerSec), WorldSize: max(rec.WorldSize, 1), RankImagesPerSec: rec.RankImagesPerSec}
+		ETA: ETA(cfg.Steps, rec.Step, cfg.BatchSize, rec.ImagesPerSec), WorldSize: max(rec.WorldSize, 1), RankImagesPerSec: rec.RankImagesPerSec,
+		SigmaLoss: rec.SigmaLoss}
 }
 
 // checkpoint emits the newest complete checkpoint when it is new.
@@ -194,17 +192,35 @@ func gridName(step int) string { return fmt.Sprintf("step-%08d.png", step) }
 
 // newestGrid finds the newest periodic sample grid RUN/samples/step-N.png and its step.
 func newestGrid(dir string) (string, int) {
+	steps := GridSteps(dir)
+	if len(steps) == 0 {
+		return "", -1
+	}
+	s := steps[len(steps)-1]
+	return GridPath(dir, s), s
+}
+
+// GridSteps lists the steps of a run's periodic sample grids (RUN/samples/step-N.png),
+// ascending: the sample history. Other pictures there (saved chains) are not grids.
+func GridSteps(dir string) []int {
 	files, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png"))
-	var best string
-	bestStep := -1
+	var steps []int
 	for _, p := range files {
 		var s int
-		if _, err := fmt.Sscanf(filepath.Base(p), "step-%08d.png", &s); err == nil && filepath.Base(p) == gridName(s) && s > bestStep {
-			best, bestStep = p, s
+		if _, err := fmt.Sscanf(filepath.Base(p), "step-%08d.png", &s); err == nil && filepath.Base(p) == gridName(s) {
+			steps = append(steps, s)
 		}
 	}
-	return best, bestStep
+	slices.Sort(steps)
+	return steps
 }
+
+// GridPath is the file of the periodic sample grid of a step.
+func GridPath(dir string, step int) string { return filepath.Join(dir, "samples", gridName(step)) }
+
+// ReadGrid decodes the periodic sample grid of a step with the checked reader (it reads
+// a file: call it off the UI goroutine).
+func ReadGrid(dir string, step int) (image.Image, error) { return readGrid(GridPath(dir, step)) }
 
 // readGrid decodes a sample grid PNG with the checked reader (a regular file, its declared
 // size checked before it is decoded); errors name the file.

@@ -236,6 +236,25 @@ type chainJob struct {
 	err     error
 }
 
+// deliver sends a job's update on out, which has room for one: a last word (an error, or
+// the end) never blocks, since nobody may listen after a cancel; the others wait for the
+// reader or the cancel. It reports whether the job should go on.
+func deliver[T any](ctx context.Context, out chan<- T, u T, last bool) bool {
+	if last {
+		select {
+		case out <- u:
+		default:
+		}
+		return false
+	}
+	select {
+	case out <- u:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // startJob builds a job on a new goroutine and reports it on the returned channel, which
 // closes after the last update. The goroutine owns the chain and its model.
 func startJob(ctx context.Context, every func() int, build func() (*chainJob, error)) <-chan JobUpdate {
@@ -245,19 +264,7 @@ func startJob(ctx context.Context, every func() int, build func() (*chainJob, er
 		start := time.Now()
 		send := func(u JobUpdate) bool {
 			u.Took = time.Since(start)
-			if u.Err != nil { // the last word: never block on it, nobody may listen after a cancel
-				select {
-				case out <- u:
-				default:
-				}
-				return false
-			}
-			select {
-			case out <- u:
-				return true
-			case <-ctx.Done():
-				return false
-			}
+			return deliver(ctx, out, u, u.Err != nil)
 		}
 		job, err := build()
 		if err == nil && job.chain == nil {
@@ -338,21 +345,35 @@ func SaveImage(runDir, name string, img image.Image) (string, error) {
 	if img == nil {
 		return "", fmt.Errorf("save %s: no picture", name)
 	}
+	return saveNew(runDir, "samples", name, ".png", func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// SaveExport writes an export of the workbench (a chart's data as CSV, the screen as PNG)
+// as RUN/exports/NAME-DATE-TIME.EXT (ext with its dot), or ./mdsm-NAME-DATE-TIME.EXT
+// without a run directory, never replacing a file (as SaveImage), and returns the path.
+// These are the workbench's own files: no trainer reads or writes them.
+func SaveExport(runDir, name, ext string, write func(w io.Writer) error) (string, error) {
+	return saveNew(runDir, "exports", name, ext, write)
+}
+
+// saveNew writes RUN/SUB/NAME-STAMP.EXT (or ./mdsm-NAME-STAMP.EXT) under the first free
+// name.
+func saveNew(runDir, sub, name, ext string, write func(w io.Writer) error) (string, error) {
 	stamp := time.Now().Format("20060102-150405")
 	base := filepath.Join(".", "mdsm-"+name+"-"+stamp)
 	if runDir != "" {
-		dir := filepath.Join(runDir, "samples")
+		dir := filepath.Join(runDir, sub)
 		if err := os.MkdirAll(dir, 0o777); err != nil {
 			return "", fmt.Errorf("save %s: %w", name, safefile.Describe(err))
 		}
 		base = filepath.Join(dir, name+"-"+stamp)
 	}
 	for i := 1; i <= 100; i++ {
-		path := base + ".png"
+		path := base + ext
 		if i > 1 {
-			path = fmt.Sprintf("%s-%d.png", base, i)
+			path = fmt.Sprintf("%s-%d%s", base, i, ext)
 		}
-		err := safefile.WriteNew(path, false, func(w io.Writer) error { return png.Encode(w, img) })
+		err := safefile.WriteNew(path, false, write)
 		if errors.Is(err, safefile.ErrExists) {
 			continue
 		}
@@ -361,5 +382,5 @@ func SaveImage(runDir, name string, img image.Image) (string, error) {
 		}
 		return path, nil
 	}
-	return "", fmt.Errorf("save %s: %s.png and 99 numbered names after it exist already", name, base)
+	return "", fmt.Errorf("save %s: %s%s and 99 numbered names after it exist already", name, base, ext)
 }

@@ -26,6 +26,11 @@ type Objective struct {
 	e               []float32
 	lastK           int                 // images in the last evaluated micro-batch
 	scratch         *nn.Params[float32] // a slot's gradient before it is added (slots after the first)
+	// imgLoss[b] is image b's term |r_b|^2 / sigma_b^2 of the last batch (the batch loss
+	// is their mean), filled by SlotLossGrad at the image's position in the batch: what
+	// the loss per noise level is made of (Trainer, SigmaBins). lastN is that batch's size.
+	imgLoss []float64
+	lastN   int
 }
 
 // NewObjective prepares buffers for batches of up to batch images, evaluated micro images
@@ -34,8 +39,13 @@ func NewObjective(m *nn.Model[float32], sigma0 float64, batch, micro int) *Objec
 	d := m.Config().Dim()
 	return &Objective{model: m, sigma0: sigma0, micro: micro, dim: d,
 		noise: make([]float32, batch*d), xn: make([]float32, micro*d), g: make([]float32, micro*d),
-		v: make([]float32, micro*d), e: make([]float32, micro)}
+		v: make([]float32, micro*d), e: make([]float32, micro), imgLoss: make([]float64, batch)}
 }
+
+// ImageLosses is each image's loss term |r_b|^2 / sigma_b^2 of the last batch evaluated
+// (LossGradNoise), in batch order; the batch loss is their mean. The slice is the
+// objective's own, overwritten by the next batch.
+func (o *Objective) ImageLosses() []float64 { return o.imgLoss[:o.lastN] }
 
 // LossGrad draws the noise from rng, evaluates the loss on clean images x (n of them, NCHW)
 // with per-image noise levels sigmas, and adds the weight gradient to grads. The noise is
@@ -106,7 +116,10 @@ func (o *Objective) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []floa
 			xn[b*d+j] = x[b*d+j] + s*noise[b*d+j]
 		}
 	}
-	o.lastK = k
+	o.lastK, o.lastN = k, n
+	if len(o.imgLoss) < n {
+		o.imgLoss = append(o.imgLoss, make([]float64, n-len(o.imgLoss))...)
+	}
 	o.model.EnergyGrad(xn, k, o.e[:k], g)
 	loss := 0.0
 	for b := 0; b < k; b++ {
@@ -120,6 +133,7 @@ func (o *Objective) SlotLossGrad(x, noise []float32, lo, k, n int, sigmas []floa
 			v[b*d+j] = float32(2 * r * w)
 		}
 		loss += sum * w
+		o.imgLoss[lo+b] = sum / (s * s) // one division per image: nothing beside the pass
 	}
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return loss

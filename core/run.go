@@ -1,8 +1,8 @@
 package core
 
 import (
-	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -15,7 +15,8 @@ import (
 // headless `mdsm train`). Both give one event stream, which begins with the run's history
 // (its logged steps as StepEvents, its newest checkpoint and sample grid) and goes on with
 // what happens, so that everything above core is the same for both. Control methods act
-// on a live run's trainer and refuse a followed run with ErrFollowed.
+// on a live run's trainer, or send a followed run's trainer a request through its control
+// channel (SendControl), which the follower reports the answer to.
 type Run struct {
 	dir string
 	cfg RunConfig
@@ -33,9 +34,6 @@ type Run struct {
 	devOnce sync.Once
 	dev     Device // a followed run's device, opened by the first job or reading
 }
-
-// ErrFollowed is the answer of a followed run's control methods.
-var ErrFollowed = errors.New("the run is trained by another process (mdsm train): control it there")
 
 // runEvents is the buffer of a Run's event stream.
 const runEvents = 4096
@@ -221,29 +219,42 @@ func (r *Run) Step() int {
 	return r.step
 }
 
-// control applies a control to a live run's trainer; a followed run refuses.
-func (r *Run) control(f func(*Trainer)) error {
+// control applies a control to a live run's trainer, or sends it to the process training
+// a followed run (writing a request file: call it off the UI goroutine).
+func (r *Run) control(f func(*Trainer), op string, steps int) error {
 	if r.tr == nil {
-		return ErrFollowed
+		_, err := SendControl(r.dir, op, steps, fmt.Sprintf("mdsm watch (pid %d)", os.Getpid()))
+		return err
 	}
 	f(r.tr)
 	return nil
 }
 
-// Pause pauses a live run after its current step.
-func (r *Run) Pause() error { return r.control((*Trainer).Pause) }
+// Pause pauses the run after its current step.
+func (r *Run) Pause() error { return r.control((*Trainer).Pause, CtlPause, 0) }
 
-// Resume continues a paused live run.
-func (r *Run) Resume() error { return r.control((*Trainer).Resume) }
+// Resume continues a paused run.
+func (r *Run) Resume() error { return r.control((*Trainer).Resume, CtlResume, 0) }
 
-// CheckpointNow asks a live run for a checkpoint that the rotation keeps.
-func (r *Run) CheckpointNow() error { return r.control((*Trainer).CheckpointNow) }
+// CheckpointNow asks for a checkpoint that the rotation keeps.
+func (r *Run) CheckpointNow() error { return r.control((*Trainer).CheckpointNow, CtlCheckpoint, 0) }
 
-// Stop stops a live run (finishing the step and checkpointing) and returns when it has
-// ended; it blocks, so call it off the UI goroutine.
+// SetSteps changes the total step count of a running run (Trainer.SetSteps): a live one at
+// once (an error says why not), a followed one by request (its answer comes as a
+// LogEvent).
+func (r *Run) SetSteps(n int) error {
+	if r.tr == nil {
+		return r.control(nil, CtlSteps, n)
+	}
+	return r.tr.SetSteps(n)
+}
+
+// Stop stops the run, finishing the step and checkpointing. For a live run it returns
+// when the trainer has ended; for a followed run when the request is sent (the stop shows
+// in the events). It blocks: call it off the UI goroutine.
 func (r *Run) Stop() error {
 	if r.tr == nil {
-		return ErrFollowed
+		return r.control(nil, CtlStop, 0)
 	}
 	return r.tr.Stop()
 }

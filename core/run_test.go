@@ -6,6 +6,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"image"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,7 +109,7 @@ func TestFollowedRunGivesTheLiveStream(t *testing.T) {
 	if st := evs[len(evs)-1].(StateEvent); st.State != Finished || f.State() != Finished {
 		t.Errorf("followed state %v", st.State)
 	}
-	if err := f.Pause(); !errors.Is(err, ErrFollowed) {
+	if err := f.Pause(); !errors.Is(err, ErrNotTraining) {
 		t.Errorf("pause of a followed run: %v", err)
 	}
 	if w, err := f.Weights(); err != nil || w.Step != 6 || !strings.Contains(w.Source, "step-00000006") {
@@ -365,5 +366,10 @@ func TestSaveImageNeverReplaces(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a save wrote through a link: %v", err)
+	}
+	// exports (a chart's CSV) go to RUN/exports under the same policy
+	p, err := SaveExport(dir, "train", ".csv", func(w io.Writer) error { _, err := io.WriteString(w, "step\n1\n"); return err })
+	if b, rerr := os.ReadFile(p); err != nil || rerr != nil || string(b) != "step\n1\n" || filepath.Dir(p) != filepath.Join(dir, "exports") || filepath.Ext(p) != ".csv" {
+		t.Errorf("export %s: %v, %v", p, err, rerr)
 	}
 }

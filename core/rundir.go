@@ -56,6 +56,10 @@ type MetricRecord struct {
 	// Score, on the first line logged after a periodic grid was scored, is that grid's
 	// score; Score.Step is the step of the grid's weights (earlier than Step).
 	Score *SampleScore `json:"score,omitempty"`
+	// SigmaLoss is the step's loss per noise-level bin, raw like Loss (SigmaBins of
+	// len(SigmaLoss) bins; absent for one noise level or an engine that does not report
+	// the images' losses).
+	SigmaLoss []float64 `json:"sigma_loss,omitempty"`
 }
 
 // TrainState is the checkpoint sidecar: what, beyond the weights, a resumed run needs to

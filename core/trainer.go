@@ -59,8 +59,14 @@ type Trainer struct {
 	rng     *rand.Rand
 	sigmas  []float64
 	perm    []float64
-	batch   []float32
-	noiseB  []float32 // the step's noise, drawn here so that every engine sees the same
+	// order[b] is the index (in sigmas) of batch image b's noise level this step: perm is
+	// sigmas in that order. binK is the number of noise-level bins of the loss per noise
+	// level (0: not logged), sigmaLoss the last step's bin losses.
+	order     []int
+	binK      int
+	sigmaLoss []float64
+	batch     []float32
+	noiseB    []float32 // the step's noise, drawn here so that every engine sees the same
 
 	step      int
 	elapsed   time.Duration // training time over all sessions of the run
@@ -96,6 +102,13 @@ type Trainer struct {
 	stopReq  bool
 	ckptReq  bool
 	pauseReq bool
+	// paused: this process paused the run (Pause); in a distributed run the other ranks
+	// learn it from the control agreement and wait in the next one.
+	paused bool
+	// stepsReq is a new total step count asked for (SetSteps; 0: none).
+	stepsReq int
+	// ctl is the control channel (rank 0 of a run with a directory; nil otherwise).
+	ctl      *controller
 	started  bool
 	done     chan struct{}
 	err      error
@@ -562,7 +575,7 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 		return nil, err
 	}
 	t := &Trainer{cfg: cfg, dir: dir, path: path, comm: comm, ds: ds, params: p, adam: adam, engine: eng, device: dev, batcher: b,
-		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)),
+		noise: noise, rng: rand.New(noise), sigmas: sig, perm: make([]float64, len(sig)), order: make([]int, len(sig)), binK: sigmaBinCount(cfg),
 		batch: make([]float32, cfg.BatchSize*ds.Dim()), noiseB: make([]float32, cfg.BatchSize*ds.Dim()),
 		events: make(chan Event, 4096), done: make(chan struct{}), snap: p.Clone(), lrScale: 1, savedStep: -1}
 	if se != nil {
@@ -575,8 +588,19 @@ func newTrainer(comm dist.Comm, cfg RunConfig, dev Device, dir *RunDir, path str
 // Device is the device the trainer's engine runs on.
 func (t *Trainer) Device() Device { return t.device }
 
-// Config is the run's configuration.
-func (t *Trainer) Config() RunConfig { return t.cfg }
+// Config is the run's configuration (its Steps changes with SetSteps).
+func (t *Trainer) Config() RunConfig {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cfg
+}
+
+// total is the run's total step count.
+func (t *Trainer) total() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cfg.Steps
+}
 
 // RunDir is the path of the run directory.
 func (t *Trainer) RunDir() string { return t.path }
@@ -636,6 +660,9 @@ func (t *Trainer) Start() {
 	t.state = Running
 	t.mu.Unlock()
 	t.emit(StateEvent{At: time.Now(), State: Running})
+	if t.writer() && t.dir != nil {
+		t.ctl = startController(t)
+	}
 	go t.run()
 }
 
@@ -696,7 +723,7 @@ func (t *Trainer) updateEMA() error {
 // that step has finished, so a reader that sees Paused sees no further step until Resume.
 func (t *Trainer) Pause() {
 	t.mu.Lock()
-	if t.state == Running {
+	if t.state == Running && !t.paused {
 		t.pauseReq = true
 		t.cond.Broadcast()
 	}
@@ -707,14 +734,74 @@ func (t *Trainer) Pause() {
 func (t *Trainer) Resume() {
 	t.mu.Lock()
 	t.pauseReq = false
-	if t.state != Paused {
+	if !t.paused {
 		t.mu.Unlock()
 		return
 	}
-	t.state = Running
+	t.paused = false
+	resumed := t.state == Paused
+	if resumed {
+		t.state = Running
+	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	t.emit(StateEvent{At: time.Now(), State: Running})
+	if resumed {
+		t.emit(StateEvent{At: time.Now(), State: Running})
+	}
+}
+
+// SetSteps changes the run's total step count after the current step (a running run
+// extended, or ended sooner): n must be above the steps done. The new total is written to
+// config.json, and the learning-rate schedule follows it from there on, as a resume with
+// --steps would. A distributed run applies it on every rank at the same step.
+func (t *Trainer) SetSteps(n int) error {
+	cfg := t.Config()
+	cfg.Steps = n
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	done := t.Step()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n <= done {
+		return fmt.Errorf("steps %d: the run has done %d steps already; a new total must be above that", n, done)
+	}
+	if t.state.Ended() || t.state == Stopping {
+		return fmt.Errorf("steps %d: the run has %s; resume it with --steps %d", n, t.state, n)
+	}
+	t.stepsReq = n
+	t.cond.Broadcast()
+	return nil
+}
+
+// applySteps makes n the total (every rank at the same step; rank 0 writes config.json).
+func (t *Trainer) applySteps(n int) {
+	if n <= t.step {
+		t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("a total of %d steps asked for, but %d are done: unchanged", n, t.step)})
+		return
+	}
+	cfg := t.cfg
+	cfg.Steps = n
+	var err error
+	if t.writer() {
+		if werr := writeJSONAtomic(filepath.Join(t.path, "config.json"), cfg); werr != nil {
+			err = storageError(werr, t.path)
+		}
+	}
+	if t.dp != nil {
+		err = dist.Agree(t.comm, err)
+	}
+	if err != nil {
+		t.emit(LogEvent{At: time.Now(), Level: "error", Msg: fmt.Sprintf("total steps stay %d: %v", t.cfg.Steps, err)})
+		return
+	}
+	t.mu.Lock()
+	old := t.cfg.Steps
+	t.cfg.Steps = n
+	st := t.state
+	t.mu.Unlock()
+	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: fmt.Sprintf("total steps %d -> %d (config.json updated)", old, n)})
+	t.emit(StateEvent{At: time.Now(), State: st, Total: n})
 }
 
 // CheckpointNow asks for a checkpoint after the current step.
@@ -742,14 +829,22 @@ func (t *Trainer) Stop() error {
 		close(t.done)
 		return nil
 	}
+	t.mu.Unlock()
+	t.requestStop()
+	<-t.done
+	return t.Err()
+}
+
+// requestStop asks a started trainer to stop after the current step, with a checkpoint,
+// without waiting for it (Stop waits).
+func (t *Trainer) requestStop() {
+	t.mu.Lock()
 	t.stopReq = true
 	if t.state == Running || t.state == Paused {
 		t.state = Stopping
 	}
 	t.cond.Broadcast()
 	t.mu.Unlock()
-	<-t.done
-	return t.Err()
 }
 
 // emit sends an event without blocking training for long. It is called from the training
@@ -797,16 +892,20 @@ func (t *Trainer) run() {
 	var runErr error
 	stoppedEarly := false
 	commFailed := false // a collective failed: no more collectives (the launcher ends the job)
+	announced := false  // the pause in force was agreed by the ranks
 	for {
 		t.mu.Lock()
 		if t.pauseReq && !t.stopReq {
-			t.pauseReq = false
+			t.pauseReq, t.paused = false, true
 			t.state = Paused
 			t.mu.Unlock()
 			t.emit(StateEvent{At: time.Now(), State: Paused})
 			t.mu.Lock()
 		}
-		for t.state == Paused && !t.stopReq && !t.ckptReq {
+		// A pause waits here, once the ranks know of it (announced: after one agreement),
+		// for what can end or interrupt it: a resume, a stop, a checkpoint or a new total
+		// (the last two are done without a step).
+		for t.paused && announced && !t.stopReq && !t.ckptReq && t.stepsReq == 0 {
 			if t.grid != nil {
 				// A paused run lends its cores to the grid being drawn, a slice at a time
 				// (not counted against sample_share: training is not waiting).
@@ -819,12 +918,13 @@ func (t *Trainer) run() {
 			}
 			t.cond.Wait()
 		}
-		stop, ck := t.stopReq, t.ckptReq
-		t.ckptReq = false
+		f := controlFlags{stop: t.stopReq, checkpoint: t.ckptReq, pause: t.paused, steps: t.stepsReq}
+		t.ckptReq, t.stepsReq = false, 0
 		t.mu.Unlock()
 		if t.dp != nil { // the ranks act together: any rank's request is everyone's
-			f, err := agreeFlags(t.comm, controlFlags{stop: stop, checkpoint: ck, failed: t.pendingErr != nil})
-			if err != nil {
+			f.failed = t.pendingErr != nil
+			var err error
+			if f, err = agreeFlags(t.comm, f); err != nil {
 				runErr, commFailed = fmt.Errorf("step %d: %w", t.step+1, err), true
 				break
 			}
@@ -835,7 +935,12 @@ func (t *Trainer) run() {
 				}
 				break
 			}
-			stop, ck = f.stop, f.checkpoint
+			t.followPause(f.pause)
+		}
+		announced = f.pause
+		stop, ck := f.stop, f.checkpoint
+		if f.steps > 0 {
+			t.applySteps(f.steps)
 		}
 		if ck {
 			t.checkpointKept()
@@ -843,6 +948,9 @@ func (t *Trainer) run() {
 		if stop || t.step >= t.cfg.Steps || (t.StopAtStep > 0 && t.step >= t.StopAtStep) {
 			stoppedEarly = stop && t.step < t.cfg.Steps
 			break
+		}
+		if f.pause {
+			continue // woken for a checkpoint or a new total: no step while paused
 		}
 		if err := t.trainStep(); err != nil {
 			commFailed = errors.Is(err, errCollective)
@@ -911,7 +1019,9 @@ func (t *Trainer) run() {
 		}
 	}
 	// Release the engine and the run directory before the end is announced: a reader that
-	// sees it may resume the run at once.
+	// sees it may resume the run at once. The control channel ends first, with the final
+	// state, so that nothing is written after the release.
+	t.ctl.stop(final)
 	t.engine.Close()
 	t.dir.Close()
 	t.mu.Lock()
@@ -920,6 +1030,24 @@ func (t *Trainer) run() {
 	t.emit(StateEvent{At: time.Now(), State: final})
 	t.emit(DoneEvent{At: time.Now(), Step: t.step, Err: runErr, Stopped: stoppedEarly})
 	t.closeEvents()
+}
+
+// followPause applies the agreed pause of a distributed run to a rank that did not ask for
+// it: its state says Paused while rank 0 is paused (it waits in the next agreement).
+func (t *Trainer) followPause(paused bool) {
+	t.mu.Lock()
+	changed := false
+	switch {
+	case paused && t.state == Running:
+		t.state, changed = Paused, true
+	case !paused && t.state == Paused && !t.paused:
+		t.state, changed = Running, true
+	}
+	st := t.state
+	t.mu.Unlock()
+	if changed {
+		t.emit(StateEvent{At: time.Now(), State: st})
+	}
 }
 
 // trainStep does one optimisation step and publishes its results.
@@ -932,8 +1060,15 @@ func (t *Trainer) trainStep() error {
 	}
 	// One sigma per batch index, the fixed set shuffled over the batch each step; then
 	// the noise of the whole batch.
-	copy(t.perm, t.sigmas)
-	t.rng.Shuffle(len(t.perm), func(i, j int) { t.perm[i], t.perm[j] = t.perm[j], t.perm[i] })
+	// The levels' indices are shuffled (the same draws as shuffling the levels) so that
+	// each image's level is known for the loss per noise level.
+	for i := range t.order {
+		t.order[i] = i
+	}
+	t.rng.Shuffle(len(t.order), func(i, j int) { t.order[i], t.order[j] = t.order[j], t.order[i] })
+	for i, o := range t.order {
+		t.perm[i] = t.sigmas[o]
+	}
 	DrawNoise(t.rng, t.noiseB)
 	var loss float64
 	var err error
@@ -950,6 +1085,7 @@ func (t *Trainer) trainStep() error {
 	if err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
+	t.sigmaLoss = t.binStepLosses()
 	lr := LearningRate(cfg, t.step) * t.lrScale
 	if err := t.engine.Step(lr); err != nil {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
@@ -992,7 +1128,8 @@ func (t *Trainer) trainStep() error {
 
 	eta := ETA(cfg.Steps, t.step, cfg.BatchSize, t.rate)
 	ev := StepEvent{At: time.Now(), Step: t.step, Total: cfg.Steps, Loss: loss, NormLoss: NormalisedLoss(loss, cfg.Sigma0),
-		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates}
+		LR: lr, ImagesPerSec: t.rate, Elapsed: t.elapsed, ETA: eta, WorldSize: t.comm.Size(), RankImagesPerSec: rankRates,
+		SigmaLoss: append([]float64(nil), t.sigmaLoss...)}
 	t.emit(ev)
 	t.lastLoss, t.lastLR, t.lastRankRates = loss, lr, rankRates
 	// Rank 0 writes; in a distributed run an error of its writing stops every rank at the
@@ -1023,6 +1160,22 @@ func (t *Trainer) trainStep() error {
 	return nil
 }
 
+// binStepLosses is the loss per noise-level bin of the step just computed: the images'
+// loss terms (gathered from the ranks in a distributed run, so that it equals the single
+// process's) averaged per bin; nil when the engine does not report them.
+func (t *Trainer) binStepLosses() []float64 {
+	if t.binK == 0 {
+		return nil
+	}
+	var img []float64
+	if t.dp != nil {
+		img = t.dp.imgLoss
+	} else if r, ok := t.engine.(ImageLossReporter); ok {
+		img = r.ImageLosses()
+	}
+	return binLosses(img, t.order, t.binK, t.sigmaLoss)
+}
+
 // ETA is the time left to step total from step at imagesPerSec images per second and
 // batch images per step (0 when the rate is unknown).
 func ETA(total, step, batch int, imagesPerSec float64) time.Duration {
@@ -1039,7 +1192,7 @@ func (t *Trainer) logMetrics(at time.Time) error {
 	t.pending = nil
 	rec := MetricRecord{Step: t.step, Loss: t.lastLoss, NormLoss: NormalisedLoss(t.lastLoss, t.cfg.Sigma0),
 		LR: t.lastLR, ImagesPerSec: t.rate, Elapsed: t.elapsed.Seconds(),
-		Time: at.UTC().Format(time.RFC3339Nano), Score: sc}
+		Time: at.UTC().Format(time.RFC3339Nano), Score: sc, SigmaLoss: t.sigmaLoss}
 	if t.dp != nil {
 		rec.WorldSize, rec.RankImagesPerSec = t.comm.Size(), t.lastRankRates
 	}

@@ -26,6 +26,7 @@ func benchStep(b *testing.B, preset string, batch int, train bool) {
 		m.DirectionalGrad(g, grads)
 	}
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.EnergyGrad(x, batch, e, g)
@@ -33,8 +34,12 @@ func benchStep(b *testing.B, preset string, batch int, train bool) {
 			m.DirectionalGrad(g, grads)
 		}
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/step")
+	// The process's CPU time per step: with GOMAXPROCS=1 the steadier measure on a machine
+	// shared with other work.
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/step")
 }
 
 func BenchmarkTrainStepTiny64(b *testing.B)       { benchStep(b, "tiny", 64, true) }

@@ -46,7 +46,7 @@ func BenchmarkConvLayers(b *testing.B) {
 		out, gin := make([]float32, l.cout*plane), make([]float32, l.cin*plane)
 		for _, algo := range []ConvAlgorithm{ConvDirect, ConvWinograd2, ConvWinograd4} {
 			m := &Model[float32]{}
-			c := conv[float32]{w: w, cin: l.cin, cout: l.cout, k: 3, gw: make([]float32, len(w)), wc: &m.wino}
+			c := conv[float32]{w: w, cin: l.cin, cout: l.cout, k: 3, gw: make([]float32, len(w)), wc: &m.wino, flip: &m.flip}
 			c.tile, c.tileW = winogradTiles(algo, true, l.cin, l.cout, l.size)
 			passes := []struct {
 				name string

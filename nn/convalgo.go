@@ -85,38 +85,34 @@ func winogradTiles(a ConvAlgorithm, f32 bool, cin, cout, size int) (fwd, grad in
 }
 
 // autoTiles is the measured per-layer choice for float32 (BenchmarkConvLayers: one core,
-// least CPU time of two or three runs; BENCHMARKS.md "Convolution algorithms"), by the
-// channel counts, the image side and the instruction-set level (the AVX2 GEMM does half the
-// AVX-512 one's multiplies per cycle, so saving them pays more there). Speed-ups below are
-// against the direct convolution, AVX-512 then AVX2:
+// least CPU time of two runs; BENCHMARKS.md "Convolution algorithms"), by the channel
+// counts, the image side and the instruction-set level. With the data transforms run on
+// 8 images at once (internal/winograd), F(4,3) is the fastest in every pass of every layer
+// of the presets from 7x7 pixels and 16 channels, against the direct convolution
+// (AVX2, AVX-512): forward and data adjoint 2.5x, 1.9x at 14x14 from 32 to 32 channels,
+// 2.8x, 2.0x at 28x28 16 to 16, 1.6x, 1.3x at 8x8 256 to 512; weight gradient 1.4x, 1.1x at
+// 14x14 32 to 32, 1.8x, 1.3x at 7x7 64 to 64, 2.3x, 1.5x at 32x32 64 to 128. The
+// exceptions:
 //
-//   - forward and data adjoint: direct below 16 channels (the stem, 1-4 input channels) and
-//     on 4x4 images (512 channels: F(2,3) ties on AVX-512, loses 9% on AVX2); F(4,3) on
-//     sides divisible by 4 from 16 pixels (28x28x16: 1.5x/1.9x, 32x32x64: 2.3x/2.5x,
-//     16x16x128: 2.1x/2.2x), on sides from 12 with cin*cout >= 2048 (14x14, 32 to 64:
-//     1.4x/1.9x), and on AVX2 from 64 channels (7x7x64: 1.4x, 8x8x256 to 512: 1.3x);
-//     F(2,3) elsewhere (14x14x32: 1.4x/1.6x, 7x7x64 and 8x8x256 on AVX-512: 1.2x, 1.4x);
-//   - weight gradient: direct below 64 channels, whose products (as wide as the channel
-//     counts) run the GEMM at a third of its speed (28x28x16: F(2,3) 1.7x slower); from 64
-//     channels F(4,3) on 16 pixels or more (32x32x64: 1.4x/1.7x, 16x16x128: 1.9x/2.1x) and
-//     on AVX2 (8x8x256: 2.1x, 7x7x64: 1.2x, 4x4x512: 1.6x), and on AVX-512 F(2,3) on 8x8
-//     (1.4x) and from 256 channels on 4x4 (1.1x), direct on 7x7x64 (a tie).
+//   - below 16 channels (the stem, 1-4 input channels) the direct convolution;
+//   - on images under 7 pixels (4x4 at 512 channels) F(4,3)'s one tile per image leaves its
+//     products too few columns: F(2,3), 1.3x, 1.0x faster than direct forward, 1.7x, 1.3x
+//     for the weight gradient (F(4,3) is 10% faster there on AVX2, but its transformed
+//     weights take 2.25x the memory: 38 MiB for paper-mnist's 512x512 layers);
+//   - the AVX-512 weight gradient below 32 channels stays direct: its products, as wide
+//     as the input channels, fill a third of the 48-wide kernel (28x28 16 to 16: direct
+//     4.3 ms, F(4,3) 4.5 ms).
 func autoTiles(cin, cout, size int) (fwd, grad int) {
 	ch := min(cin, cout)
-	avx512 := isa.Active() >= isa.AVX512
 	switch {
-	case ch < 16, size < 7:
-	case size >= 16 && size%4 == 0, size >= 12 && cin*cout >= 2048, !avx512 && ch >= 64:
-		fwd = 4
-	default:
-		fwd = 2
+	case ch < 16:
+		return 0, 0
+	case size < 7:
+		return 2, 2
 	}
-	switch {
-	case ch < 64:
-	case size >= 16, !avx512:
-		grad = 4
-	case size >= 8 || ch >= 256:
-		grad = 2
+	fwd, grad = 4, 4
+	if isa.Active() >= isa.AVX512 && ch < 32 {
+		grad = 0
 	}
 	return fwd, grad
 }
@@ -126,12 +122,16 @@ func autoTiles(cin, cout, size int) (fwd, grad int) {
 func (m *Model[T]) SetConvAlgorithm(a ConvAlgorithm) {
 	m.convAlgo = a
 	f32 := isFloat32(m.stem.w)
+	m.flip.size = 0
 	set := func(c *conv[T], size int) {
 		c.tile, c.tileW = 0, 0
 		if c.k == 3 {
 			c.tile, c.tileW = winogradTiles(a, f32, c.cin, c.cout, size)
+			if c.tile == 0 {
+				m.flip.size = max(m.flip.size, len(c.w))
+			}
 		}
-		c.wc = &m.wino
+		c.wc, c.flip = &m.wino, &m.flip
 	}
 	set(&m.stem, m.cfg.ImageSize)
 	for _, b := range m.blocks {

@@ -190,12 +190,28 @@ func col2imEdge[T Float](rows *[9][]T, offs *[9]int, o []T, plo, phi, qlo, qhi i
 type conv[T Float] struct {
 	w, b      []T // weight [cout][cin*k*k], bias [cout] or nil
 	cin, cout int
-	k         int // 3 or 1
-	gw, gb    []T // gradient accumulators, same shapes (nil when not training)
-	wflip     []T // the rotated, transposed kernel of backwardData (3x3, float32)
-	tile      int // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
-	tileW     int // the same for the weight gradient
+	k         int             // 3 or 1
+	gw, gb    []T             // gradient accumulators, same shapes (nil when not training)
+	flip      *flipScratch[T] // the rotated, transposed kernel of backwardData (3x3, float32)
+	tile      int             // Winograd output tile of forward and data adjoint (2 or 4; 3x3 only), 0: direct
+	tileW     int             // the same for the weight gradient
 	wc        *winograd.Conv[T]
+}
+
+// flipScratch is the rotated kernel of the direct data adjoints, one buffer shared by a
+// model's layers (it is written afresh by every call): size floats, the largest layer's
+// kernel, allocated at the first use.
+type flipScratch[T Float] struct {
+	buf  []T
+	size int
+}
+
+// get returns n floats of the buffer.
+func (f *flipScratch[T]) get(n int) []T {
+	if len(f.buf) < n {
+		f.buf = make([]T, max(n, f.size))
+	}
+	return f.buf[:n]
 }
 
 // forward computes out = w * in (+ bias). col is scratch of at least cin*k*k*n*s*s.
@@ -273,19 +289,17 @@ func (c *conv[T]) backwardData(gout []T, n, s int, gin, col []T) {
 		return
 	}
 	if isFloat32(c.w) {
-		if len(c.wflip) != len(c.w) {
-			c.wflip = make([]T, len(c.w))
-		}
+		wflip := c.flip.get(len(c.w))
 		for co := 0; co < c.cout; co++ {
 			for ci := 0; ci < c.cin; ci++ {
 				src := c.w[co*kk+ci*9 : co*kk+ci*9+9]
-				dst := c.wflip[ci*c.cout*9+co*9 : ci*c.cout*9+co*9+9]
+				dst := wflip[ci*c.cout*9+co*9 : ci*c.cout*9+co*9+9]
 				for k := range 9 {
 					dst[k] = src[8-k]
 				}
 			}
 		}
-		conv3(c.cin, c.wflip, c.cout*9, gout, c.cout, n, s, gin)
+		conv3(c.cin, wflip, c.cout*9, gout, c.cout, n, s, gin)
 		return
 	}
 	gemm.Gemm(true, false, kk, cols, c.cout, 1, c.w, kk, gout, cols, 0, col, cols)

@@ -24,7 +24,7 @@ func NewConv3[T Float](cin, cout int, w, b, gw, gb []T) *Conv3[T] {
 	if len(w) != cout*cin*9 || len(b) != cout || (gw != nil && len(gw) != len(w)) || (gb != nil && len(gb) != len(b)) {
 		panic("nn.NewConv3: weight, bias or gradient slice has the wrong length")
 	}
-	return &Conv3[T]{c: conv[T]{w: w, b: b, gw: gw, gb: gb, cin: cin, cout: cout, k: 3}}
+	return &Conv3[T]{c: conv[T]{w: w, b: b, gw: gw, gb: gb, cin: cin, cout: cout, k: 3, flip: &flipScratch[T]{}}}
 }
 
 // scratch returns the im2col buffer the float64 path needs for a batch.

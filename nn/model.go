@@ -35,6 +35,7 @@ type Model[T Float] struct {
 
 	convAlgo ConvAlgorithm
 	wino     winograd.Conv[T] // scratch of the Winograd convolutions, shared by the layers
+	flip     flipScratch[T]   // scratch of the direct data adjoints, shared by the layers
 }
 
 // block is one pre-activation residual block and its stored activations.
@@ -145,6 +146,26 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 		m.tangents = true
 	}
 	m.cap, m.n = n, n
+	m.reserveConv(n)
+}
+
+// reserveConv announces every Winograd convolution of the model at batch n to the shared
+// scratch, so that it is allocated once at its largest size.
+func (m *Model[T]) reserveConv(n int) {
+	each := func(c *conv[T], size int) {
+		if c.tile != 0 {
+			m.wino.Reserve(c.tile, c.cout, c.cin, n, size, false)
+			m.wino.Reserve(c.tile, c.cin, c.cout, n, size, false)
+		}
+		if c.tileW != 0 {
+			m.wino.Reserve(c.tileW, c.cout, c.cin, n, size, true)
+		}
+	}
+	each(&m.stem, m.cfg.ImageSize)
+	for _, b := range m.blocks {
+		each(&b.c1, b.spec.size)
+		each(&b.c2, b.spec.size)
+	}
 }
 
 // checkBatch panics on a programming error: buffers whose length disagrees with n.

@@ -62,6 +62,44 @@ func Grid(images []float32, n, c, h, w, cols, pad int) (*image.RGBA, error) {
 	return img, nil
 }
 
+// Ungrid reads back the n images (NCHW float32 in [0,1], c = 1 or 3, h x w) of a picture
+// that Grid laid out with cols columns (<= 0: ceil(sqrt(n))) and pad pixels: the 8-bit
+// pixels of a saved grid, such as a run's periodic sample grid. A picture of another size
+// is an error that says which size a grid of n such images has.
+func Ungrid(img image.Image, n, c, h, w, cols, pad int) ([]float32, error) {
+	if c != 1 && c != 3 {
+		return nil, fmt.Errorf("sampling: grid needs 1 or 3 channels (got %d)", c)
+	}
+	if n < 1 || h < 1 || w < 1 || pad < 0 {
+		return nil, fmt.Errorf("sampling: %d images of %dx%d, pad %d: nothing to read", n, h, w, pad)
+	}
+	if cols <= 0 {
+		cols = int(math.Ceil(math.Sqrt(float64(n))))
+	}
+	cols = min(cols, n)
+	rows := (n + cols - 1) / cols
+	W, H := cols*w+(cols+1)*pad, rows*h+(rows+1)*pad
+	b := img.Bounds()
+	if b.Dx() != W || b.Dy() != H {
+		return nil, fmt.Errorf("sampling: the picture is %dx%d; a grid of %d images of %dx%d is %dx%d", b.Dx(), b.Dy(), n, w, h, W, H)
+	}
+	hw := h * w
+	out := make([]float32, n*c*hw)
+	for i := range n {
+		x0, y0 := b.Min.X+pad+(i%cols)*(w+pad), b.Min.Y+pad+(i/cols)*(h+pad)
+		for y := range h {
+			for x := range w {
+				r, g, bl, _ := img.At(x0+x, y0+y).RGBA()
+				px := [3]uint32{r, g, bl}
+				for ch := range c {
+					out[i*c*hw+ch*hw+y*w+x] = float32(px[ch]>>8) / 255
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // to8 maps [0,1] to 0..255 with clamping; NaN maps to 0.
 func to8(v float32) uint8 {
 	if !(v > 0) {

@@ -291,3 +291,31 @@ func TestUngridRoundTrip(t *testing.T) {
 		t.Error("wrong cell size accepted")
 	}
 }
+
+// TestUngridReadsGridBack: Ungrid returns Grid's images to 8-bit precision, for grey and
+// RGB, full and partial last rows, and refuses a picture of another size.
+func TestUngridReadsGridBack(t *testing.T) {
+	for _, tc := range []struct{ n, c, cols int }{{16, 1, 0}, {7, 3, 3}, {1, 1, 0}} {
+		h, w := 5, 4
+		imgs := make([]float32, tc.n*tc.c*h*w)
+		for i := range imgs {
+			imgs[i] = float32(i%97) / 96
+		}
+		g, err := Grid(imgs, tc.n, tc.c, h, w, tc.cols, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Ungrid(g, tc.n, tc.c, h, w, tc.cols, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range imgs {
+			if d := math.Abs(float64(back[i] - imgs[i])); d > 0.5/255+1e-6 {
+				t.Fatalf("n %d c %d: value %d is %g, was %g", tc.n, tc.c, i, back[i], imgs[i])
+			}
+		}
+		if _, err := Ungrid(g, tc.n, tc.c, h+1, w, tc.cols, 2); err == nil {
+			t.Errorf("n %d: a grid of taller images was read", tc.n)
+		}
+	}
+}

@@ -12,6 +12,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -57,6 +58,11 @@ type Options struct {
 	// Charts is how charts are drawn: braille dots (default), quadrant blocks, or ASCII
 	// for a font without those glyphs (which also makes the borders and marks ASCII).
 	Charts chart.Marker
+	// RunsRoot is the folder the Runs pane lists ("" = runs, or the watched run's parent
+	// folder in watch mode).
+	RunsRoot string
+	// Mouse turns on mouse reporting: clicks on tabs and on the Runs pane's rows.
+	Mouse bool
 }
 
 // App is the root model of the workbench.
@@ -70,6 +76,8 @@ type App struct {
 	samples   samplesPane
 	schedule  schedulePane
 	inpaint   inpaintPane
+	runs      runsPane
+	energy    energyPane
 
 	help     helpOverlay
 	showHelp bool
@@ -132,6 +140,16 @@ func New(opts Options) (*App, error) {
 	a.train = newTrainPane()
 	a.samples = newSamplesPane()
 	a.inpaint = newInpaintPane()
+	a.energy = newEnergyPane()
+	root := opts.RunsRoot
+	if root == "" {
+		root = "runs"
+		if opts.Watch != "" {
+			root = filepath.Dir(filepath.Clean(opts.Watch))
+		}
+	}
+	a.runs = newRunsPane(root, 2*opts.WatchInterval)
+	s.shown = a.active
 	return a, nil
 }
 
@@ -149,8 +167,8 @@ func (a *App) Init() tea.Cmd {
 	case a.s.reopen:
 		cmds = append(cmds, a.control(runCtlMsg{op: opStart}))
 	}
-	if a.active == paneInpaint {
-		cmds = append(cmds, a.toPane(paneInpaint, activateMsg{}))
+	if a.active == paneInpaint || a.active == paneRuns {
+		cmds = append(cmds, a.toPane(a.active, activateMsg{}))
 	}
 	return tea.Batch(cmds...)
 }
@@ -175,6 +193,10 @@ func (a *App) pane(i int) paneView {
 		return a.samples
 	case paneSchedule:
 		return a.schedule
+	case paneRuns:
+		return a.runs
+	case paneEnergy:
+		return a.energy
 	}
 	return a.inpaint
 }
@@ -193,6 +215,10 @@ func (a *App) toPane(i int, msg tea.Msg) tea.Cmd {
 		a.schedule, o = a.schedule.update(a.s, msg)
 	case paneInpaint:
 		a.inpaint, o = a.inpaint.update(a.s, msg)
+	case paneRuns:
+		a.runs, o = a.runs.update(a.s, msg)
+	case paneEnergy:
+		a.energy, o = a.energy.update(a.s, msg)
 	}
 	cmds := []tea.Cmd{o.cmd}
 	for _, m := range o.asks {
@@ -223,10 +249,14 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		a.w, a.h = m.Width, m.Height
 		a.refreshCell()
 		a.img.invalidate()
+		bw, bh := a.bodySize()
+		sized := a.toAll(bodySizeMsg{w: bw, h: bh})
 		if s.proto.IsGraphics() {
-			return tea.ClearScreen
+			return tea.Batch(tea.ClearScreen, sized)
 		}
-		return nil
+		return sized
+	case tea.MouseMsg:
+		return a.onMouse(m)
 	case tea.BackgroundColorMsg:
 		s.bg = backgroundOf(m.IsDark())
 		s.st = newStyles(s.bg, s.st.profile, s.st.marker)
@@ -254,6 +284,37 @@ func (a *App) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case runCtlMsg:
 		return a.control(m)
+	case controlSentMsg:
+		if m.err != nil {
+			a.logf("error", "%v", m.err)
+		}
+		return nil
+	case openRunMsg:
+		return a.openRun(m)
+	case markMsg:
+		return a.setOverlays(m.runs)
+	case curveMsg:
+		return a.onCurve(m)
+	case runsScannedMsg:
+		return a.onRunsScanned(m)
+	case runsTickMsg:
+		return a.toPane(paneRuns, m)
+	case gridListMsg, gridMsg, composedMsg:
+		return a.toPane(paneSamples, m)
+	case energyMsg:
+		return a.toPane(paneEnergy, m)
+	case shotMsg:
+		return a.screenshot()
+	case exportedMsg:
+		if m.pane >= 0 {
+			return a.toPane(m.pane, m)
+		}
+		if m.err != nil {
+			a.logf("error", "%s: %v", m.what, m.err)
+		} else {
+			a.logf("ok", "%s written: %s", m.what, m.path)
+		}
+		return nil
 	case configMsg:
 		if s.run == nil && !s.watch {
 			old := s.cfg
@@ -332,15 +393,15 @@ func samplerEqual(a, b sampling.LangevinConfig) bool {
 	return true
 }
 
-// control carries out a run control a pane asked for.
+// control carries out a run control a pane asked for: on this process's trainer, or sent
+// to the process training a followed run.
 func (a *App) control(m runCtlMsg) tea.Cmd {
 	s := a.s
-	if s.watch {
-		a.logf("warn", "watching %s: it is trained by another process (mdsm train); control it there", s.runDir)
-		return nil
-	}
 	if s.status == statusOpening || s.status == statusStopping {
 		return nil
+	}
+	if s.watch {
+		return a.controlFollowed(m)
 	}
 	switch m.op {
 	case opStart:
@@ -371,7 +432,16 @@ func (a *App) control(m runCtlMsg) tea.Cmd {
 		a.logf("info", "loading %s and creating %s…", s.cfg.Data, dir)
 		return startRunCmd(s.cfg, dir)
 	case opExtend:
-		if s.run == nil || s.active() {
+		switch {
+		case s.run == nil:
+			a.logf("info", "no run yet: press s to start")
+			return nil
+		case s.active():
+			if err := s.run.SetSteps(m.steps); err != nil {
+				a.logf("error", "total steps: %v", err)
+			} else {
+				a.logf("info", "total steps %d from the next step on", m.steps)
+			}
 			return nil
 		}
 		s.status = statusOpening
@@ -427,11 +497,17 @@ func (a *App) onRunOpened(m runOpenedMsg) tea.Cmd {
 	r := m.run
 	s.run, s.reopen = r, false
 	s.gen++
+	if m.sampler != nil {
+		s.sampler, s.samplerSaved = *m.sampler, m.samplerSaved
+	}
+	if m.samplerErr != nil {
+		a.logf("warn", "%v: using the run's default sampler", m.samplerErr)
+	}
 	s.cfg, s.runDir, s.total, s.step, s.rankRates = r.Config(), r.Dir(), r.Config().Steps, 0, nil
 	s.status = statusOf(r.State())
 	switch {
 	case s.watch:
-		a.logf("info", "watching %s (read-only; n in the Samples pane samples from its newest checkpoint)", s.runDir)
+		a.logf("info", "watching %s: another process trains it (p, c, x and T in the Train pane steer it; n in the Samples pane samples from its newest checkpoint)", s.runDir)
 	case m.resumed:
 		a.logf("ok", "resumed %s at step %d of %d", s.runDir, r.Step(), s.total)
 	default:
@@ -506,6 +582,9 @@ func (a *App) onRunEvents(m runEventsMsg) tea.Cmd {
 			a.logf(e.Level, "%s", e.Msg)
 		case core.StateEvent:
 			s.status = statusOf(e.State)
+			if e.Total > 0 { // a new total (SetSteps): the run's config says so too
+				s.total, s.cfg.Steps = e.Total, e.Total
+			}
 		case core.DoneEvent:
 			switch {
 			case e.Err != nil:
@@ -591,14 +670,21 @@ func (a *App) handleKey(k tea.KeyPressMsg) tea.Cmd {
 		a.showHelp = true
 		a.help = newHelpOverlay(a.helpGroups(), a.active+1)
 		return nil
+	case key.Matches(k, gk.Shot):
+		return a.screenshot()
 	}
-	for i, b := range []key.Binding{gk.Configure, gk.Train, gk.Samples, gk.Schedule, gk.Inpaint} {
+	for i, b := range gk.panes() {
 		if key.Matches(k, b) {
-			a.active = i
-			return a.toPane(i, activateMsg{})
+			return a.showPane(i)
 		}
 	}
 	return a.toPane(a.active, k)
+}
+
+// showPane puts pane i on screen.
+func (a *App) showPane(i int) tea.Cmd {
+	a.active, a.s.shown = i, i
+	return a.toPane(i, activateMsg{})
 }
 
 // requestQuit quits, or asks first when this process is training.
@@ -665,6 +751,9 @@ func (a *App) View() tea.View {
 	v.AltScreen = true
 	v.ReportFocus = a.s.proto.IsGraphics() // pictures drawn out of band go while the pane is hidden
 	v.WindowTitle = "mdsm workbench"
+	if a.s.opts.Mouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
 	return v
 }
 
@@ -689,34 +778,63 @@ func (a *App) render() string {
 
 // tabsView is the tab row: the panes, the run's GPU (name, memory in use, utilisation)
 // and "? help  q quit" when they fit. Narrower screens get the shorter GPU reading, short
-// labels, no title, and last no GPU reading.
+// labels, no title, the active pane's name alone beside the numbers, and last no GPU
+// reading.
 func (a *App) tabsView() string {
+	parts, _ := a.tabLayout()
+	return parts
+}
+
+// tabLayout is the tab row and the columns each pane's tab spans (for mouse clicks).
+func (a *App) tabLayout() (string, [][2]int) {
 	st := a.s.st
 	keys := st.key.Render("?") + st.keyDesc.Render(" help  ") + st.key.Render("q") + st.keyDesc.Render(" quit ")
 	var left string
-	for _, g := range a.deviceViews() {
-		for _, short := range []bool{false, true} {
-			for _, title := range []bool{true, false} {
+	var spans [][2]int
+	// The panes' names come before the GPU reading's length: every reading is tried with
+	// full and short labels first, the numbers alone (the shown pane named) last.
+	views := a.deviceViews()
+	for _, bare := range []bool{false, true} {
+		for gi, g := range views {
+			if bare && gi < len(views)-2 {
+				continue // beside the numbers alone, the shortest reading (a narrow screen)
+			}
+			right := g + keys
+			for level := range 5 {
+				if (level == 4) != bare {
+					continue
+				}
+				short, title := level >= 2, level%2 == 0 && level < 4
 				var parts []string
+				x := 0
+				spans = spans[:0]
 				if title {
 					parts = append(parts, st.title.Render(" mdsm "))
+					x += lipgloss.Width(parts[0]) + 1
 				}
 				for i := range paneCount {
 					label := fmt.Sprintf("%d %s", i+1, a.pane(i).title(short))
-					if i == a.active && !a.showHelp {
-						parts = append(parts, st.tabActive.Render(label))
-					} else {
-						parts = append(parts, st.tab.Render(label))
+					if bare && i != a.active {
+						label = fmt.Sprint(i + 1)
 					}
+					var tab string
+					if i == a.active && !a.showHelp {
+						tab = st.tabActive.Render(label)
+					} else {
+						tab = st.tab.Render(label)
+					}
+					parts = append(parts, tab)
+					spans = append(spans, [2]int{x, x + lipgloss.Width(tab)})
+					x += lipgloss.Width(tab) + 1
 				}
 				left = strings.Join(parts, " ")
-				if r := g + keys; lipgloss.Width(left)+1+lipgloss.Width(r) <= a.w {
-					return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(r)) + r
+				if lipgloss.Width(left)+1+lipgloss.Width(right) <= a.w {
+					return left + spaces(a.w-lipgloss.Width(left)-lipgloss.Width(right)) + right, spans
 				}
 			}
 		}
 	}
-	return clip(left, a.w)
+	return clip(left, a.w), spans
 }
 
 // deviceViews are the renderings of the run's GPU reading for the tab row, longest

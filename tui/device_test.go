@@ -9,8 +9,8 @@ import (
 )
 
 // TestHeaderShowsTheGPU: the tab row shows the run's GPU reading (name, memory in use,
-// utilisation) when it fits, a shorter one on narrower screens, none on a CPU run; a
-// reading of an older run is ignored.
+// utilisation) when it fits, a shorter one on narrower screens (at 80 columns beside the
+// pane numbers alone), none on a CPU run; a reading of an older run is ignored.
 func TestHeaderShowsTheGPU(t *testing.T) {
 	h := newHarness(t, Options{Watch: makeRun(t, 2)})
 	h.pump("the run and its device reading", 10*time.Second, func() bool { return h.a.s.run != nil && h.a.s.device.Name != "" })
@@ -29,7 +29,7 @@ func TestHeaderShowsTheGPU(t *testing.T) {
 	for _, tc := range []struct {
 		w    int
 		want string
-	}{{160, "NVIDIA H200 12.3/139.8 GiB 87%"}, {100, "GPU 12.3/139.8G 87%"}, {80, "12G 87%"}, {60, ""}} {
+	}{{160, "NVIDIA H200 12.3/139.8 GiB 87%"}, {120, "GPU 12.3/139.8G 87%"}, {100, "12G 87%"}, {80, "12G 87%"}, {50, ""}} {
 		h.send(tea_WindowSize(tc.w, 30))
 		head := strings.SplitN(h.view(), "\n", 2)[0]
 		if tc.want == "" && strings.Contains(head, "%") || tc.want != "" && !strings.Contains(head, tc.want) {

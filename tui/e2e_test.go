@@ -91,6 +91,9 @@ func (s *tmuxSession) waitFor(what string, timeout time.Duration, cond func(scre
 
 var stepRe = regexp.MustCompile(`step (\d+)/(\d+)`)
 
+// helpPos is the help overlay's position line.
+var helpPos = regexp.MustCompile(`lines \d+–\d+ of \d+`)
+
 func screenStep(screen string) int {
 	lines := strings.Split(screen, "\n")
 	for i := len(lines) - 1; i >= 0; i-- { // the status bar, near the bottom
@@ -159,9 +162,9 @@ func TestTmuxEndToEnd(t *testing.T) {
 	sc = s.waitFor("help", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Keys") && strings.Contains(sc, "Everywhere") })
 	page := sc
 	for i := 0; strings.Contains(page, "more lines below") && i < 20; i++ { // page through it
-		last := page
+		last := helpPos.FindString(page) // "lines 1–44": the status bar changes on its own
 		s.send("PageDown")
-		page = s.waitFor("the next page of help", 10*time.Second, func(now string) bool { return now != last })
+		page = s.waitFor("the next page of help", 10*time.Second, func(now string) bool { return helpPos.FindString(now) != last })
 		sc += page
 	}
 	for _, want := range []string{"start / resume training", "pause / resume", "stop (checkpoint first)", "checkpoint now",
@@ -184,4 +187,109 @@ func TestTmuxEndToEnd(t *testing.T) {
 	if _, _, err := core.LoadLatestCheckpoint(run); err != nil {
 		t.Errorf("no checkpoint after stop-and-quit: %v", err)
 	}
+}
+
+// TestTmuxRunsOverlayAndControl runs the real binary: `mdsm train` trains a run headless
+// while `mdsm watch` shows it in tmux. The Runs pane lists it beside a finished run, which
+// is marked and laid over the Train pane's chart; then the watcher steers the headless
+// trainer through its control channel: pause (its metrics stop), a kept checkpoint, a new
+// total, resume, and stop (the process exits 0 with a checkpoint).
+func TestTmuxRunsOverlayAndControl(t *testing.T) {
+	needTool(t, "tmux", "tmux")
+	if testing.Short() {
+		t.Skip("builds and runs the binary in tmux (about 20 s)")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	tiny := []string{"--filters", "4", "--stages", "1", "--batch", "8", "--log-every", "1", "--sample-every", "0"}
+	if out, err := exec.Command(bin, append([]string{"train", "--run-dir", filepath.Join(dir, "runs", "other"), "--steps", "20"}, tiny...)...).CombinedOutput(); err != nil {
+		t.Fatalf("train the finished run: %v\n%s", err, out)
+	}
+	run := filepath.Join(dir, "runs", "live")
+	train := exec.Command(bin, append([]string{"train", "--run-dir", run, "--steps", "100000", "--checkpoint-every", "100000"}, tiny...)...)
+	train.Dir = dir
+	var trainOut strings.Builder
+	train.Stdout, train.Stderr = &trainOut, &trainOut
+	if err := train.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- train.Wait() }()
+	t.Cleanup(func() {
+		train.Process.Kill()
+		<-exited
+	})
+	for i := 0; ; i++ { // the trainer's control channel is open
+		if _, err := core.ReadControlStatus(run); err == nil {
+			break
+		}
+		if i > 300 {
+			t.Fatalf("no control status after 30 s:\n%s", trainOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := startTmux(t, dir, fmt.Sprintf("%s watch --pane runs %s; echo MDSM-EXITED $?; sleep 60", bin, run))
+	s.waitFor("both runs listed", 15*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "other") && strings.Contains(sc, "20/20") && strings.Contains(sc, "training")
+	})
+	// mark the finished run (listed second: the live one changed last)
+	s.send("j", "Space")
+	s.waitFor("the marked run's chart", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "Marked runs") })
+	s.send("2")
+	s.waitFor("the overlay in the Train pane", 10*time.Second, func(sc string) bool {
+		return strings.Contains(sc, "━ live") && strings.Contains(sc, "━ other")
+	})
+
+	s.send("p")
+	s.waitFor("paused", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "watch: paused") })
+	size := func() int64 {
+		fi, err := os.Stat(filepath.Join(run, "metrics.jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	time.Sleep(time.Second)
+	if after := size(); after != before {
+		t.Errorf("metrics.jsonl grew from %d to %d bytes while paused", before, after)
+	}
+	s.send("c")
+	s.waitFor("the kept checkpoint", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "(kept)") })
+	sc := s.capture()
+	step := screenStep(sc)
+	s.send("T")
+	for range 12 {
+		s.send("BSpace")
+	}
+	total := 200000 // extended
+	s.send(strconv.Itoa(total), "Enter")
+	s.waitFor("the new total", 10*time.Second, func(sc string) bool {
+		return strings.Contains(sc, fmt.Sprintf("total steps set to %d", total)) && strings.Contains(sc, fmt.Sprintf("/%d", total))
+	})
+	s.send("p")
+	s.waitFor("running again", 20*time.Second, func(sc string) bool {
+		return screenStep(sc) > step
+	})
+	s.send("x")
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("the headless trainer ended with %v:\n%s", err, trainOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the headless trainer did not stop:\n%s", trainOut.String())
+	}
+	s.waitFor("the stop in the watcher", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "watch: stopped") })
+	if ck, _, err := core.LoadLatestCheckpoint(run); err != nil || ck.State.Step <= step {
+		t.Errorf("the stop's checkpoint: %v (step %v)", err, ck)
+	}
+	for _, want := range []string{"control from mdsm watch", "pause", "checkpoint", "steps", "stop"} {
+		if !strings.Contains(trainOut.String(), want) {
+			t.Errorf("the trainer's output lacks %q:\n%s", want, trainOut.String())
+		}
+	}
+	s.send("q")
+	s.waitFor("exit", 10*time.Second, func(sc string) bool { return strings.Contains(sc, "MDSM-EXITED 0") })
 }

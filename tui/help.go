@@ -17,13 +17,13 @@ type helpGroup struct {
 }
 
 // helpGroups lists every key: the global ones, then each pane's in the session's situation
-// (a followed run has no training keys, and says so).
+// (a followed run's training keys steer the process that trains it, and the help says so).
 func (a *App) helpGroups() []helpGroup {
 	gs := []helpGroup{{title: "Everywhere", keys: gk.list()}}
 	for i := range paneCount {
 		g := helpGroup{title: fmt.Sprintf("%d %s", i+1, a.pane(i).title(false)), keys: a.pane(i).keys(a.s)}
 		if i == paneTrain && !a.s.controls() {
-			g.note = "the run is trained by another process: start, pause, stop and checkpoint it there"
+			g.note = "the run is trained by another process: p, x, c and T ask it to pause, stop, checkpoint or train to a new total (its control channel, RUN/control)"
 		}
 		if i == paneConfigure {
 			g.keys = ck.list() // every key, locked or not

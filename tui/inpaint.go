@@ -140,11 +140,7 @@ func (p inpaintPane) update(s *session, msg tea.Msg) (inpaintPane, out) {
 	case jobMsg:
 		return p.onJob(m)
 	case savedMsg:
-		if m.err != nil {
-			p.status = m.err.Error()
-		} else {
-			p.status = "saved " + m.path
-		}
+		p.status = exportedMsg{what: "picture", path: m.path, err: m.err}.note()
 		return p, out{}
 	case tea.KeyPressMsg:
 		return p.key(s, m)

@@ -40,6 +40,33 @@ func busySession(h *harness) {
 		a.samples.trace = append(a.samples.trace, sampling.TracePoint{Step: k, T: t, MeanEnergy: 300*t - 40})
 	}
 	a.samples.status = "a chain is running: esc cancels it (this status line is long enough to need wrapping)"
+	// runs, two of them laid over the Train pane's chart; the energy view's histograms;
+	// a sample history; scores and the loss per noise level
+	for i, name := range []string{"20261129-143052-paper-mnist-geometric-long-name", "b", "c"} {
+		r := core.RunSummary{Dir: "/runs/" + name, Name: name, Config: s.cfg, State: core.State(i + 1), Step: 100 * i, Total: 6000,
+			NormLoss: 17.5, ImagesPerSec: 1270, Updated: time.Now().Add(-time.Hour)}
+		a.runs.runs = append(a.runs.runs, r)
+		if i < 2 {
+			a.runs.marks = append(a.runs.marks, r.Dir)
+			o := &overlay{sum: r}
+			for k := 1; k <= 1234; k += 7 {
+				o.norm = append(o.norm, chart.Point{X: float64(k), Y: 18/float64(k) + 17 + float64(i)})
+				o.raw = append(o.raw, chart.Point{X: float64(k), Y: 1.8e5/float64(k) + 1.7e5})
+			}
+			s.overlays = append(s.overlays, o)
+		}
+	}
+	var sets []core.EnergySet
+	for i, name := range []string{"test", "samples", "fashion-mnist"} {
+		e := make([]float64, 300)
+		for k := range e {
+			e[k] = float64(i*40) + float64(k%50)
+		}
+		sets = append(sets, core.EnergySet{Name: name, Energies: e, Note: "a note long enough to need wrapping at eighty columns, which it gets"})
+	}
+	a.energy.last, a.energy.have = core.EnergyUpdate{Sets: sets, Weights: "trainer snapshot, step 1234", AUROC: 0.983, Done: true}, true
+	a.samples.history = []int{500, 1000}
+	a.train = a.train.addScore(core.SampleEvent{Score: &core.SampleScore{Step: 1000, FD: 40, Floor: 9}})
 	a.inpaint.pic = newPicture(image.NewGray(image.Rect(0, 0, 50, 122)))
 	a.inpaint.caption = "denoise sigma 0.30 with trainer snapshot, step 1234 in 1.234s: PSNR 10.40 dB → 20.01 dB"
 	a.inpaint.status = "w saves the picture"
@@ -105,6 +132,14 @@ func TestEveryScreenFits80x24(t *testing.T) {
 						if !strings.Contains(plain, "img/s 1270") || !strings.Contains(plain, "ETA 3m0s") {
 							t.Errorf("%s: the header lost its numbers:\n%s", what, plain)
 						}
+						for _, want := range []string{"━ lr", "━ img/s", "━ sample FD", "━ b", "━ 2026"} {
+							if marker == chart.ASCII {
+								want = strings.Replace(want, "━", "-", 1)
+							}
+							if !strings.Contains(plain, want) {
+								t.Errorf("%s: the Train pane lacks %q at 80x24:\n%s", what, want, plain)
+							}
+						}
 					case paneSchedule:
 						if !strings.Contains(lines[H-3], "step") {
 							t.Errorf("%s: the chart's x axis is cut:\n%s", what, plain)
@@ -116,6 +151,14 @@ func TestEveryScreenFits80x24(t *testing.T) {
 					case paneConfigure:
 						if !strings.Contains(plain, "more below") {
 							t.Errorf("%s: no scroll indicator:\n%s", what, plain)
+						}
+					case paneRuns:
+						if !strings.Contains(plain, "Marked runs") || !strings.Contains(plain, string(marker.Glyph('━'))+" b") {
+							t.Errorf("%s: the marked runs' chart is missing:\n%s", what, plain)
+						}
+					case paneEnergy:
+						if !strings.Contains(plain, "AUROC (OOD vs test) 0.983") || !strings.Contains(plain, string(marker.Glyph('━'))+" fashion-mnist") {
+							t.Errorf("%s: the energy view lost its numbers:\n%s", what, plain)
 						}
 					}
 				}
@@ -130,5 +173,6 @@ func TestEveryScreenFits80x24(t *testing.T) {
 }
 
 func stepEvent(step int, loss, norm float64) core.StepEvent {
-	return core.StepEvent{Step: step, Total: 6000, Loss: loss, NormLoss: norm, LR: 1e-3, ImagesPerSec: 1270}
+	return core.StepEvent{Step: step, Total: 6000, Loss: loss, NormLoss: norm, LR: 1e-3, ImagesPerSec: 1270,
+		SigmaLoss: []float64{8 * loss, 4 * loss, 2 * loss, loss, loss / 2, loss / 4, loss / 8, loss / 16}}
 }

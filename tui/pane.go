@@ -21,11 +21,15 @@ const (
 	paneSamples
 	paneSchedule
 	paneInpaint
+	paneRuns
+	paneEnergy
 	paneCount
 )
 
 // PaneNames lists the values of Options.StartPane.
-func PaneNames() []string { return []string{"configure", "train", "samples", "schedule", "inpaint"} }
+func PaneNames() []string {
+	return []string{"configure", "train", "samples", "schedule", "inpaint", "runs", "energy"}
+}
 
 // paneView is what the root reads of every pane to lay out the screen.
 type paneView interface {

@@ -36,20 +36,24 @@ func TestTabsAndHelp(t *testing.T) {
 	if h.a.active != paneTrain {
 		t.Fatalf("starts on pane %d, want Train", h.a.active)
 	}
-	for i, k := range []string{"1", "2", "3", "4", "5"} {
+	for i, k := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		h.key(k)
 		if h.a.active != i {
 			t.Errorf("key %s: active pane %d", k, h.a.active)
 		}
 	}
 	v := helpText(h)
-	for _, b := range append(append(append(append(append(gk.list(), tk.list()...), ck.list()...), sk.list()...), shk.list()...), ik.list()...) {
+	var all []key.Binding
+	for _, l := range [][]key.Binding{gk.list(), tk.list(), ck.list(), sk.list(), shk.list(), ik.list(), rk.list(), ek.list()} {
+		all = append(all, l...)
+	}
+	for _, b := range all {
 		if !strings.Contains(v, b.Help().Desc) {
 			t.Errorf("help lacks %q", b.Help().Desc)
 		}
 	}
 	h.key("1") // keys do nothing under the overlay
-	if h.a.active != paneInpaint {
+	if h.a.active != paneEnergy {
 		t.Error("pane changed under the help overlay")
 	}
 	h.key("esc")
@@ -87,7 +91,7 @@ func TestHelpScrollsAt80x24(t *testing.T) {
 		t.Errorf("home should show the top:\n%s", v)
 	}
 	h.key("end")
-	if v := h.view(); !strings.Contains(v, "5 Inpaint/Denoise") || strings.Contains(v, "more lines below") {
+	if v := h.view(); !strings.Contains(v, "7 Energy") || strings.Contains(v, "more lines below") {
 		t.Errorf("end should show the last section:\n%s", v)
 	}
 	for _, l := range strings.Split(h.view(), "\n") {
@@ -472,8 +476,8 @@ func TestSamplesLiveChainCancelAndSave(t *testing.T) {
 		t.Errorf("trace %d points", len(sp.trace))
 	}
 	h.key("w")
-	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.samples.status, "saved ") })
-	path := strings.TrimPrefix(h.a.samples.status, "saved ")
+	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.samples.status, "picture written: ") })
+	path := strings.TrimPrefix(h.a.samples.status, "picture written: ")
 	if _, err := os.Stat(path); err != nil || !strings.HasPrefix(filepath.Base(path), "chain-") || !strings.HasPrefix(path, filepath.Join(run, "samples")) {
 		t.Errorf("saved %q: %v", path, err)
 	}
@@ -563,18 +567,16 @@ func TestWatchFollowsRun(t *testing.T) {
 	}
 	f.WriteString("}\n")
 	h.pump("new line", 5*time.Second, func() bool { return len(h.a.train.loss) == 6 })
-	// training keys are refused, and neither advertised nor in the help as usable
+	// the training keys steer the process that trains the run; none does: they say so
 	h.key("2", "s", "x", "p")
 	if h.a.s.run.Live() {
 		t.Error("watch mode must not train")
 	}
-	if !strings.Contains(h.view(), "trained by another process") {
-		t.Errorf("expected a read-only note:\n%s", h.view())
+	if !strings.Contains(h.view(), "no process trains") {
+		t.Errorf("expected a note that no process trains the run:\n%s", h.view())
 	}
-	for _, b := range h.a.train.keys(h.a.s) {
-		if key.Matches(keyMsg("s"), b) || key.Matches(keyMsg("x"), b) {
-			t.Errorf("watch mode advertises %q", b.Help().Desc)
-		}
+	if !strings.Contains(helpText(h), "trained by another process: p, x, c and T ask it") {
+		t.Error("the help should say where the training keys go in watch mode")
 	}
 }
 
@@ -636,8 +638,8 @@ func TestInpaintAndDenoise(t *testing.T) {
 		t.Errorf("view:\n%s", h.view())
 	}
 	h.key("w")
-	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.inpaint.status, "saved ") })
-	if p := strings.TrimPrefix(h.a.inpaint.status, "saved "); !strings.HasPrefix(filepath.Base(p), "denoise-") {
+	h.pump("saved", 10*time.Second, func() bool { return strings.HasPrefix(h.a.inpaint.status, "picture written: ") })
+	if p := strings.TrimPrefix(h.a.inpaint.status, "picture written: "); !strings.HasPrefix(filepath.Base(p), "denoise-") {
 		t.Errorf("the denoising result was saved as %s", p)
 	}
 }

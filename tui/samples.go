@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +41,19 @@ type samplesPane struct {
 	gridStep int
 	gridNew  bool // arrived while the chain was shown
 
+	// The sample history: the steps of the run's periodic grids (RUN/samples/step-N.png),
+	// the one shown (at: an index into history, -1 for the newest, which follows new
+	// grids), the step pinned for a side-by-side (-1: none), the grids read (a few, by
+	// step) and the side-by-side picture made of two of them.
+	history  []int
+	histDir  string
+	at       int
+	pinned   int
+	cache    map[int]picture
+	loading  map[int]bool
+	composed picture
+	pair     [2]int // the steps of composed
+
 	chain   picture // the user's chain
 	running bool
 	id      int
@@ -55,7 +72,7 @@ type samplesPane struct {
 }
 
 func newSamplesPane() samplesPane {
-	p := samplesPane{every: new(atomic.Int64), nChains: 16}
+	p := samplesPane{every: new(atomic.Int64), nChains: 16, at: -1, pinned: -1}
 	p.every.Store(20)
 	return p
 }
@@ -77,7 +94,124 @@ func (p samplesPane) shown() picture {
 	if p.show == viewChain {
 		return p.chain
 	}
+	if p.pinned >= 0 {
+		if p.composed.ok() && p.pair == [2]int{p.pinned, p.currentStep()} {
+			return p.composed
+		}
+		return picture{}
+	}
+	if p.at >= 0 && p.at < len(p.history) {
+		return p.cache[p.history[p.at]]
+	}
 	return p.grid
+}
+
+// currentStep is the step of the periodic grid shown (-1: none).
+func (p samplesPane) currentStep() int {
+	if p.at >= 0 && p.at < len(p.history) {
+		return p.history[p.at]
+	}
+	if p.grid.ok() {
+		return p.gridStep
+	}
+	if n := len(p.history); n > 0 {
+		return p.history[n-1]
+	}
+	return -1
+}
+
+// listGridsCmd lists a run's sample history, off the UI goroutine.
+func listGridsCmd(dir string) tea.Cmd {
+	if dir == "" {
+		return nil
+	}
+	return func() tea.Msg { return gridListMsg{dir: dir, steps: core.GridSteps(dir)} }
+}
+
+// readGridCmd reads a grid of the sample history, off the UI goroutine.
+func readGridCmd(dir string, step int) tea.Cmd {
+	return func() tea.Msg {
+		img, err := core.ReadGrid(dir, step)
+		return gridMsg{dir: dir, step: step, img: img, err: err}
+	}
+}
+
+// composeCmd puts two grids side by side, off the UI goroutine.
+func composeCmd(a, b int, left, right image.Image) tea.Cmd {
+	return func() tea.Msg { return composedMsg{a: a, b: b, img: sideBySide(left, right)} }
+}
+
+// sideBySide is two pictures next to each other on the grids' padding grey, a gap
+// between them, both at the same height.
+func sideBySide(a, b image.Image) image.Image {
+	ab, bb := a.Bounds(), b.Bounds()
+	gap := max(4, ab.Dx()/20)
+	out := image.NewRGBA(image.Rect(0, 0, ab.Dx()+gap+bb.Dx(), max(ab.Dy(), bb.Dy())))
+	draw.Draw(out, out.Bounds(), image.NewUniform(color.Gray{Y: sampling.GridPadGrey}), image.Point{}, draw.Src)
+	draw.Draw(out, image.Rect(0, 0, ab.Dx(), ab.Dy()), a, ab.Min, draw.Src)
+	draw.Draw(out, image.Rect(ab.Dx()+gap, 0, ab.Dx()+gap+bb.Dx(), bb.Dy()), b, bb.Min, draw.Src)
+	return out
+}
+
+// want asks for what the view needs from the history: the grid shown and the pinned one
+// read, then their side-by-side made.
+func (p samplesPane) want(s *session) (samplesPane, tea.Cmd) {
+	if p.show != viewGrid || p.histDir == "" {
+		return p, nil
+	}
+	var steps []int
+	if p.at >= 0 && p.at < len(p.history) {
+		steps = append(steps, p.history[p.at])
+	}
+	if p.pinned >= 0 {
+		steps = append(steps, p.pinned, p.currentStep())
+	}
+	var cmds []tea.Cmd
+	for _, st := range steps {
+		if st < 0 || p.cache[st].ok() || p.loading[st] {
+			continue
+		}
+		if st == p.gridStep && p.grid.ok() { // the newest grid is at hand
+			p.cache = withPicture(p.cache, st, p.grid)
+			continue
+		}
+		p.loading = withFlag(p.loading, st, true)
+		cmds = append(cmds, readGridCmd(p.histDir, st))
+	}
+	if p.pinned >= 0 {
+		a, b := p.pinned, p.currentStep()
+		if pa, pb := p.cache[a], p.cache[b]; pa.ok() && pb.ok() && p.pair != [2]int{a, b} {
+			p.pair, p.composed = [2]int{a, b}, picture{}
+			cmds = append(cmds, composeCmd(a, b, pa.img, pb.img))
+		}
+	}
+	return p, tea.Batch(cmds...)
+}
+
+// withPicture is m with m[k] = v (a copy: panes are values).
+func withPicture(m map[int]picture, k int, v picture) map[int]picture {
+	out := make(map[int]picture, len(m)+1)
+	for key, val := range m {
+		if len(m) < 32 || key == k {
+			out[key] = val
+		}
+	}
+	out[k] = v
+	return out
+}
+
+// withFlag is m with m[k] = v (a copy).
+func withFlag(m map[int]bool, k int, v bool) map[int]bool {
+	out := make(map[int]bool, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	if v {
+		out[k] = true
+	} else {
+		delete(out, k)
+	}
+	return out
 }
 
 // layout splits the pane: the picture on the left (its cell box keeps the image's aspect
@@ -116,11 +250,63 @@ func (p samplesPane) slot(s *session, w, h int) (slot, bool) {
 func (p samplesPane) update(s *session, msg tea.Msg) (samplesPane, out) {
 	switch m := msg.(type) {
 	case runEventsMsg:
+		fresh := false
 		for _, ev := range m.events {
 			if e, ok := ev.(core.SampleEvent); ok && e.Err == nil && e.Image != nil {
 				p.grid, p.gridStep = newPicture(e.Image), e.Step
-				p.gridNew = p.show == viewChain
+				p.gridNew = p.show == viewChain || p.at >= 0 || p.pinned >= 0
+				fresh = true
 			}
+		}
+		if fresh {
+			var cmd tea.Cmd
+			p, cmd = p.want(s)
+			return p, do(tea.Batch(cmd, listGridsCmd(s.runDir)))
+		}
+		return p, out{}
+	case runOpenedMsg:
+		if m.err == nil && m.run.Dir() != p.histDir {
+			q := newSamplesPane()
+			q.nChains, q.histDir = p.nChains, m.run.Dir()
+			q.every.Store(p.every.Load())
+			p.cancel()
+			return q, do(listGridsCmd(q.histDir))
+		}
+		return p, out{}
+	case activateMsg:
+		if s.runDir != "" && s.run != nil {
+			p.histDir = s.runDir
+			return p, do(listGridsCmd(s.runDir))
+		}
+		return p, out{}
+	case gridListMsg:
+		if m.dir != p.histDir {
+			return p, out{}
+		}
+		cur := p.currentStep()
+		p.history = m.steps
+		if p.at >= 0 { // stay on the step shown
+			p.at = max(0, slices.Index(p.history, cur))
+		}
+		var cmd tea.Cmd
+		p, cmd = p.want(s)
+		return p, do(cmd)
+	case gridMsg:
+		if m.dir != p.histDir {
+			return p, out{}
+		}
+		p.loading = withFlag(p.loading, m.step, false)
+		if m.err != nil {
+			p.status = fmt.Sprintf("grid of step %d: %v", m.step, m.err)
+			return p, out{}
+		}
+		p.cache = withPicture(p.cache, m.step, newPicture(m.img))
+		var cmd tea.Cmd
+		p, cmd = p.want(s)
+		return p, do(cmd)
+	case composedMsg:
+		if p.pair == [2]int{m.a, m.b} {
+			p.composed = newPicture(m.img)
 		}
 		return p, out{}
 	case newRunMsg:
@@ -129,11 +315,7 @@ func (p samplesPane) update(s *session, msg tea.Msg) (samplesPane, out) {
 	case jobMsg:
 		return p.onJob(m)
 	case savedMsg:
-		if m.err != nil {
-			p.status = "save failed: " + m.err.Error()
-		} else {
-			p.status = "saved " + m.path
-		}
+		p.status = exportedMsg{what: "picture", path: m.path, err: m.err}.note()
 		return p, out{}
 	case tea.KeyPressMsg:
 		return p.key(s, m)
@@ -151,6 +333,49 @@ func (p samplesPane) key(s *session, k tea.KeyPressMsg) (samplesPane, out) {
 		} else {
 			p.show, p.gridNew = viewGrid, false
 		}
+	case p.show == viewGrid && (key.Matches(k, sk.Prev) || key.Matches(k, sk.Next) || key.Matches(k, sk.Oldest) || key.Matches(k, sk.Newest)):
+		n := len(p.history)
+		if n == 0 {
+			p.status = "no periodic grids in this run yet"
+			return p, out{}
+		}
+		at := p.at
+		if at < 0 {
+			at = n - 1
+		}
+		switch {
+		case key.Matches(k, sk.Prev):
+			at = max(0, at-1)
+		case key.Matches(k, sk.Next):
+			at++
+		case key.Matches(k, sk.Oldest):
+			at = 0
+		case key.Matches(k, sk.Newest):
+			at = n
+		}
+		if at >= n-1 && (!p.grid.ok() || p.gridStep == p.history[n-1]) {
+			at = -1 // the newest: follow new grids
+		}
+		p.at = min(at, n-1)
+		if at < 0 {
+			p.at, p.gridNew = -1, false
+		}
+		var cmd tea.Cmd
+		p, cmd = p.want(s)
+		return p, do(cmd)
+	case p.show == viewGrid && key.Matches(k, sk.Compare):
+		if p.pinned >= 0 {
+			p.pinned, p.composed, p.pair = -1, picture{}, [2]int{}
+			return p, out{}
+		}
+		if p.pinned = p.currentStep(); p.pinned < 0 {
+			p.status = "no periodic grid to pin yet"
+			return p, out{}
+		}
+		p.status = fmt.Sprintf("step %d pinned on the left: ←/→ scrub the right one, c unpins", p.pinned)
+		var cmd tea.Cmd
+		p, cmd = p.want(s)
+		return p, do(cmd)
 	case key.Matches(k, sk.Cancel):
 		if p.running {
 			p.cancel()
@@ -233,8 +458,18 @@ func (p samplesPane) caption() string {
 		}
 		return fmt.Sprintf("your chain: %d samples, %d steps from %s, %s", p.chainN, p.total, p.weights, p.took.Round(time.Millisecond))
 	}
-	if p.grid.ok() {
-		return fmt.Sprintf("periodic grid of step %d (RUN/samples)", p.gridStep)
+	cur := p.currentStep()
+	pos := ""
+	if i := slices.Index(p.history, cur); i >= 0 {
+		pos = fmt.Sprintf(" (%d of %d)", i+1, len(p.history))
+	}
+	switch {
+	case p.pinned >= 0:
+		return fmt.Sprintf("side by side: step %d | step %d%s", p.pinned, cur, pos)
+	case p.at >= 0:
+		return fmt.Sprintf("sample history: periodic grid of step %d%s", cur, pos)
+	case p.grid.ok():
+		return fmt.Sprintf("periodic grid of step %d%s, the newest (RUN/samples)", p.gridStep, pos)
 	}
 	return "periodic grid: none yet"
 }
@@ -244,6 +479,9 @@ func (p samplesPane) view(s *session, w, h int) string {
 	pr, rr := p.layout(s, w, h)
 	head := clip(st.heading.Render("Samples")+"  "+st.dim.Render(p.caption()), w)
 	empty := "no periodic grid yet: n samples from the newest weights now"
+	if p.at >= 0 || p.pinned >= 0 {
+		empty = "reading the grid…"
+	}
 	if p.show == viewChain {
 		empty = "press n to sample from the newest weights"
 	}
@@ -262,13 +500,21 @@ func (p samplesPane) sidebar(s *session, w, h int) string {
 	value := func(label, v string) string { return st.label.Render(label+" ") + st.value.Render(v) }
 	var info []string
 	if p.gridNew {
-		info = append(info, st.warnText.Render(fmt.Sprintf("new periodic grid, step %d: g shows it", p.gridStep)))
+		how := "g shows it"
+		if p.show == viewGrid {
+			how = "end shows it"
+		}
+		info = append(info, st.warnText.Render(fmt.Sprintf("new periodic grid, step %d: %s", p.gridStep, how)))
 	}
 	if p.show == viewGrid {
 		info = append(info, value("view", "periodic grid")+st.dim.Render(" (g: your chain)"))
-		if p.grid.ok() {
-			info = append(info, value("step", fmt.Sprint(p.gridStep)), value("chains", fmt.Sprint(s.cfg.SampleCount)),
+		if cur := p.currentStep(); cur >= 0 {
+			info = append(info, value("step", fmt.Sprint(cur)), value("chains", fmt.Sprint(s.cfg.SampleCount)),
 				value("sampler", fmt.Sprintf("%d steps from T %s", s.cfg.SampleSteps, chart.FormatSI(s.cfg.SampleT0))))
+		}
+		if n := len(p.history); n > 0 {
+			info = append(info, value("history", fmt.Sprintf("%d grids, steps %d–%d", n, p.history[0], p.history[n-1]))+
+				st.dim.Render(" ("+st.g.left+"/"+st.g.right+" scrub, home/end, c side by side)"))
 		}
 	} else {
 		state := "idle"

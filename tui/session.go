@@ -109,6 +109,12 @@ type session struct {
 	deviceWarned bool
 
 	log []logLine
+
+	// overlays are the runs marked in the Runs pane, whose loss curves the Train pane lays
+	// over the open run's, in mark order.
+	overlays []*overlay
+	// shown is the pane on screen.
+	shown int
 }
 
 // active reports whether this process trains right now (running, paused or stopping):

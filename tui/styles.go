@@ -1,11 +1,13 @@
 package tui
 
 import (
+	"fmt"
 	"image/color"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 
+	"mdsm/core"
 	"mdsm/tui/chart"
 )
 
@@ -43,6 +45,43 @@ type palette struct {
 	accent, good, warn, bad, muted tone
 }
 
+// curveTones colour the curves of a chart that shows several (the run and the runs laid
+// over it, the sets of the energy view), in order: the first is the accent. Each reads at
+// 3:1 on its background (TestColoursReadable).
+var curveTones = map[background][]tone{
+	bgLight: {{4, "#3c38c0"}, {1, "#d35400"}, {5, "#1a7a36"}, {8, "#a0308a"}, {12, "#00707a"}, {9, "#7a5c00"}},
+	bgDark:  {{12, "#9d9bff"}, {11, "#ffaf5f"}, {10, "#5fd787"}, {13, "#ff87d7"}, {14, "#5fd7ff"}, {9, "#ff6b6b"}},
+	// unknown: luminance between 0.1 and 0.3 reads on white and on black
+	bgUnknown: {{12, "#7a78ff"}, {9, "#e0701a"}, {13, "#2a8a40"}, {8, "#d040c0"}, {1, "#208a9a"}, {5, "#c05050"}},
+}
+
+// sigmaRamps are the ends of the colour ramp of the noise-level bins (small sigma to large).
+var sigmaRamps = map[background][2]string{
+	bgLight:   {"#3c38c0", "#c05000"},
+	bgDark:    {"#8f8fff", "#ffd75f"},
+	bgUnknown: {"#7a78ff", "#e0701a"},
+}
+
+// ramp is k colours from hex a to hex b (sRGB interpolation).
+func ramp(a, b string, k int) []string {
+	var ca, cb [3]int
+	fmt.Sscanf(a, "#%02x%02x%02x", &ca[0], &ca[1], &ca[2])
+	fmt.Sscanf(b, "#%02x%02x%02x", &cb[0], &cb[1], &cb[2])
+	out := make([]string, k)
+	for i := range out {
+		t := 0.0
+		if k > 1 {
+			t = float64(i) / float64(k-1)
+		}
+		var c [3]int
+		for j := range c {
+			c[j] = int(float64(ca[j]) + t*float64(cb[j]-ca[j]) + 0.5)
+		}
+		out[i] = fmt.Sprintf("#%02x%02x%02x", c[0], c[1], c[2])
+	}
+	return out
+}
+
 var (
 	lightPalette = palette{
 		accent: tone{4, "#3c38c0"}, good: tone{-1, "#1a7a36"}, warn: tone{5, "#955200"},
@@ -75,14 +114,17 @@ func (t tone) color(p colorprofile.Profile) color.Color {
 // their ASCII stand-ins (--charts ascii).
 type glyphs struct {
 	rule, sep, dot, bullet, cursor, ok, bad, up, down, barFull, barEmpty, choiceL, choiceR string
+	left, right, sigma, mark                                                               string
 	border                                                                                 lipgloss.Border
 }
 
 var (
 	unicodeGlyphs = glyphs{rule: "─", sep: "│", dot: "·", bullet: "●", cursor: "▸", ok: "✓", bad: "✗", up: "↑", down: "↓",
-		barFull: "█", barEmpty: "░", choiceL: "‹ ", choiceR: " ›", border: lipgloss.RoundedBorder()}
+		barFull: "█", barEmpty: "░", choiceL: "‹ ", choiceR: " ›", left: "←", right: "→", sigma: "σ", mark: "●",
+		border: lipgloss.RoundedBorder()}
 	asciiGlyphs = glyphs{rule: "-", sep: "|", dot: "|", bullet: "*", cursor: ">", ok: "ok", bad: "x", up: "^", down: "v",
-		barFull: "#", barEmpty: "-", choiceL: "< ", choiceR: " >", border: lipgloss.ASCIIBorder()}
+		barFull: "#", barEmpty: "-", choiceL: "< ", choiceR: " >", left: "left", right: "right", sigma: "sigma ", mark: "*",
+		border: lipgloss.ASCIIBorder()}
 )
 
 // styles holds every lipgloss style of the workbench, so that the look is decided in one
@@ -97,6 +139,8 @@ type styles struct {
 
 	accent, good, warn, bad, muted color.Color
 	axis, series                   color.Color // chart axes and labels; the loss curve
+	// curves colour several curves on one chart (curveTones); sigma the noise-level bins.
+	curves, sigma []color.Color
 
 	title, tab, tabActive, rule      lipgloss.Style
 	status, statusSep                lipgloss.Style
@@ -123,6 +167,14 @@ func newStyles(bg background, profile colorprofile.Profile, marker chart.Marker)
 	s.accent, s.good, s.warn = pal.accent.color(profile), pal.good.color(profile), pal.warn.color(profile)
 	s.bad, s.muted = pal.bad.color(profile), pal.muted.color(profile)
 	s.axis, s.series = s.muted, s.accent
+	for _, t := range curveTones[bg] {
+		s.curves = append(s.curves, t.color(profile))
+	}
+	s.curves[0] = s.series
+	ends := sigmaRamps[bg]
+	for i, hex := range ramp(ends[0], ends[1], core.SigmaBinCount) {
+		s.sigma = append(s.sigma, tone{curveTones[bg][i%len(curveTones[bg])].ansi, hex}.color(profile))
+	}
 	// muted text is a grey when the background is known, else faint default text.
 	muted := func() lipgloss.Style {
 		if bg == bgUnknown {
@@ -190,3 +242,6 @@ func (s *styles) logStyle(level string) lipgloss.Style {
 	}
 	return s.dim
 }
+
+// curve is the colour of the i-th curve of a chart.
+func (s *styles) curve(i int) color.Color { return s.curves[i%len(s.curves)] }

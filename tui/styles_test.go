@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"image/color"
 	"math"
 	"testing"
@@ -10,35 +11,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"mdsm/tui/chart"
+	"mdsm/tui/shot"
 )
-
-// xterm16 is xterm's default 16-colour palette (what `TERM=xterm` gets): ANSI white is
-// #E5E5E5, invisible on xterm's default white background.
-var xterm16 = [16]color.RGBA{
-	{0, 0, 0, 255}, {0xcd, 0, 0, 255}, {0, 0xcd, 0, 255}, {0xcd, 0xcd, 0, 255},
-	{0, 0, 0xee, 255}, {0xcd, 0, 0xcd, 255}, {0, 0xcd, 0xcd, 255}, {0xe5, 0xe5, 0xe5, 255},
-	{0x7f, 0x7f, 0x7f, 255}, {0xff, 0, 0, 255}, {0, 0xff, 0, 255}, {0xff, 0xff, 0, 255},
-	{0x5c, 0x5c, 0xff, 255}, {0xff, 0, 0xff, 255}, {0, 0xff, 0xff, 255}, {0xff, 0xff, 0xff, 255},
-}
-
-// xterm256 is the colour of a 256-colour index in xterm's default palette.
-func xterm256(i int) color.RGBA {
-	switch {
-	case i < 16:
-		return xterm16[i]
-	case i < 232:
-		i -= 16
-		lvl := func(v int) uint8 {
-			if v == 0 {
-				return 0
-			}
-			return uint8(55 + 40*v)
-		}
-		return color.RGBA{lvl(i / 36), lvl(i / 6 % 6), lvl(i % 6), 255}
-	}
-	g := uint8(8 + 10*(i-232))
-	return color.RGBA{g, g, g, 255}
-}
 
 // shown is the colour a terminal with xterm's palette draws a foreground in, after the
 // program's renderer has converted it to the profile; def is the default foreground.
@@ -52,10 +26,10 @@ func shown(c color.Color, p colorprofile.Profile, def color.RGBA) color.RGBA {
 	switch cc := p.Convert(c).(type) {
 	case nil:
 		return def
-	case ansi.BasicColor:
-		return xterm16[cc]
+	case ansi.BasicColor: // xterm's palette (its white, #E5E5E5, is invisible on its white)
+		return shot.XtermColor(int(cc))
 	case ansi.IndexedColor:
-		return xterm256(int(cc))
+		return shot.XtermColor(int(cc))
 	default:
 		r, g, b, _ := cc.RGBA()
 		return color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 255}
@@ -111,6 +85,12 @@ func TestColoursReadable(t *testing.T) {
 			}
 			text["chart axis"] = lipgloss.NewStyle().Foreground(st.axis)
 			text["loss curve"] = lipgloss.NewStyle().Foreground(st.series)
+			for i, c := range st.curves {
+				text[fmt.Sprintf("curve %d", i)] = lipgloss.NewStyle().Foreground(c)
+			}
+			for i, c := range st.sigma {
+				text[fmt.Sprintf("noise-level bin %d", i)] = lipgloss.NewStyle().Foreground(c)
+			}
 			for gname, ground := range grounds {
 				def := black
 				if ground == black {

@@ -129,3 +129,39 @@ func TestXtermSixelSampleGrid(t *testing.T) {
 		t.Errorf("no grid padding next to the marker (%d grey pixels)", grey)
 	}
 }
+
+// TestXtermSampleHistorySideBySide: in a real xterm (sixel, through tmux with
+// passthrough), the Samples pane shows the newest grid, and c then ← puts two grids of
+// the sample history side by side: two red markers, one beside the other. Set
+// MDSM_XTERM_SHOTS to keep the screenshots.
+func TestXtermSampleHistorySideBySide(t *testing.T) {
+	needTool(t, "xvfb xterm tmux x11-utils imagemagick fonts-dejavu-core", "Xvfb", "xterm", "tmux", "import", "convert", "xdpyinfo", "xwininfo", "bash")
+	if testing.Short() {
+		t.Skip("runs a real xterm (about 15 s)")
+	}
+	run, bin, script, shots := terminalCheck(t, "xterm_keys.sh")
+	if err := sampling.WritePNG(filepath.Join(run, "samples", "step-00000002.png"), markerGrid()); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(shots, "xterm_side_by_side.png")
+	out, err := exec.Command("bash", script, "-w", "5", "-o", shot, "-k", "c Left", "--", bin, "watch", "--pane", "samples", run).CombinedOutput()
+	t.Logf("%s", out)
+	boxes := regexp.MustCompile(`marker pixels: (\d+) box: (-?\d+) (-?\d+) (\d+) (\d+)`).FindAllSubmatch(out, -1)
+	if err != nil || len(boxes) != 2 {
+		t.Fatalf("check script did not run: %v", err)
+	}
+	box := func(i int) (n, w, h int) {
+		n, _ = strconv.Atoi(string(boxes[i][1]))
+		w, _ = strconv.Atoi(string(boxes[i][4]))
+		h, _ = strconv.Atoi(string(boxes[i][5]))
+		return
+	}
+	n1, w1, h1 := box(0)
+	if n1 < 1000 || w1 > 2*h1 {
+		t.Errorf("the newest grid: %d marker pixels in a %dx%d box, want one square marker", n1, w1, h1)
+	}
+	n2, w2, h2 := box(1)
+	if n2 < 500 || w2 < 3*h2 {
+		t.Errorf("side by side: %d marker pixels in a %dx%d box, want two markers side by side", n2, w2, h2)
+	}
+}

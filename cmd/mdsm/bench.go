@@ -62,16 +62,20 @@ var benchCases = []benchCase{
 // benchResult is what one child process measured.
 type benchResult struct {
 	benchCase
-	Threads   int       `json:"threads"`
-	Params    int       `json:"params"`
-	MedianS   float64   `json:"median_s"`
-	AllS      []float64 `json:"all_s"`
-	ImgPerSec float64   `json:"images_per_s"`
-	PeakRSS   float64   `json:"peak_rss_mib"`
-	GFLOPs    float64   `json:"gflop_per_s"`
-	Device    string    `json:"device"`
-	PeakGPU   float64   `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
-	Graphs    string    `json:"graphs,omitempty"`       // CUDA graphs: off, on, or why a capture failed (MDSM_CUDA_GRAPHS)
+	Threads int       `json:"threads"`
+	Params  int       `json:"params"`
+	MedianS float64   `json:"median_s"`
+	AllS    []float64 `json:"all_s"`
+	// MedianCPU is the median of the process's CPU time (user + system, all threads) per
+	// step: on a machine shared with other work the steadier measure (bench/compare.sh
+	// METRIC=cpu).
+	MedianCPU float64 `json:"median_cpu_s"`
+	ImgPerSec float64 `json:"images_per_s"`
+	PeakRSS   float64 `json:"peak_rss_mib"`
+	GFLOPs    float64 `json:"gflop_per_s"`
+	Device    string  `json:"device"`
+	PeakGPU   float64 `json:"peak_gpu_mib,omitempty"` // device memory the engine allocated
+	Graphs    string  `json:"graphs,omitempty"`       // CUDA graphs: off, on, or why a capture failed (MDSM_CUDA_GRAPHS)
 }
 
 func runBench(args []string) error {
@@ -273,24 +277,23 @@ func benchOne(c benchCase, d core.Device, steps, warmup int) (benchResult, error
 			return benchResult{}, err
 		}
 	}
-	var times []float64
+	var times, cpus []float64
 	for i := 0; i < steps; i++ {
-		t0 := time.Now()
+		c0, t0 := processCPU(), time.Now()
 		if err := step(); err != nil {
 			return benchResult{}, err
 		}
 		times = append(times, time.Since(t0).Seconds())
+		cpus = append(cpus, processCPU()-c0)
 	}
-	sorted := append([]float64(nil), times...)
-	sort.Float64s(sorted)
-	med := sorted[len(sorted)/2]
+	med := medianOf(times)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	threads := gemm.Threads()
 	if threads == 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	return benchResult{benchCase: c, Threads: threads, Params: p.Count(), MedianS: med, AllS: times,
+	return benchResult{benchCase: c, Threads: threads, Params: p.Count(), MedianS: med, AllS: times, MedianCPU: medianOf(cpus),
 		ImgPerSec: float64(c.Batch) / med, PeakRSS: float64(ru.Maxrss) / 1024, GFLOPs: flopsPerStep / med / 1e9,
 		Device: d.Name, PeakGPU: float64(peak()) / (1 << 20), Graphs: graphs}, nil
 }
@@ -302,6 +305,22 @@ func graphsNote(v any) string {
 		return g.GraphsNote()
 	}
 	return ""
+}
+
+// medianOf returns the middle value of xs (the upper one of an even count).
+func medianOf(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// processCPU is the process's user and system CPU time in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // peakBytes reads a device engine's peak device memory (0 on the CPU).

@@ -23,6 +23,8 @@ type workbenchOpts struct {
 	runDir string
 	open   string
 	pane   string
+	runs   string
+	mouse  bool
 	cfg    core.RunConfig
 	rf     *runFlags
 }
@@ -38,6 +40,8 @@ func workbenchFlags(fs *flag.FlagSet) *flag.FlagSet {
 	fs.StringVar(&wbOpts.open, "open", "", "reopen this run directory and resume training it")
 	fs.StringVar(&wbOpts.pane, "pane", "train", "pane to open on: "+strings.Join(tui.PaneNames(), ", "))
 	fs.StringVar(&wbOpts.charts, "charts", "auto", chartsHelp)
+	fs.StringVar(&wbOpts.runs, "runs", "runs", runsHelp)
+	fs.BoolVar(&wbOpts.mouse, "mouse", false, mouseHelp)
 	wbOpts.rf = bindRunFlags(fs)
 	return fs
 }
@@ -53,7 +57,7 @@ func runWorkbench(args []string) error {
 		return fmt.Errorf("%w (commands: mdsm help)", err)
 	}
 	if wbOpts.open != "" {
-		if err := refuseOnResume(fs, "--open "+wbOpts.open, []string{"open", "images", "pane", "charts", "skip-memory-check"}); err != nil {
+		if err := refuseOnResume(fs, "--open "+wbOpts.open, []string{"open", "images", "pane", "charts", "runs", "mouse", "skip-memory-check"}); err != nil {
 			return err
 		}
 	}
@@ -69,7 +73,7 @@ func runWorkbench(args []string) error {
 		return err
 	}
 	msg, err := tui.Run(tui.Options{Config: wbOpts.cfg, RunDir: wbOpts.runDir, Open: wbOpts.open, StartPane: wbOpts.pane,
-		Protocol: proto, Caps: caps, Detach: detachTraining, Charts: charts})
+		Protocol: proto, Caps: caps, Detach: detachTraining, Charts: charts, RunsRoot: wbOpts.runs, Mouse: wbOpts.mouse})
 	if msg != "" {
 		fmt.Println(msg)
 	}
@@ -103,6 +107,10 @@ func detectImages(flagValue string) (termimg.Protocol, termimg.Caps, error) {
 	}
 	return termimg.Resolve(req, caps), caps, nil
 }
+
+const runsHelp = "the folder of run directories the Runs pane (6) lists"
+
+const mouseHelp = "mouse: click tabs and the Runs pane's rows (the terminal's own text selection then needs shift)"
 
 const chartsHelp = "how charts are drawn: braille, blocks, or ascii for a font without braille and block glyphs (auto: braille under a UTF-8 locale, else ascii)"
 

@@ -59,7 +59,12 @@ func runBatched(kern *kernel, p *problem, count, strideA, strideB, strideC, nt i
 	}
 	item := func(i int) problem {
 		q := *p
-		q.a, q.b, q.c = add(p.a, i*strideA), add(p.b, i*strideB), add(p.c, i*strideC)
+		q.b, q.c = add(p.b, i*strideB), add(p.c, i*strideC)
+		if p.packed != nil {
+			q.packed = add(p.packed, i*strideA)
+		} else {
+			q.a = add(p.a, i*strideA)
+		}
 		return q
 	}
 	if nt <= 1 {
@@ -91,4 +96,82 @@ func runBatched(kern *kernel, p *problem, count, strideA, strideB, strideC, nt i
 		}
 		serial(kern, ws, &q)
 	})
+}
+
+// Packing is how one kernel packs the A operand of a product: in panels of MR rows, each
+// holding for every depth p the MR values of its rows at p (element (i, p) at
+// (i/MR)*(MR*k) + p*MR + i%MR; rows past m zero). A matrix used by many products (the
+// transformed weights of a Winograd convolution, shared by all its chunks) is packed once
+// by Pack and multiplied by GemmBatched; results are bit for bit those of the ordinary
+// GemmBatched, which packs A again for every product and column chunk.
+type Packing struct {
+	kern *kernel
+	MR   int // rows per panel
+}
+
+// ActivePacking is the packing of the active kernel (isa.Active); a Packing stays valid
+// for its own kernel if the level changes.
+func ActivePacking() Packing { k := currentKernel(); return Packing{kern: k, MR: k.mr} }
+
+// Len is the floats one packed m x k matrix takes: ceil(m/MR)*MR*k.
+func (pk Packing) Len(m, k int) int { return (m + pk.MR - 1) / pk.MR * pk.MR * k }
+
+// Pack rewrites in place count row-major m x k matrices (row stride k), the i-th starting
+// i*stride floats into a, in the packed layout; each must have Len(m, k) floats of room.
+func (pk Packing) Pack(count, m, k int, a []float32, stride int) {
+	if count <= 0 || m == 0 || k == 0 {
+		return
+	}
+	mr := pk.MR
+	if l := pk.Len(m, k); stride < l || len(a) < (count-1)*stride+l {
+		panic(shortA)
+	}
+	tmp := getScratch(mr * k)
+	defer putScratch(tmp)
+	for i := 0; i < count; i++ {
+		for i0 := 0; i0 < m; i0 += mr {
+			// The panel's rows are the floats it replaces (fewer for a last, partial one):
+			// copied aside, then packed back by packA.
+			at := a[i*stride+i0*k:]
+			rows := min(mr, m-i0)
+			copy(tmp.buf, at[:rows*k])
+			src := problem{m: rows, k: k, alpha: 1, a: &tmp.buf[0], lda: k}
+			packA(at[:mr*k], &src, 0, rows, 0, k, mr, pk.kern.vec)
+		}
+	}
+}
+
+// GemmBatched computes count products C_i = A_i*op(B_i) + beta*C_i like the package's
+// GemmBatched (alpha 1, A not transposed), with A_i packed by Pack, strideA floats apart.
+func (pk Packing) GemmBatched(count int, transB bool, m, n, k int, a []float32, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	pk.gemmBatched(Threads(), count, transB, m, n, k, a, strideA, b, ldb, strideB, beta, c, ldc, strideC)
+}
+
+// GemmBatchedSerial is GemmBatched on the calling goroutine only.
+func (pk Packing) GemmBatchedSerial(count int, transB bool, m, n, k int, a []float32, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	pk.gemmBatched(1, count, transB, m, n, k, a, strideA, b, ldb, strideB, beta, c, ldc, strideC)
+}
+
+func (pk Packing) gemmBatched(nt, count int, transB bool, m, n, k int, a []float32, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	if count <= 0 || m == 0 || n == 0 {
+		return
+	}
+	l := pk.Len(m, k)
+	if strideA < l || len(a) < (count-1)*strideA+l {
+		panic(shortA)
+	}
+	for i := 0; i < count; i++ {
+		// A was checked above (its packed length); these check B and C.
+		checkArgs(false, transB, m, n, k, m*max(1, k), max(1, k), len(b)-i*strideB, ldb, len(c)-i*strideC, ldc)
+	}
+	if k == 0 {
+		for i := 0; i < count; i++ {
+			scaleC(m, n, beta, c[i*strideC:], ldc)
+		}
+		return
+	}
+	p := problem{transB: transB, m: m, n: n, k: k, alpha: 1, b: unsafe.SliceData(b), ldb: ldb,
+		beta: beta, c: unsafe.SliceData(c), ldc: ldc,
+		packed: unsafe.SliceData(a), packMR: pk.MR, packStride: pk.MR * k}
+	runBatched(pk.kern, &p, count, strideA, strideB, strideC, nt)
 }

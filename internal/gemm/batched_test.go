@@ -70,3 +70,48 @@ func TestGemmBatched(t *testing.T) {
 		}
 	})
 }
+
+// TestPackedGemmBatched: products with A packed once by Packing.Pack give the bits of the
+// ordinary GemmBatched, for every kernel, both op(B), 1 to 3 goroutines and the serial call,
+// on shapes with a partial last panel and several depth (kc) and row (mc) blocks.
+func TestPackedGemmBatched(t *testing.T) {
+	shapes := []struct{ count, m, n, k int }{
+		{1, 5, 7, 3}, {3, 33, 70, 20}, {2, 130, 60, 300}, {4, 8, 300, 16},
+	}
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(33, 34))
+		pk := ActivePacking()
+		for _, sh := range shapes {
+			for _, tB := range []bool{false, true} {
+				ldb, rowsB := sh.n+2, sh.k
+				if tB {
+					ldb, rowsB = sh.k+2, sh.n
+				}
+				sa := pk.Len(sh.m, sh.k) + 3
+				sb, sc := rowsB*ldb+7, sh.m*(sh.n+1)+5
+				a, b, c0 := randSlice(r, sh.count*sa), randSlice(r, sh.count*sb), randSlice(r, sh.count*sc)
+				beta := float32(0.5)
+				name := fmt.Sprintf("%+v tB=%v", sh, tB)
+				want := append([]float32(nil), c0...)
+				GemmBatched(sh.count, false, tB, sh.m, sh.n, sh.k, 1, a, sh.k, sa, b, ldb, sb, beta, want, sh.n+1, sc)
+				packed := append([]float32(nil), a...)
+				pk.Pack(sh.count, sh.m, sh.k, packed, sa)
+				for _, nt := range []int{0, 1, 2, 3} {
+					c := append([]float32(nil), c0...)
+					if nt == 0 {
+						pk.GemmBatchedSerial(sh.count, tB, sh.m, sh.n, sh.k, packed, sa, b, ldb, sb, beta, c, sh.n+1, sc)
+					} else {
+						withThreads(nt, func() {
+							pk.GemmBatched(sh.count, tB, sh.m, sh.n, sh.k, packed, sa, b, ldb, sb, beta, c, sh.n+1, sc)
+						})
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%s, %d threads: C[%d] = %v, unpacked %v", name, nt, i, c[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -26,6 +26,7 @@ func main() {
 	kernAVX512(8, 48)
 	packCopy()
 	packT8()
+	packT4()
 	if err := os.WriteFile("kernel_amd64.s", buf.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -288,6 +289,52 @@ func packT8() {
 	ins("DECQ CX")
 	ins("JNZ t8_loop")
 	w("t8_done:")
+	ins("VZEROUPPER")
+	ins("RET")
+}
+
+// packT4: func packT4(dst *float32, src *float32, lds, cols int, alpha float32) transposes a
+// 4 x cols block (cols a multiple of 8; row r at src+r*lds) into the contiguous panel dst of
+// an mr = 4 kernel, scaled by alpha: dst[q*4+r] = alpha*src[r*lds+q].
+func packT4() {
+	w("")
+	w("// func packT4(dst *float32, src *float32, lds, cols int, alpha float32)")
+	w("TEXT ·packT4(SB), NOSPLIT, $0-36")
+	ins("MOVQ dst+0(FP), DI")
+	ins("MOVQ src+8(FP), AX")
+	ins("MOVQ lds+16(FP), DX")
+	ins("SHLQ $2, DX")
+	ins("MOVQ cols+24(FP), CX")
+	ins("SHRQ $3, CX")
+	ins("JZ t4_done")
+	ins("VBROADCASTSS alpha+32(FP), Y15")
+	ins("LEAQ (DX)(DX*2), R8") // 3*lds
+	w("t4_loop:")
+	rows := []string{"(AX)", "(AX)(DX*1)", "(AX)(DX*2)", "(AX)(R8*1)"}
+	for r, m := range rows {
+		ins("VMULPS %s, Y15, Y%d", m, r)
+	}
+	ins("VUNPCKLPS Y1, Y0, Y4")         // a0 b0 a1 b1 | a4 b4 a5 b5
+	ins("VUNPCKHPS Y1, Y0, Y5")         // a2 b2 a3 b3 | a6 b6 a7 b7
+	ins("VUNPCKLPS Y3, Y2, Y6")         // c0 d0 c1 d1 | c4 d4 c5 d5
+	ins("VUNPCKHPS Y3, Y2, Y7")         // c2 d2 c3 d3 | c6 d6 c7 d7
+	ins("VSHUFPS $0x44, Y6, Y4, Y0")    // q0 | q4
+	ins("VSHUFPS $0xEE, Y6, Y4, Y1")    // q1 | q5
+	ins("VSHUFPS $0x44, Y7, Y5, Y2")    // q2 | q6
+	ins("VSHUFPS $0xEE, Y7, Y5, Y3")    // q3 | q7
+	ins("VPERM2F128 $0x20, Y1, Y0, Y4") // q0 q1
+	ins("VPERM2F128 $0x20, Y3, Y2, Y5") // q2 q3
+	ins("VPERM2F128 $0x31, Y1, Y0, Y6") // q4 q5
+	ins("VPERM2F128 $0x31, Y3, Y2, Y7") // q6 q7
+	ins("VMOVUPS Y4, (DI)")
+	ins("VMOVUPS Y5, 32(DI)")
+	ins("VMOVUPS Y6, 64(DI)")
+	ins("VMOVUPS Y7, 96(DI)")
+	ins("ADDQ $128, DI")
+	ins("ADDQ $32, AX")
+	ins("DECQ CX")
+	ins("JNZ t4_loop")
+	w("t4_done:")
 	ins("VZEROUPPER")
 	ins("RET")
 }

@@ -26,6 +26,11 @@ func packCopy(dst, src *float32, lds, rows, nv int)
 //go:noescape
 func packT8(dst *float32, lddst int, src *float32, lds, cols int, alpha float32)
 
+// packT4 sets dst[q*4+r] = alpha*src[r*lds+q] for r < 4, q < cols (a multiple of 8).
+//
+//go:noescape
+func packT4(dst *float32, src *float32, lds, cols int, alpha float32)
+
 var (
 	kernelAVX2      = &kernel{name: "avx2", mr: 4, nr: 24, mc: 128, kc: 256, nc: 3072, fn: kernAVX2, vec: true}
 	kernelAVX512x48 = &kernel{name: "avx512", mr: 8, nr: 48, mc: 128, kc: 192, nc: 1536, fn: kernAVX512x48, vec: true}
@@ -33,7 +38,7 @@ var (
 
 func init() {
 	if isa.Supported() >= isa.AVX2 {
-		vecCopy, vecT8 = packCopy, packT8
+		vecCopy, vecT8, vecT4 = packCopy, packT8, packT4
 		byLevel[isa.AVX2] = kernelAVX2
 	}
 	if isa.Supported() >= isa.AVX512 {

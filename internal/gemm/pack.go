@@ -9,6 +9,9 @@ var (
 	vecCopy func(dst, src *float32, lds, rows, nv int)
 	// vecT8 sets dst[q*lddst+r] = alpha*src[r*lds+q] for r < 8, q < cols (a multiple of 8).
 	vecT8 func(dst *float32, lddst int, src *float32, lds, cols int, alpha float32)
+	// vecT4 sets dst[q*4+r] = alpha*src[r*lds+q] for r < 4, q < cols (a multiple of 8): a
+	// panel of an mr = 4 kernel.
+	vecT4 func(dst *float32, src *float32, lds, cols int, alpha float32)
 )
 
 // packA packs alpha*op(A)[ic:ic+mb, pc:pc+kb] into dst as ceil(mb/mr) panels; panel q holds,
@@ -21,16 +24,29 @@ func packA(dst []float32, p *problem, ic, mb, pc, kb, mr int, vec bool) {
 		panel := dst[ir*kb : ir*kb+mr*kb]
 		if !p.transA {
 			// op(A)[i,p] = a[i*lda+p]: rows are contiguous in p.
+			// Whole groups of 8 rows (mr a multiple of 8) or a full panel of 4 rows (the
+			// AVX2 kernel) are transposed by the vector helpers, the depth past the last
+			// multiple of 8 element by element.
 			i := 0
-			if vec && mr%8 == 0 && kb >= 8 {
+			if vec && kb >= 8 {
 				kb8 := kb &^ 7
-				for ; i+8 <= mh; i += 8 {
-					vecT8(&panel[i], mr, add(p.a, (ic+ir+i)*lda+pc), lda, kb8, alpha)
-					for r := i; r < i+8; r++ {
+				tail := func(r0, r1 int) {
+					for r := r0; r < r1; r++ {
 						src := unsafe.Slice(add(p.a, (ic+ir+r)*lda+pc), kb)
 						for q := kb8; q < kb; q++ {
 							panel[q*mr+r] = alpha * src[q]
 						}
+					}
+				}
+				switch {
+				case mr == 4 && mh == 4:
+					vecT4(&panel[0], add(p.a, (ic+ir)*lda+pc), lda, kb8, alpha)
+					tail(0, 4)
+					i = 4
+				case mr%8 == 0:
+					for ; i+8 <= mh; i += 8 {
+						vecT8(&panel[i], mr, add(p.a, (ic+ir+i)*lda+pc), lda, kb8, alpha)
+						tail(i, i+8)
 					}
 				}
 			}

@@ -168,6 +168,11 @@ type problem struct {
 	// column and row of op(B) where this (sub-)problem starts.
 	conv   *conv3Src
 	jb, pb int
+	// packed, when set, replaces a (alpha 1): A already packed by Packing.Pack for the
+	// kernel, panels of packMR rows packStride floats apart, this (sub-)problem's first row
+	// and depth at packed.
+	packed             *float32
+	packMR, packStride int
 }
 
 func add(p *float32, off int) *float32 {
@@ -188,9 +193,12 @@ func (p problem) cols(j0, nb int) problem {
 	return p
 }
 
-// rows returns the sub-problem computing rows [i0, i0+mb) of C.
+// rows returns the sub-problem computing rows [i0, i0+mb) of C (i0 a multiple of the
+// kernel's mr).
 func (p problem) rows(i0, mb int) problem {
-	if p.transA {
+	if p.packed != nil {
+		p.packed = add(p.packed, i0/p.packMR*p.packStride)
+	} else if p.transA {
 		p.a = add(p.a, i0)
 	} else {
 		p.a = add(p.a, i0*p.lda)
@@ -202,7 +210,9 @@ func (p problem) rows(i0, mb int) problem {
 
 // depth returns the sub-problem over the inner indices [p0, p0+kb).
 func (p problem) depth(p0, kb int) problem {
-	if p.transA {
+	if p.packed != nil {
+		p.packed = add(p.packed, p0*p.packMR)
+	} else if p.transA {
 		p.a = add(p.a, p0*p.lda)
 	} else {
 		p.a = add(p.a, p0)
@@ -567,16 +577,21 @@ func serial(kern *kernel, ws *workspace, p *problem) {
 			}
 			for ic := 0; ic < p.m; ic += mcs {
 				mb := min(mcs, p.m-ic)
-				packA(ws.a, p, ic, mb, pc, kb, mr, kern.vec)
-				macro(kern, ws, p, ic, mb, jc, nb, kb, beta, load)
+				a, aStride := &ws.a[0], kb*mr
+				if p.packed != nil {
+					a, aStride = add(p.packed, ic/mr*p.packStride+pc*mr), p.packStride
+				} else {
+					packA(ws.a, p, ic, mb, pc, kb, mr, kern.vec)
+				}
+				macro(kern, ws, p, a, aStride, ic, mb, jc, nb, kb, beta, load)
 			}
 		}
 	}
 }
 
-// macro multiplies the packed mb x kb block of A by the packed kb x nb block of B into
-// C[ic:ic+mb, jc:jc+nb].
-func macro(kern *kernel, ws *workspace, p *problem, ic, mb, jc, nb, kb int, beta float32, load int) {
+// macro multiplies the packed mb x kb block of A (panels aStride floats apart from a) by
+// the packed kb x nb block of B into C[ic:ic+mb, jc:jc+nb].
+func macro(kern *kernel, ws *workspace, p *problem, a *float32, aStride, ic, mb, jc, nb, kb int, beta float32, load int) {
 	mr, nr := kern.mr, kern.nr
 	fn := kern.fn
 	ldc := p.ldc
@@ -585,7 +600,7 @@ func macro(kern *kernel, ws *workspace, p *problem, ic, mb, jc, nb, kb int, beta
 		bp := &ws.b[jr*kb]
 		nw := min(nr, nb-jr)
 		for ir := 0; ir < mb; ir += mr {
-			ap := &ws.a[ir*kb]
+			ap := add(a, ir/mr*aStride)
 			mh := min(mr, mb-ir)
 			cp := add(p.c, (ic+ir)*ldc+jc+jr)
 			if mh == mr && nw == nr {

@@ -25,11 +25,12 @@
 //
 // again alpha^2 matrix products Ubar[xi] = Mbar[xi] V[xi]^T, now over the tiles.
 //
-// Layouts. Images are channel-major planes [c][n][s][s] (package nn's layout). Tiles are
-// numbered image by image, tile row by tile row: tile p = (b*T + ty)*T + tx with
-// T = ceil(s/m) tiles per side. A tile row (b, ty) is the unit every transform works on: its
-// T tiles are consecutive in every transformed plane, so the transforms run along it, across
-// tiles. Transformed data are [alpha^2][channels][tiles] (xi = i*alpha + k).
+// Layouts. Images are channel-major planes [c][n][s][s] (package nn's layout), cut into
+// T = ceil(s/m) tiles per side. The transforms process the same tile of lanes (8)
+// consecutive images together (transform.go), so the transformed data of a channel, a row
+// of [alpha^2][channels][columns], hold the tiles image group by image group, tile row by
+// tile row, tile by tile, and image by image: column ((g*T + ty)*T + tx)*8 + l is tile
+// (ty, tx) of image 8g+l (the missing images of a last, partial group are zeros).
 //
 // Everything is generic over float32 and float64: the float64 instance is what the
 // finite-difference gradient tests check.
@@ -44,20 +45,10 @@ type Float interface{ ~float32 | ~float64 }
 // transforms themselves are the programs of ops.go and their kernels).
 type algo struct {
 	m, alpha int
-	vec      *vecKernels
 	// kron is G (x) G, alpha^2 x 9: U[xi = i*alpha+j] = sum_k kron[xi][k] g[k] is the weight
 	// transform (G g Gt)[i][j] of a 3x3 kernel g (k = ky*3+kx); kronRot is the same for the
 	// kernel rotated by 180 degrees (column k read from g[8-k]).
 	kron, kronRot []float64
-}
-
-// vecKernels are the float32 assembly twins of inputImage, outputImage and
-// outputAdjointImage (nil where the build or CPU has none); they run when the active
-// instruction-set level is AVX2 or higher.
-type vecKernels struct {
-	input         func(img *float32, s, nt int, v *float32, ld int, zero *float32)
-	output        func(mm *float32, ld, nt int, out *float32, s int, bias float32)
-	outputAdjoint func(gout *float32, s, nt int, mbar *float32, ld int, zero *float32)
 }
 
 // f2 is F(2x2, 3x3), interpolation points 0, 1, -1, infinity:

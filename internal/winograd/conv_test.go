@@ -90,23 +90,24 @@ func maxRel(got, want []float64) float64 {
 }
 
 // convShapes cover partial tiles (s not a multiple of m), single tiles, images smaller than
-// a tile, one channel and several, and batches whose tile rows span chunks.
+// a tile, one channel and several, and batches of several image groups (8 images each; the
+// last one partial) whose tile rows span chunks.
 var convShapes = []struct{ nOut, nIn, n, s int }{
 	{1, 1, 1, 1}, {2, 1, 1, 2}, {3, 2, 2, 3}, {2, 3, 3, 4}, {4, 4, 2, 5}, {3, 5, 2, 7},
-	{5, 3, 3, 8}, {8, 8, 2, 14}, {4, 6, 1, 17}, {2, 2, 1, 32},
+	{5, 3, 3, 8}, {8, 8, 2, 14}, {4, 6, 1, 17}, {2, 2, 1, 32}, {3, 2, 17, 5}, {2, 3, 11, 9},
 }
 
 // TestForwardMatchesDirect: in float64 the Winograd convolution and its data adjoint equal
 // the direct definition to rounding.
 func TestForwardMatchesDirect(t *testing.T) { forEachChunking(t, testForwardMatchesDirect) }
 
-// forEachChunking runs f with the plans chosen by shape and with one-image chunks, fused and
-// phased.
+// forEachChunking runs f with the plans chosen by shape and with one-unit chunks (one tile
+// row of one image group), fused and phased.
 func forEachChunking(t *testing.T, f func(t *testing.T)) {
 	for _, mode := range []struct {
 		name string
 		mode int
-	}{{"by shape", 0}, {"fused one-image chunks", 1}, {"phased one-image chunks", 2}} {
+	}{{"by shape", 0}, {"fused one-unit chunks", 1}, {"phased one-unit chunks", 2}} {
 		t.Run(mode.name, func(t *testing.T) {
 			old := forceMode
 			forceMode = mode.mode

@@ -8,10 +8,10 @@
 //	go run gen.go
 //
 // Each transform is a small program of additions, subtractions, negations and products by
-// constants (progs below). The kernels work on one image of one channel, eight tiles of a
-// tile row at a time (the lanes of a ymm register): tile tx of a row reads input columns
-// m*tx-1 .. m*tx+m, whose phases (columns mod m) are split into registers by shuffles (and
-// joined again on the way out). Loads and stores are masked only at the image's edges.
+// constants (progs below). The kernels apply a program to vectors of 8 images (one lane
+// each) of one tile, tile after tile along a tile row, reading and writing a band, where
+// the rows of the 8 images are staged side by side (transform.go); the staging kernels
+// are 8 x 8 transposes.
 package main
 
 import (
@@ -47,12 +47,15 @@ func main() {
 	}
 	w("GLOBL sign<>(SB), RODATA|NOPTR, $32")
 	consts()
-	inputF2()
-	outputF2()
-	outputAdjointF2()
-	inputF4()
-	outputF4()
-	outputAdjointF4()
+	for _, a := range []struct {
+		m            int
+		name         string
+		bt, at, adjA prog
+	}{{2, "F2", btF2p, atF2p, aF2p}, {4, "F4", btF4p, atF4p, aF4p}} {
+		input(a.name, a.m, a.bt)
+		output(a.name, a.m, a.at)
+		outputAdjoint(a.name, a.m, a.adjA)
+	}
 	if err := os.WriteFile("transform_amd64.s", buf.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
@@ -63,398 +66,6 @@ func laneMask(r, tmp, y string) {
 	ins("MOVQ %s, X%s", r, tmp)
 	ins("VPBROADCASTD X%s, Y%s", tmp, tmp)
 	ins("VPCMPGTD iota<>(SB), Y%s, %s", tmp, y) // y = r > iota
-}
-
-// rangeMask sets y to the lanes l with 0 <= base+l < s: (s-base > l) and (l > -base-1).
-// base and s are general registers; t1, t2 are scratch general registers, x1, x2 scratch
-// vector register numbers.
-func rangeMask(base, s, t1, x1, x2, y string) {
-	ins("MOVQ %s, %s", s, t1)
-	ins("SUBQ %s, %s", base, t1)
-	laneMask(t1, x1, y) // s - base > l
-	ins("MOVQ %s, %s", base, t1)
-	ins("NEGQ %s", t1)
-	ins("DECQ %s", t1) // -base-1
-	ins("MOVQ %s, X%s", t1, x2)
-	ins("VPBROADCASTD X%s, Y%s", x2, x2)
-	ins("VMOVDQU iota<>(SB), Y%s", x1)
-	ins("VPCMPGTD Y%s, Y%s, Y%s", x2, x1, x1) // l > -base-1
-	ins("VPAND Y%s, %s, %s", x1, y, y)
-}
-
-// deinterleave splits the 16 floats in (lo, hi) into their even and odd entries, in order.
-func deinterleave(lo, hi, even, odd string) {
-	ins("VSHUFPS $0x88, %s, %s, %s", hi, lo, even)
-	ins("VSHUFPS $0xDD, %s, %s, %s", hi, lo, odd)
-	ins("VPERMPD $0xD8, %s, %s", even, even)
-	ins("VPERMPD $0xD8, %s, %s", odd, odd)
-}
-
-// btF2 applies Bt of F(2,3) in place to x0..x3 (registers), with tmp: the results
-// t0 = x0-x2, t1 = x1+x2, t2 = -x1+x2, t3 = x1-x3 end in x0, tmp, x2, x1.
-func btF2(x0, x1, x2, x3, tmp string) (t0, t1, t2, t3 string) {
-	ins("VADDPS %s, %s, %s", x2, x1, tmp)
-	ins("VSUBPS %s, %s, %s", x2, x0, x0)
-	ins("VSUBPS %s, %s, %s", x1, x2, x2)
-	ins("VSUBPS %s, %s, %s", x3, x1, x1)
-	return x0, tmp, x2, x1
-}
-
-// inputF2: func inputF2AVX2(img *float32, s, nt int, v *float32, ld int, zero *float32)
-//
-// V[i*4+k][ty*nt + tx] = (Bt d B)[i][k] of tile (ty, tx) of the s x s image img, written to
-// v[(i*4+k)*ld + ty*nt + tx]. zero points to at least s+24 zero floats (the rows above and
-// below the image).
-//
-// Tile rows run in order, and the 8-tile chunks of a row in order, so a chunk may store all
-// eight lanes: lanes past the row's last tile land in the next row's first tiles, which are
-// written afterwards. Only chunks whose lanes would pass the image's last tile store
-// through a mask (masked stores are slow on AMD). Loads are masked in a row's first and
-// last chunk, where columns outside the image read as zero.
-//
-// Frame: 0..255 the vertical transforms t[i][0..1] of a chunk; 256..383 the load masks of a
-// row's first chunk, 384..511 of its last; 544 nt*nt.
-func inputF2() {
-	w("")
-	w("// func inputF2AVX2(img *float32, s, nt int, v *float32, ld int, zero *float32)")
-	w("TEXT ·inputF2AVX2(SB), NOSPLIT, $552-48")
-	ins("MOVQ s+8(FP), R8")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ v+24(FP), DI")
-	ins("MOVQ ld+32(FP), R10")
-	ins("SHLQ $2, R10")
-	ins("MOVQ SP, R12")
-	ins("MOVQ R9, R13")
-	ins("IMULQ R9, R13")
-	ins("MOVQ R13, 544(R12)") // nt*nt, the image's tiles
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13") // tx0 of the last chunk
-	// Load masks of the first and the last chunk: columns 2tx0-1+l (A), +8 (B), +2 (C), +10 (D).
-	for set, tx0 := range []string{"", "R13"} {
-		for i, off := range []int{-1, 7, 1, 9} {
-			if tx0 == "" {
-				ins("MOVQ $%d, BX", off)
-			} else {
-				ins("LEAQ %d(%s)(%s*1), BX", off, tx0, tx0)
-			}
-			rangeMask("BX", "R8", "R11", "0", "1", "Y2")
-			ins("VMOVUPS Y2, %d(R12)", 256+128*set+32*i)
-		}
-	}
-	ins("XORQ BX, BX") // ty
-	w("in2_ty:")
-	// Row pointers of input rows y = 2ty-1+j (the zero row outside the image).
-	rows := []string{"AX", "CX", "DX", "R11"}
-	for j, r := range rows {
-		ins("LEAQ %d(BX)(BX*1), SI", j-1)
-		ins("MOVQ SI, %s", r)
-		ins("IMULQ R8, %s", r)
-		ins("SHLQ $2, %s", r)
-		ins("ADDQ img+0(FP), %s", r)
-		ins("CMPQ SI, R8")
-		ins("CMOVQCC zero+40(FP), %s", r)
-	}
-	ins("XORQ SI, SI") // tx0
-	w("in2_tx:")
-	// Load masks: the first chunk's (which covers the last too when there is one chunk),
-	// the last chunk's, or all lanes.
-	ins("TESTQ SI, SI")
-	ins("JNZ in2_notfirst")
-	for i := 0; i < 4; i++ {
-		ins("VMOVUPS %d(R12), Y%d", 256+32*i, 11+i)
-	}
-	ins("JMP in2_load")
-	w("in2_notfirst:")
-	ins("CMPQ SI, R13")
-	ins("JNE in2_inner")
-	for i := 0; i < 4; i++ {
-		ins("VMOVUPS %d(R12), Y%d", 384+32*i, 11+i)
-	}
-	ins("JMP in2_load")
-	w("in2_inner:")
-	for i := 0; i < 4; i++ {
-		ins("VPCMPEQD Y%d, Y%d, Y%d", 11+i, 11+i, 11+i)
-	}
-	w("in2_load:")
-	// Columns l = 0, 1 (even and odd of A, B), then l = 2, 3 (of C, D): for each, the four
-	// rows' values x[j][l] in Y(2j+l') and the vertical transform t[i][l] = (Bt x)[i][l].
-	// t[i][0..1] go to the frame, t[i][2..3] stay in registers.
-	var t23 [4][2]string
-	for half := 0; half < 2; half++ {
-		offLo, offHi := -4, 28
-		mLo, mHi := "Y11", "Y12"
-		if half == 1 {
-			offLo, offHi, mLo, mHi = 4, 36, "Y13", "Y14"
-		}
-		for j, r := range rows {
-			ins("VMASKMOVPS %d(%s)(SI*8), %s, Y8", offLo, r, mLo)
-			ins("VMASKMOVPS %d(%s)(SI*8), %s, Y9", offHi, r, mHi)
-			deinterleave("Y8", "Y9", fmt.Sprintf("Y%d", 2*j), fmt.Sprintf("Y%d", 2*j+1))
-		}
-		for lp := 0; lp < 2; lp++ {
-			l := 2*half + lp
-			y := func(j int) string { return fmt.Sprintf("Y%d", 2*j+lp) }
-			t0, t1, t2, t3 := btF2(y(0), y(1), y(2), y(3), fmt.Sprintf("Y%d", 8+lp))
-			for i, t := range []string{t0, t1, t2, t3} {
-				if half == 0 {
-					ins("VMOVUPS %s, %d(R12)", t, (i*2+l)*32)
-				} else {
-					t23[i][lp] = t
-				}
-			}
-		}
-	}
-	// Horizontal: V[i*4+k] = (t[i] B)[k], stored to v + (xi*ld + ty*nt + tx0)*4 (R14): all
-	// lanes, except where they would pass the image's last tile.
-	ins("MOVQ BX, R14")
-	ins("IMULQ R9, R14")
-	ins("ADDQ SI, R14")
-	ins("LEAQ (DI)(R14*4), R14")
-	for _, masked := range []bool{false} {
-		if !masked {
-			w("in2_plain:")
-		}
-		for i := 0; i < 4; i++ {
-			ins("VMOVUPS %d(R12), Y10", (i*2+0)*32)
-			ins("VMOVUPS %d(R12), Y11", (i*2+1)*32)
-			a2, a3 := t23[i][0], t23[i][1]
-			if masked {
-				// The plain copy below is not reached after this one, but keep t[i][2..3]
-				// intact all the same: work on copies.
-				ins("VMOVAPS %s, Y6", a2)
-				ins("VMOVAPS %s, Y7", a3)
-				a2, a3 = "Y6", "Y7"
-			}
-			t0, t1, t2, t3 := btF2("Y10", "Y11", a2, a3, "Y12")
-			st := func(r, addr string) {
-				if masked {
-					ins("VMASKMOVPS %s, Y15, %s", r, addr)
-				} else {
-					ins("VMOVUPS %s, %s", r, addr)
-				}
-			}
-			st(t0, "(R14)")
-			st(t1, "(R14)(R10*1)")
-			ins("LEAQ (R14)(R10*2), R14")
-			st(t2, "(R14)")
-			st(t3, "(R14)(R10*1)")
-			ins("LEAQ (R14)(R10*2), R14")
-		}
-		if masked {
-			ins("JMP in2_next")
-		}
-	}
-	w("in2_next:")
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT in2_tx")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT in2_ty")
-	ins("VZEROUPPER")
-	ins("RET")
-}
-
-// outputF2: func outputF2AVX2(mm *float32, ld, nt int, out *float32, s int, bias float32)
-//
-// Writes the s x s image out from the products M[xi][ty*nt + tx] = mm[xi*ld + ty*nt + tx]:
-// Y = At M A + bias for every tile, the pixels inside the image only (masked stores: two
-// per chunk, against sixteen loads).
-func outputF2() {
-	w("")
-	w("// func outputF2AVX2(mm *float32, ld, nt int, out *float32, s int, bias float32)")
-	w("TEXT ·outputF2AVX2(SB), NOSPLIT, $0-44")
-	ins("MOVQ mm+0(FP), DI")
-	ins("MOVQ ld+8(FP), R10")
-	ins("SHLQ $2, R10")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ s+32(FP), R8")
-	ins("MOVQ R10, R12")
-	ins("SHLQ $2, R12") // 4*ld bytes
-	ins("VBROADCASTSS bias+40(FP), Y15")
-	ins("XORQ SI, SI") // tx0
-	w("out2_tx:")
-	ins("MOVQ R9, R11")
-	ins("SUBQ SI, R11")
-	laneMask("R11", "0", "Y12") // tiles tx0+l < nt
-	ins("MOVQ R8, R11")
-	ins("SUBQ SI, R11")
-	ins("SUBQ SI, R11")
-	laneMask("R11", "0", "Y13") // pixels 2tx0+l < s
-	ins("SUBQ $8, R11")
-	laneMask("R11", "0", "Y14") // pixels 2tx0+8+l < s
-	ins("XORQ BX, BX")          // ty
-	w("out2_ty:")
-	// AX = mm + (ty*nt + tx0)*4
-	ins("MOVQ BX, AX")
-	ins("IMULQ R9, AX")
-	ins("ADDQ SI, AX")
-	ins("LEAQ (DI)(AX*4), AX")
-	for k := 0; k < 4; k++ {
-		// M[k], M[4+k], M[8+k], M[12+k] at AX + k*ld + {0, 4, 8, 12}*ld.
-		ins("VMASKMOVPS (AX), Y12, Y8")
-		ins("VMASKMOVPS (AX)(R12*1), Y12, Y9")
-		ins("VMASKMOVPS (AX)(R12*2), Y12, Y10")
-		ins("LEAQ (AX)(R12*2), CX")
-		ins("VMASKMOVPS (CX)(R12*1), Y12, Y11")
-		// z0[k] = (m0+m1)+m2, z1[k] = (m1-m2)-m3
-		ins("VADDPS Y9, Y8, Y%d", k)
-		ins("VADDPS Y10, Y%d, Y%d", k, k)
-		ins("VSUBPS Y10, Y9, Y%d", 4+k)
-		ins("VSUBPS Y11, Y%d, Y%d", 4+k, 4+k)
-		ins("ADDQ R10, AX")
-	}
-	// Output rows y = 2ty+u: Y[u][0] = (z0+z1)+z2 + bias, Y[u][1] = (z1-z2)-z3 + bias,
-	// interleaved into columns 2tx0 .. 2tx0+15.
-	for u := 0; u < 2; u++ {
-		z := func(k int) string { return fmt.Sprintf("Y%d", 4*u+k) }
-		if u == 1 {
-			ins("LEAQ 1(BX)(BX*1), CX")
-			ins("CMPQ CX, R8")
-			ins("JGE out2_next")
-		}
-		ins("VADDPS %s, %s, Y8", z(1), z(0))
-		ins("VADDPS %s, Y8, Y8", z(2))
-		ins("VSUBPS %s, %s, Y9", z(2), z(1))
-		ins("VSUBPS %s, Y9, Y9", z(3))
-		ins("VADDPS Y15, Y8, Y8")
-		ins("VADDPS Y15, Y9, Y9")
-		ins("VUNPCKLPS Y9, Y8, Y10")
-		ins("VUNPCKHPS Y9, Y8, Y11")
-		ins("VPERM2F128 $0x20, Y11, Y10, Y8")
-		ins("VPERM2F128 $0x31, Y11, Y10, Y9")
-		// out + ((2ty+u)*s + 2tx0)*4
-		ins("LEAQ %d(BX)(BX*1), CX", u)
-		ins("IMULQ R8, CX")
-		ins("ADDQ SI, CX")
-		ins("ADDQ SI, CX")
-		ins("SHLQ $2, CX")
-		ins("ADDQ out+24(FP), CX")
-		ins("VMASKMOVPS Y8, Y13, (CX)")
-		ins("VMASKMOVPS Y9, Y14, 32(CX)")
-	}
-	w("out2_next:")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT out2_ty")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT out2_tx")
-	ins("VZEROUPPER")
-	ins("RET")
-}
-
-// outputAdjointF2: func outputAdjointF2AVX2(gout *float32, s, nt int, mbar *float32, ld int, zero *float32)
-//
-// Mbar[i*4+k][ty*nt + tx] = (A Ybar At)[i][k] of the output-gradient tile (ty, tx) of the
-// s x s image gout (zero outside it), written to mbar[(i*4+k)*ld + ty*nt + tx]. Stores as in
-// inputF2: all lanes, in order, except where they would pass the image's last tile; loads
-// are masked in a row's last chunk only (columns 2tx0 .. are never left of the image).
-//
-// Frame: 0..63 the load masks of a row's last chunk, 96 nt*nt.
-func outputAdjointF2() {
-	w("")
-	w("// func outputAdjointF2AVX2(gout *float32, s, nt int, mbar *float32, ld int, zero *float32)")
-	w("TEXT ·outputAdjointF2AVX2(SB), NOSPLIT, $104-48")
-	ins("MOVQ s+8(FP), R8")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ mbar+24(FP), DI")
-	ins("MOVQ ld+32(FP), R10")
-	ins("SHLQ $2, R10")
-	ins("MOVQ SP, R12")
-	ins("MOVQ R9, R13")
-	ins("IMULQ R9, R13")
-	ins("MOVQ R13, 96(R12)") // nt*nt, the image's tiles
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13") // tx0 of the last chunk
-	ins("MOVQ R8, R11")
-	ins("SUBQ R13, R11")
-	ins("SUBQ R13, R11")
-	laneMask("R11", "8", "Y0") // pixels 2tx0+l < s
-	ins("VMOVUPS Y0, 0(R12)")
-	ins("SUBQ $8, R11")
-	laneMask("R11", "8", "Y0") // pixels 2tx0+8+l < s
-	ins("VMOVUPS Y0, 32(R12)")
-	ins("VMOVUPS sign<>(SB), Y11")
-	ins("XORQ BX, BX") // ty
-	w("adj2_ty:")
-	// Row pointers of output rows y = 2ty+u (the zero row below the image): AX, DX.
-	for u, r := range []string{"AX", "DX"} {
-		ins("LEAQ %d(BX)(BX*1), CX", u)
-		ins("MOVQ CX, %s", r)
-		ins("IMULQ R8, %s", r)
-		ins("SHLQ $2, %s", r)
-		ins("ADDQ gout+0(FP), %s", r)
-		ins("CMPQ CX, R8")
-		ins("CMOVQCC zero+40(FP), %s", r)
-	}
-	ins("XORQ SI, SI") // tx0
-	w("adj2_tx:")
-	ins("CMPQ SI, R13")
-	ins("JNE adj2_inner")
-	ins("VMOVUPS 0(R12), Y13")
-	ins("VMOVUPS 32(R12), Y14")
-	ins("JMP adj2_load")
-	w("adj2_inner:")
-	ins("VPCMPEQD Y13, Y13, Y13")
-	ins("VPCMPEQD Y14, Y14, Y14")
-	w("adj2_load:")
-	for u, r := range []string{"AX", "DX"} {
-		ins("VMASKMOVPS (%s)(SI*8), Y13, Y8", r)
-		ins("VMASKMOVPS 32(%s)(SI*8), Y14, Y9", r)
-		e, o := fmt.Sprintf("Y%d", 4*u), fmt.Sprintf("Y%d", 4*u+3)
-		deinterleave("Y8", "Y9", e, o)
-		// q[u][0] = y0, q[u][1] = y0+y1, q[u][2] = y0-y1, q[u][3] = -y1
-		ins("VADDPS %s, %s, Y%d", o, e, 4*u+1)
-		ins("VSUBPS %s, %s, Y%d", o, e, 4*u+2)
-		ins("VXORPS Y11, %s, %s", o, o)
-	}
-	// Mbar[i*4+k]: i=0: q0k, i=1: q0k+q1k, i=2: q0k-q1k, i=3: -q1k, at
-	// mbar + ((i*4+k)*ld + ty*nt + tx0)*4: CX walks k, R14 = CX + 8*ld.
-	ins("MOVQ BX, CX")
-	ins("IMULQ R9, CX")
-	ins("ADDQ SI, CX")
-	ins("LEAQ (DI)(CX*4), CX")
-	for _, masked := range []bool{false} {
-		if !masked {
-			w("adj2_plain:")
-		}
-		ins("MOVQ R10, R11")
-		ins("SHLQ $2, R11") // 4*ld bytes
-		st := func(r, addr string) {
-			if masked {
-				ins("VMASKMOVPS %s, Y12, %s", r, addr)
-			} else {
-				ins("VMOVUPS %s, %s", r, addr)
-			}
-		}
-		for k := 0; k < 4; k++ {
-			q0, q1 := fmt.Sprintf("Y%d", k), fmt.Sprintf("Y%d", 4+k)
-			st(q0, "(CX)")
-			ins("VADDPS %s, %s, Y8", q1, q0)
-			st("Y8", "(CX)(R11*1)")
-			ins("VSUBPS %s, %s, Y9", q1, q0)
-			st("Y9", "(CX)(R11*2)")
-			ins("VXORPS Y11, %s, Y10", q1)
-			ins("LEAQ (CX)(R11*2), R14")
-			st("Y10", "(R14)(R11*1)")
-			ins("ADDQ R10, CX")
-		}
-		if masked {
-			ins("JMP adj2_next")
-		}
-	}
-	w("adj2_next:")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT adj2_tx")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT adj2_ty")
-	ins("VZEROUPPER")
-	ins("RET")
 }
 
 // ---- The transforms as programs ----
@@ -672,46 +283,6 @@ func apply(pr prog, in []string, free *pool) []string {
 	return out
 }
 
-// transpose4 transposes the 4x4 blocks of the 128-bit lanes of a, b, c, d into the four
-// returned registers (row r of the result = element r of a, b, c, d), using t0..t3 as
-// scratch (the results are t0..t3's registers: r0 = in t0... returned in order).
-func transpose4(a, b, c, d string, free *pool) [4]string {
-	t0, t1, t2, t3 := free.get(), free.get(), free.get(), free.get()
-	ins("VUNPCKLPS %s, %s, %s", b, a, t0)       // a0 b0 a1 b1
-	ins("VUNPCKHPS %s, %s, %s", b, a, t1)       // a2 b2 a3 b3
-	ins("VUNPCKLPS %s, %s, %s", d, c, t2)       // c0 d0 c1 d1
-	ins("VUNPCKHPS %s, %s, %s", d, c, t3)       // c2 d2 c3 d3
-	ins("VSHUFPS $0x44, %s, %s, %s", t2, t0, a) // a0 b0 c0 d0
-	ins("VSHUFPS $0xEE, %s, %s, %s", t2, t0, b) // a1 b1 c1 d1
-	ins("VSHUFPS $0x44, %s, %s, %s", t3, t1, c) // a2 b2 c2 d2
-	ins("VSHUFPS $0xEE, %s, %s, %s", t3, t1, d) // a3 b3 c3 d3
-	free.put(t0)
-	free.put(t1)
-	free.put(t2)
-	free.put(t3)
-	return [4]string{a, b, c, d}
-}
-
-// loadTiles4 loads 8 tiles of 4 floats from src (general register): Y_q = (tile q |
-// tile q+4) for q < n, tile t at byte 16t. With masks (a general register) each 4-float
-// piece is loaded through the mask at masks + 16t, using tmp (a vector register) as
-// scratch: columns outside the image read as zero, and no bytes are read there.
-func loadTiles4(src string, n int, dst []string, masks, tmp string) {
-	xr := func(y string) string { return "X" + strings.TrimPrefix(y, "Y") }
-	for q := 0; q < n; q++ {
-		if masks == "" {
-			ins("VMOVUPS %d(%s), %s", 16*q, src, xr(dst[q]))
-			ins("VINSERTF128 $1, %d(%s), %s, %s", 16*(q+4), src, dst[q], dst[q])
-			continue
-		}
-		ins("VMOVUPS %d(%s), %s", 16*q, masks, xr(tmp))
-		ins("VMASKMOVPS %d(%s), %s, %s", 16*q, src, xr(tmp), xr(dst[q]))
-		ins("VMOVUPS %d(%s), %s", 16*(q+4), masks, xr(tmp))
-		ins("VMASKMOVPS %d(%s), %s, %s", 16*(q+4), src, xr(tmp), xr(tmp))
-		ins("VINSERTF128 $1, %s, %s, %s", xr(tmp), dst[q], dst[q])
-	}
-}
-
 // frameStart begins a kernel with a frame too large for NOSPLIT: the frame holds no pointers.
 func frameStart(sig string, frame, args int) {
 	w("")
@@ -722,362 +293,441 @@ func frameStart(sig string, frame, args int) {
 	ins("NO_LOCAL_POINTERS")
 }
 
-// rowPtr sets r to the address of row y (general register) of the s x s image at the
-// argument img (name), or to the zero row outside the image. s in R8.
-func rowPtr(r, y, img string) {
-	ins("MOVQ %s, %s", y, r)
-	ins("IMULQ R8, %s", r)
-	ins("SHLQ $2, %s", r)
-	ins("ADDQ %s+0(FP), %s", img, r)
-	ins("CMPQ %s, R8", y)
-	ins("CMOVQCC zero+40(FP), %s", r)
+// transpose8 transposes the 8 x 8 matrix whose rows are in Y0..Y7 (element c of row r is
+// entry (r, c)) with Y8..Y15 as scratch: row c of the result (column c of the input) ends
+// in the returned register c. Y0..Y7 are clobbered.
+func transpose8() [8]string {
+	r := func(i int) string { return fmt.Sprintf("Y%d", i) }
+	t := func(i int) string { return fmt.Sprintf("Y%d", 8+i) }
+	// Pairwise interleave rows (unpck), then 4 x 4 blocks within 128-bit lanes (shufps),
+	// then the lanes (perm2f128).
+	for p := 0; p < 4; p++ {
+		ins("VUNPCKLPS %s, %s, %s", r(2*p+1), r(2*p), t(2*p))
+		ins("VUNPCKHPS %s, %s, %s", r(2*p+1), r(2*p), t(2*p+1))
+	}
+	for h := 0; h < 2; h++ {
+		a, b, c, d := t(4*h), t(4*h+1), t(4*h+2), t(4*h+3)
+		ins("VSHUFPS $0x44, %s, %s, %s", c, a, r(4*h))
+		ins("VSHUFPS $0xEE, %s, %s, %s", c, a, r(4*h+1))
+		ins("VSHUFPS $0x44, %s, %s, %s", d, b, r(4*h+2))
+		ins("VSHUFPS $0xEE, %s, %s, %s", d, b, r(4*h+3))
+	}
+	var out [8]string
+	for c := 0; c < 4; c++ {
+		ins("VPERM2F128 $0x20, %s, %s, %s", r(4+c), r(c), t(c))
+		ins("VPERM2F128 $0x31, %s, %s, %s", r(4+c), r(c), t(4+c))
+		out[c], out[4+c] = t(c), t(4+c)
+	}
+	return out
 }
 
-// storeTiles stores the registers vals, value k to plane xi = first + stride*k at
-// base + xi*ld (ld bytes in R10), with VMOVUPS, or with VMASKMOVPS through mask when
-// masked. addr and step are scratch general registers.
-func storeTiles(vals []string, base string, first, stride int, masked bool, mask, addr, step string) {
-	ins("MOVQ $%d, %s", first, addr)
-	ins("IMULQ R10, %s", addr)
-	ins("ADDQ %s, %s", base, addr)
-	if stride == 1 {
-		ins("MOVQ R10, %s", step)
-	} else {
-		ins("IMUL3Q $%d, R10, %s", stride, step)
+// lanePtrs are the general registers holding the 8 images' row pointers while staging and
+// writing back.
+var lanePtrs = [8]string{"AX", "BX", "CX", "DX", "R8", "R9", "R11", "R12"}
+
+// The fields of laneJob (transform.go), as byte offsets; jobs_amd64_test.go checks them.
+const (
+	offImg  = 0   // [8]*float32: the images (zeroRow or nil where missing)
+	offStep = 64  // [8]int: bytes from one row of an image to the next (0 for zeroRow)
+	offS    = 128 // image side
+	offNT   = 136 // tiles per side
+	offTy0  = 144 // first tile row
+	offTy1  = 152 // past the last tile row
+	offBand = 160 // *float32: the band
+	offBW   = 168 // band width in pixels
+	offV    = 176 // *float32: transformed data of tile row ty0
+	offLD   = 184 // its plane stride in floats
+	offBias = 192 // float32: bias of the output
+)
+
+// jobFrame is a kernel's frame: scratch of at most 36 vectors (the intermediate transforms)
+// then the job pointer, the current tile row and band row, and the bias.
+const (
+	jobSlot  = 36 * 32
+	tySlot   = jobSlot + 8
+	rowSlot  = jobSlot + 16
+	biasSlot = jobSlot + 24
+	jobFrame = jobSlot + 32
+)
+
+func slot(off int) string { return fmt.Sprintf("%d(SP)", off) }
+
+// jobStart begins a kernel over the tile rows of a job: the frame, the job pointer and the
+// first tile row in their slots; it returns the label of the tile-row loop.
+func jobStart(name string) string {
+	frameStart(fmt.Sprintf("func %s(job *laneJob)", name), jobFrame, 8)
+	ins("MOVQ job+0(FP), AX")
+	ins("MOVQ AX, %s", slot(jobSlot))
+	ins("MOVQ %d(AX), BX", offTy0)
+	ins("MOVQ BX, %s", slot(tySlot))
+	ins("CMPQ BX, %d(AX)", offTy1)
+	ins("JGE %s_done", name)
+	w("%s_ty:", name)
+	return name + "_ty"
+}
+
+// jobEnd closes the tile-row loop of jobStart.
+func jobEnd(name string) {
+	ins("MOVQ %s, AX", slot(jobSlot))
+	ins("MOVQ %s, BX", slot(tySlot))
+	ins("INCQ BX")
+	ins("MOVQ BX, %s", slot(tySlot))
+	ins("CMPQ BX, %d(AX)", offTy1)
+	ins("JLT %s_ty", name)
+	w("%s_done:", name)
+	ins("VZEROUPPER")
+	ins("RET")
+}
+
+// rowY sets R14 to image row m*ty + off + r of the current tile row and band row, and SI
+// to the job.
+func rowY(m, off int) {
+	ins("MOVQ %s, SI", slot(jobSlot))
+	ins("MOVQ %s, R14", slot(tySlot))
+	ins("SHLQ $%d, R14", map[int]int{2: 1, 4: 2}[m])
+	ins("ADDQ %s, R14", slot(rowSlot))
+	if off != 0 {
+		ins("ADDQ $%d, R14", off)
 	}
-	for k, r := range vals {
-		if masked {
-			ins("VMASKMOVPS %s, %s, (%s)", r, mask, addr)
+}
+
+// lanePointers sets the lane registers to row R14 of each image (img + R14*step), using R10.
+func lanePointers() {
+	for l, r := range lanePtrs {
+		ins("MOVQ %d(SI), %s", offImg+8*l, r)
+		ins("MOVQ %d(SI), R10", offStep+8*l)
+		ins("IMULQ R14, R10")
+		ins("ADDQ R10, %s", r)
+	}
+}
+
+// bandRow sets reg to the address of band row r (rowSlot) of the job in SI, using R10.
+func bandRow(reg string) {
+	ins("MOVQ %s, R10", slot(rowSlot))
+	ins("IMULQ %d(SI), R10", offBW)
+	ins("SHLQ $5, R10")
+	ins("ADDQ %d(SI), R10", offBand)
+	ins("MOVQ R10, %s", reg)
+}
+
+// stageRows emits the staging of band rows 0 .. rows-1 from image rows m*ty + off + r:
+// band[(x+1)*8 + l] = image l's pixel x of that row for 0 <= x < s, zero at x = -1, from
+// x = s to bw-2, and in the whole band row where the image row is outside the image. Whole
+// blocks of 8 pixels are loaded plainly and transposed; the last, partial block through a
+// mask (pixels past s read as zero, no bytes read there).
+func stageRows(p string, m, rows, off int) {
+	ins("MOVQ $0, %s", slot(rowSlot))
+	w("%s_row:", p)
+	rowY(m, off)
+	bandRow("DI")
+	ins("VXORPS Y15, Y15, Y15")
+	ins("CMPQ R14, %d(SI)", offS)
+	ins("JAE %s_zrow", p) // y < 0 or y >= s (unsigned)
+	lanePointers()
+	ins("MOVQ %d(SI), R14", offS)
+	ins("XORQ R13, R13") // byte offset of the block in the rows
+	ins("VMOVUPS Y15, (DI)")
+	ins("ADDQ $32, DI")
+	ins("MOVQ R14, R10")
+	ins("SHRQ $3, R10")
+	ins("JZ %s_tail", p)
+	w("%s_full:", p)
+	for l, r := range lanePtrs {
+		ins("VMOVUPS (%s)(R13*1), Y%d", r, l)
+	}
+	for c, o := range transpose8() {
+		ins("VMOVUPS %s, %d(DI)", o, 32*c)
+	}
+	ins("ADDQ $256, DI")
+	ins("ADDQ $32, R13")
+	ins("DECQ R10")
+	ins("JNZ %s_full", p)
+	w("%s_tail:", p)
+	ins("MOVQ R14, R10")
+	ins("ANDQ $7, R10")
+	ins("JZ %s_rest", p)
+	laneMask("R10", "9", "Y8")
+	for l, r := range lanePtrs {
+		ins("VMASKMOVPS (%s)(R13*1), Y8, Y%d", r, l)
+	}
+	for c, o := range transpose8() {
+		ins("VMOVUPS %s, %d(DI)", o, 32*c)
+	}
+	ins("ADDQ $256, DI")
+	w("%s_rest:", p)
+	// Zero the columns from 1 + 8*ceil(s/8) to bw-1.
+	ins("VXORPS Y15, Y15, Y15")
+	ins("MOVQ %s, SI", slot(jobSlot))
+	ins("MOVQ %d(SI), R10", offBW)
+	ins("ADDQ $7, R14")
+	ins("ANDQ $-8, R14")
+	ins("INCQ R14")
+	ins("SUBQ R14, R10")
+	ins("JLE %s_next", p)
+	ins("JMP %s_zero", p)
+	w("%s_zrow:", p)
+	ins("MOVQ %d(SI), R10", offBW)
+	w("%s_zero:", p)
+	ins("VMOVUPS Y15, (DI)")
+	ins("ADDQ $32, DI")
+	ins("DECQ R10")
+	ins("JNZ %s_zero", p)
+	w("%s_next:", p)
+	ins("MOVQ %s, R10", slot(rowSlot))
+	ins("INCQ R10")
+	ins("MOVQ R10, %s", slot(rowSlot))
+	ins("CMPQ R10, $%d", rows)
+	ins("JLT %s_row", p)
+}
+
+// unstageRows emits the write-back of band rows u = 0 .. m-1 to image rows m*ty + u < s:
+// image l's pixel x = band[x*8 + l] + bias for 0 <= x < s, for the images whose pointer is
+// not nil. Whole blocks of 8 pixels are transposed and stored plainly; of the last, partial
+// block 4, 2 and 1 floats as the remainder's bits say (no masked stores: slow on AMD).
+func unstageRows(p string, m int) {
+	ins("MOVQ %s, SI", slot(jobSlot))
+	ins("MOVL %d(SI), R10", offBias)
+	ins("MOVL R10, %s", slot(biasSlot))
+	ins("MOVQ $0, %s", slot(rowSlot))
+	w("%s_row:", p)
+	rowY(m, 0)
+	ins("CMPQ R14, %d(SI)", offS)
+	ins("JGE %s_done", p)
+	lanePointers()
+	ins("MOVQ %d(SI), R14", offS)
+	bandRow("SI")
+	ins("XORQ R13, R13")
+	ins("MOVQ R14, R10")
+	ins("SHRQ $3, R10")
+	ins("JZ %s_tail", p)
+	load := func() [8]string {
+		ins("VBROADCASTSS %s, Y15", slot(biasSlot))
+		for c := 0; c < 8; c++ {
+			ins("VADDPS %d(SI), Y15, Y%d", 32*c, c)
+		}
+		return transpose8()
+	}
+	w("%s_full:", p)
+	for l, o := range load() {
+		r := lanePtrs[l]
+		ins("TESTQ %s, %s", r, r)
+		ins("JZ %s_f%d", p, l)
+		ins("VMOVUPS %s, (%s)(R13*1)", o, r)
+		w("%s_f%d:", p, l)
+	}
+	ins("ADDQ $256, SI")
+	ins("ADDQ $32, R13")
+	ins("DECQ R10")
+	ins("JNZ %s_full", p)
+	w("%s_tail:", p)
+	ins("MOVQ R14, R10")
+	ins("ANDQ $7, R10")
+	ins("JZ %s_next", p)
+	for l, o := range load() {
+		r := lanePtrs[l]
+		x := "X" + strings.TrimPrefix(o, "Y")
+		lbl := func(s string) string { return fmt.Sprintf("%s_t%d_%s", p, l, s) }
+		ins("TESTQ %s, %s", r, r)
+		ins("JZ %s", lbl("done"))
+		ins("LEAQ (%s)(R13*1), DI", r)
+		ins("TESTQ $4, R10")
+		ins("JZ %s", lbl("2"))
+		ins("VMOVUPS %s, (DI)", x)
+		ins("VEXTRACTF128 $1, %s, %s", o, x)
+		ins("ADDQ $16, DI")
+		w("%s:", lbl("2"))
+		ins("TESTQ $2, R10")
+		ins("JZ %s", lbl("1"))
+		ins("VMOVLPS %s, (DI)", x)
+		ins("VMOVHLPS %s, %s, %s", x, x, x)
+		ins("ADDQ $8, DI")
+		w("%s:", lbl("1"))
+		ins("TESTQ $1, R10")
+		ins("JZ %s", lbl("done"))
+		ins("VMOVSS %s, (DI)", x)
+		w("%s:", lbl("done"))
+	}
+	w("%s_next:", p)
+	ins("MOVQ %s, R10", slot(rowSlot))
+	ins("INCQ R10")
+	ins("MOVQ R10, %s", slot(rowSlot))
+	ins("CMPQ R10, $%d", m)
+	ins("JLT %s_row", p)
+	w("%s_done:", p)
+}
+
+// yregs returns the registers Y0 .. Y(n-1) and a pool of the others.
+func yregs(n int) ([]string, *pool) {
+	in := make([]string, n)
+	var rest []int
+	for i := 0; i < 16; i++ {
+		if i < n {
+			in[i] = fmt.Sprintf("Y%d", i)
 		} else {
-			ins("VMOVUPS %s, (%s)", r, addr)
-		}
-		if k < len(vals)-1 {
-			ins("ADDQ %s, %s", step, addr)
+			rest = append(rest, i)
 		}
 	}
+	return in, newPool(rest...)
 }
 
-// inputF4: func inputF4AVX2(img *float32, s, nt int, v *float32, ld int, zero *float32)
-//
-// V[i*6+k][ty*nt + tx] = (Bt d B)[i][k] of tile (ty, tx): tile tx of row ty reads input
-// rows 4ty-1 .. 4ty+4 and columns 4tx-1 .. 4tx+4. Per 8-tile chunk, each of the six input
-// rows is loaded as (tile q | tile q+4) pairs of 4 floats and transposed in 4x4 blocks into
-// the phases x[j][0..3] (columns 4tx-1+l) and, from tiles shifted by one, x[j][4..5]. In a
-// row's first and last chunk the pieces are loaded through masks, zero outside the image.
-// Stores as in inputF2.
-//
-// Frame: 0..1151 x[j][l] (then t[i][l] in place), 1344..1503 the load masks of a row's
-// first chunk (those of 4 columns from 4tx0-1+4t at 16t), 1504..1663 of its last, 1664 nt*nt.
-func inputF4() {
-	frameStart("func inputF4AVX2(img *float32, s, nt int, v *float32, ld int, zero *float32)", 1672, 48)
-	ins("MOVQ s+8(FP), R8")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ v+24(FP), DI")
-	ins("MOVQ ld+32(FP), R10")
+// rowAddr is the address of band row r plus off bytes: SI = the tile's first column, DX
+// the band's row stride in bytes, R8 = 3*DX, BX = SI + 4*DX.
+func rowAddr(r, off int) string {
+	return fmt.Sprintf("%d%s", off, []string{"(SI)", "(SI)(DX*1)", "(SI)(DX*2)", "(SI)(R8*1)", "(BX)", "(BX)(DX*1)"}[r])
+}
+
+// tileRegs sets the registers of a tile loop over the current tile row: SI = the band, DX
+// = its row stride in bytes (bw*8*4), R8 = 3*DX, CX = the tiles per side, DI = the
+// transformed data of the tile row (v + (ty-ty0)*nt*8 floats), R10 = its plane stride in
+// bytes, R9 = alpha times that, R12 = the frame.
+func tileRegs(al int) {
+	ins("MOVQ %s, R13", slot(jobSlot))
+	ins("MOVQ %d(R13), SI", offBand)
+	ins("MOVQ %d(R13), DX", offBW)
+	ins("SHLQ $5, DX")
+	ins("LEAQ (DX)(DX*2), R8")
+	ins("MOVQ %d(R13), CX", offNT)
+	ins("MOVQ %s, DI", slot(tySlot))
+	ins("SUBQ %d(R13), DI", offTy0)
+	ins("IMULQ CX, DI")
+	ins("SHLQ $5, DI")
+	ins("ADDQ %d(R13), DI", offV)
+	ins("MOVQ %d(R13), R10", offLD)
 	ins("SHLQ $2, R10")
+	ins("IMUL3Q $%d, R10, R9", al)
 	ins("MOVQ SP, R12")
-	ins("MOVQ R9, R13")
-	ins("IMULQ R9, R13")
-	ins("MOVQ R13, 1664(R12)")
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13") // tx0 of the last chunk
-	// Masks of the five 8-float pieces of a chunk's rows (columns 4tx0-1+8p+l), first and last chunk.
-	for set, tx0 := range []string{"", "R13"} {
-		for p := 0; p < 5; p++ {
-			if tx0 == "" {
-				ins("MOVQ $%d, BX", 8*p-1)
-			} else {
-				ins("LEAQ %d(%s*4), BX", 8*p-1, tx0)
-			}
-			rangeMask("BX", "R8", "R11", "0", "1", "Y2")
-			ins("VMOVUPS Y2, %d(R12)", 1344+160*set+32*p)
-		}
-	}
-	ins("XORQ BX, BX") // ty
-	w("in4_ty:")
-	ins("XORQ SI, SI") // tx0
-	w("in4_tx:")
-	// R14 = the mask set of an edge chunk, or 0.
-	ins("XORQ R14, R14")
-	ins("LEAQ 1344(R12), CX")
-	ins("TESTQ SI, SI")
-	ins("CMOVQEQ CX, R14")
-	ins("JEQ in4_rows")
-	ins("LEAQ 1504(R12), CX")
-	ins("CMPQ SI, R13")
-	ins("CMOVQEQ CX, R14")
-	w("in4_rows:")
-	for j := 0; j < 6; j++ {
-		// AX = row 4ty-1+j; R11 = where its chunk starts (the image or the masked copy).
-		ins("LEAQ %d(BX*4), DX", j-1)
-		rowPtr("AX", "DX", "img")
-		ins("LEAQ -4(AX)(SI*8), R11")
-		ins("LEAQ (R11)(SI*8), R11") // + 16*tx0 - 4 bytes: column 4tx0-1
-		free := newPool(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5)
-		x := []string{"Y0", "Y1", "Y2", "Y3", "Y4"}
-		ins("TESTQ R14, R14")
-		ins("JNZ in4_edge%d", j)
-		loadTiles4("R11", 5, x, "", "")
-		ins("JMP in4_loaded%d", j)
-		w("in4_edge%d:", j)
-		loadTiles4("R11", 5, x, "R14", "Y15")
-		w("in4_loaded%d:", j)
-		// Phases 0..3 of tiles 0..7 from X0..X3; phases 0, 1 of tiles 1..8 from X1..X4.
-		u0, u2 := free.get(), free.get()
-		ins("VUNPCKLPS %s, %s, %s", x[2], x[1], u0)
-		ins("VUNPCKLPS %s, %s, %s", x[4], x[3], u2)
-		p4, p5 := free.get(), free.get()
-		ins("VSHUFPS $0x44, %s, %s, %s", u2, u0, p4)
-		ins("VSHUFPS $0xEE, %s, %s, %s", u2, u0, p5)
-		ph := transpose4(x[0], x[1], x[2], x[3], free)
-		for l, r := range []string{ph[0], ph[1], ph[2], ph[3], p4, p5} {
-			ins("VMOVUPS %s, %d(R12)", r, (j*6+l)*32)
-		}
-	}
-	// Vertical: t[i][l] = (Bt x[.][l])[i], in place of x[i][l].
-	for l := 0; l < 6; l++ {
-		free := newPool(15, 14, 13, 12, 11, 10, 9, 8, 7, 6)
-		in := []string{"Y0", "Y1", "Y2", "Y3", "Y4", "Y5"}
+}
+
+// input: func inputFmAVX2(job *laneJob)
+//
+// For each tile row: stage the alpha image rows 4ty-1 .. (m = 4; 2ty-1 .. for m = 2), then
+// for each tile tx: x[j][c] = band row j, column m*tx + c (8 images); t[.][c] = Bt x[.][c]
+// (to the frame), then V[i*alpha+k] = (Bt t[i][.])[k], stored to v + (xi*ld + 8tx)*4.
+func input(name string, m int, bt prog) {
+	al := m + 2
+	fn := "input" + name + "AVX2"
+	jobStart(fn)
+	stageRows(fn+"_st", m, al, -1)
+	tileRegs(al)
+	w("%s_tx:", fn)
+	ins("LEAQ (SI)(DX*4), BX")
+	for c := 0; c < al; c++ {
+		in, free := yregs(al)
 		for j, r := range in {
-			ins("VMOVUPS %d(R12), %s", (j*6+l)*32, r)
+			ins("VMOVUPS %s, %s", rowAddr(j, 32*c), r)
 		}
-		out := apply(btF4p, in, free)
-		for i, r := range out {
-			ins("VMOVUPS %s, %d(R12)", r, (i*6+l)*32)
+		for i, r := range apply(bt, in, free) {
+			ins("VMOVUPS %s, %d(R12)", r, (i*al+c)*32)
 		}
 	}
-	// Horizontal: V[i*6+k] = (Bt t[i][.])[k] to v + (xi*ld + ty*nt + tx0)*4 (R11): all lanes,
-	// except where they would pass the image's last tile.
-	ins("MOVQ BX, R11")
-	ins("IMULQ R9, R11")
-	ins("ADDQ SI, R11")
-	ins("LEAQ (DI)(R11*4), R11")
-	for _, masked := range []bool{false} {
-		if !masked {
-			w("in4_plain:")
+	ins("MOVQ DI, R11")
+	for i := 0; i < al; i++ {
+		in, free := yregs(al)
+		for c, r := range in {
+			ins("VMOVUPS %d(R12), %s", (i*al+c)*32, r)
 		}
-		for i := 0; i < 6; i++ {
-			free := newPool(14, 13, 12, 11, 10, 9, 8, 7, 6)
-			in := []string{"Y0", "Y1", "Y2", "Y3", "Y4", "Y5"}
-			for l, r := range in {
-				ins("VMOVUPS %d(R12), %s", (i*6+l)*32, r)
+		for k, r := range apply(bt, in, free) {
+			ins("VMOVUPS %s, (R11)", r)
+			if i*al+k < al*al-1 {
+				ins("ADDQ R10, R11")
 			}
-			out := apply(btF4p, in, free)
-			storeTiles(out, "R11", 6*i, 1, masked, "Y15", "DX", "CX")
-		}
-		if masked {
-			ins("JMP in4_next")
 		}
 	}
-	w("in4_next:")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT in4_tx")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT in4_ty")
-	ins("VZEROUPPER")
-	ins("RET")
+	ins("ADDQ $%d, SI", 32*m)
+	ins("ADDQ $32, DI")
+	ins("DECQ CX")
+	ins("JNZ %s_tx", fn)
+	jobEnd(fn)
 }
 
-// outputF4: func outputF4AVX2(mm *float32, ld, nt int, out *float32, s int, bias float32)
+// output: func outputFmAVX2(job *laneJob)
 //
-// Writes the s x s image out from M[xi][ty*nt + tx] = mm[xi*ld + ty*nt + tx]: Y = At M A +
-// bias for every tile, the pixels inside the image only. Per 8-tile chunk: the vertical
-// transform z[u][k] = (At M[.][k])[u] to the frame, then per output row u the horizontal
-// one, the four phases joined by a 4x4 transpose into 32 consecutive pixels, stored as four
-// 8-float pieces: plainly where a piece lies inside the row, through a mask where it
-// crosses the row's end (the last chunk of a row), not at all past it.
-//
-// Frame: 0..767 z[u][k], 768..895 the masks of the last chunk's four pieces, 896 its tile mask.
-func outputF4() {
-	frameStart("func outputF4AVX2(mm *float32, ld, nt int, out *float32, s int, bias float32)", 928, 44)
-	ins("MOVQ mm+0(FP), DI")
-	ins("MOVQ ld+8(FP), R10")
-	ins("SHLQ $2, R10")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ s+32(FP), R8")
-	ins("MOVQ SP, R12")
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13") // tx0 of the last chunk
-	for p := 0; p < 4; p++ {
-		ins("MOVQ R8, R11")
-		ins("LEAQ %d(R13*4), CX", 8*p)
-		ins("SUBQ CX, R11")
-		laneMask("R11", "0", "Y1") // pixels 4tx0+8p+l < s
-		ins("VMOVUPS Y1, %d(R12)", 768+32*p)
-	}
-	ins("MOVQ R9, R11")
-	ins("SUBQ R13, R11")
-	laneMask("R11", "0", "Y1") // tiles tx0+l < nt
-	ins("VMOVUPS Y1, 896(R12)")
-	ins("XORQ BX, BX") // ty
-	w("out4_ty:")
-	ins("XORQ SI, SI") // tx0
-	w("out4_tx:")
-	// AX = mm + (ty*nt + tx0)*4
-	ins("MOVQ BX, AX")
-	ins("IMULQ R9, AX")
-	ins("ADDQ SI, AX")
-	ins("LEAQ (DI)(AX*4), AX")
-	ins("VPCMPEQD Y15, Y15, Y15")
-	ins("CMPQ SI, R13")
-	ins("JNE out4_loads")
-	ins("VMOVUPS 896(R12), Y15")
-	w("out4_loads:")
-	ins("IMUL3Q $6, R10, R14") // the stride of i: 6 planes
-	for k := 0; k < 6; k++ {
-		free := newPool(14, 13, 12, 11, 10, 9, 8, 7, 6)
-		in := []string{"Y0", "Y1", "Y2", "Y3", "Y4", "Y5"}
-		ins("MOVQ AX, CX")
+// For each tile row and each tile tx: z[k] = At M[.][k] (M[i*alpha+k] at
+// v + (xi*ld + 8tx)*4; to the frame), then Y[u] = At z[.][u] to band row u, columns
+// m*tx .. m*tx+m-1; then the band rows go back to the image rows m*ty+u < s, plus bias.
+func output(name string, m int, at prog) {
+	al := m + 2
+	fn := "output" + name + "AVX2"
+	jobStart(fn)
+	tileRegs(al)
+	w("%s_tx:", fn)
+	ins("MOVQ DI, R13")
+	for k := 0; k < al; k++ {
+		in, free := yregs(al)
+		ins("MOVQ R13, R11")
 		for i, r := range in {
-			ins("VMASKMOVPS (CX), Y15, %s", r)
-			if i < 5 {
-				ins("ADDQ R14, CX")
+			ins("VMOVUPS (R11), %s", r)
+			if i < al-1 {
+				ins("ADDQ R9, R11")
 			}
 		}
-		ins("ADDQ R10, AX")
-		out := apply(atF4p, in, free)
-		for u, r := range out {
-			ins("VMOVUPS %s, %d(R12)", r, (u*6+k)*32)
+		for u, r := range apply(at, in, free) {
+			ins("VMOVUPS %s, %d(R12)", r, (k*m+u)*32)
+		}
+		if k < al-1 {
+			ins("ADDQ R10, R13")
 		}
 	}
-	ins("VBROADCASTSS bias+40(FP), Y15")
-	for u := 0; u < 4; u++ {
-		// Row y = 4ty+u, if inside the image: CX = out + (y*s + 4tx0)*4.
-		ins("LEAQ %d(BX*4), CX", u)
-		ins("CMPQ CX, R8")
-		ins("JGE out4_next")
-		ins("IMULQ R8, CX")
-		ins("LEAQ (CX)(SI*4), CX")
-		ins("SHLQ $2, CX")
-		ins("ADDQ out+24(FP), CX")
-		free := newPool(14, 13, 12, 11, 10, 9, 8, 7, 6)
-		in := []string{"Y0", "Y1", "Y2", "Y3", "Y4", "Y5"}
+	ins("LEAQ (SI)(DX*4), BX")
+	for u := 0; u < m; u++ {
+		in, free := yregs(al)
 		for k, r := range in {
-			ins("VMOVUPS %d(R12), %s", (u*6+k)*32, r)
+			ins("VMOVUPS %d(R12), %s", (k*m+u)*32, r)
 		}
-		y := apply(atF4p, in, free)
-		for _, r := range y {
-			ins("VADDPS Y15, %s, %s", r, r)
-		}
-		t := transpose4(y[0], y[1], y[2], y[3], free) // t[q] = (tile q | tile q+4)
-		pieces := [4]string{free.get(), free.get(), free.get(), free.get()}
-		ins("VPERM2F128 $0x20, %s, %s, %s", t[1], t[0], pieces[0]) // tiles 0, 1
-		ins("VPERM2F128 $0x20, %s, %s, %s", t[3], t[2], pieces[1]) // tiles 2, 3
-		ins("VPERM2F128 $0x31, %s, %s, %s", t[1], t[0], pieces[2]) // tiles 4, 5
-		ins("VPERM2F128 $0x31, %s, %s, %s", t[3], t[2], pieces[3]) // tiles 6, 7
-		// Piece p covers columns 4tx0+8p .. +7: DX = s - 4tx0 - 8p pixels left in the row.
-		for p := 0; p < 4; p++ {
-			lbl := fmt.Sprintf("out4_u%dp%d", u, p)
-			ins("MOVQ R8, DX")
-			ins("LEAQ %d(SI*4), R11", 8*p)
-			ins("SUBQ R11, DX")
-			ins("CMPQ DX, $8")
-			ins("JLT %s_part", lbl)
-			ins("VMOVUPS %s, %d(CX)", pieces[p], 32*p)
-			ins("JMP %s_done", lbl)
-			w("%s_part:", lbl)
-			ins("CMPQ DX, $0")
-			ins("JLE %s_done", lbl)
-			ins("VMOVUPS %d(R12), Y14", 768+32*p)
-			ins("VMASKMOVPS %s, Y14, %d(CX)", pieces[p], 32*p)
-			w("%s_done:", lbl)
+		for c, r := range apply(at, in, free) {
+			ins("VMOVUPS %s, %s", r, rowAddr(u, 32*c))
 		}
 	}
-	w("out4_next:")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT out4_tx")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT out4_ty")
-	ins("VZEROUPPER")
-	ins("RET")
+	ins("ADDQ $%d, SI", 32*m)
+	ins("ADDQ $32, DI")
+	ins("DECQ CX")
+	ins("JNZ %s_tx", fn)
+	unstageRows(fn+"_un", m)
+	jobEnd(fn)
 }
 
-// outputAdjointF4: func outputAdjointF4AVX2(gout *float32, s, nt int, mbar *float32, ld int, zero *float32)
+// outputAdjoint: func outputAdjointFmAVX2(job *laneJob)
 //
-// Mbar[i*6+k][ty*nt + tx] = (A Ybar At)[i][k] of the output-gradient tile (ty, tx) of the
-// s x s image gout (zero outside it), to mbar[(i*6+k)*ld + ty*nt + tx]. Per 8-tile chunk and
-// output row u, the 32 pixels are split into their four phases by a 4x4 transpose (loaded
-// through masks in a row's last chunk), q[u][k] = (A Ybar[u][.])[k] goes to the frame, then
-// Mbar[.][k] = A q[.][k]. Stores as in inputF2.
-//
-// Frame: 0..767 q[u][k], 896..1023 the last chunk's load masks, 1024 nt*nt.
-func outputAdjointF4() {
-	frameStart("func outputAdjointF4AVX2(gout *float32, s, nt int, mbar *float32, ld int, zero *float32)", 1032, 48)
-	ins("MOVQ s+8(FP), R8")
-	ins("MOVQ nt+16(FP), R9")
-	ins("MOVQ mbar+24(FP), DI")
-	ins("MOVQ ld+32(FP), R10")
-	ins("SHLQ $2, R10")
-	ins("MOVQ SP, R12")
-	ins("MOVQ R9, R13")
-	ins("IMULQ R9, R13")
-	ins("MOVQ R13, 1024(R12)")
-	ins("LEAQ -1(R9), R13")
-	ins("ANDQ $-8, R13") // tx0 of the last chunk
-	for p := 0; p < 4; p++ {
-		ins("MOVQ R8, R11")
-		ins("LEAQ %d(R13*4), CX", 8*p)
-		ins("SUBQ CX, R11")
-		laneMask("R11", "0", "Y1") // pixels 4tx0+8p+l < s
-		ins("VMOVUPS Y1, %d(R12)", 896+32*p)
-	}
-	ins("XORQ BX, BX") // ty
-	w("adj4_ty:")
-	ins("XORQ SI, SI") // tx0
-	w("adj4_tx:")
-	for u := 0; u < 4; u++ {
-		ins("LEAQ %d(BX*4), DX", u)
-		rowPtr("AX", "DX", "gout")
-		ins("LEAQ (AX)(SI*8), R11")
-		ins("LEAQ (R11)(SI*8), R11") // column 4tx0
-		free := newPool(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4)
-		x := []string{"Y0", "Y1", "Y2", "Y3"}
-		ins("CMPQ SI, R13")
-		ins("JEQ adj4_edge%d", u)
-		loadTiles4("R11", 4, x, "", "")
-		ins("JMP adj4_loaded%d", u)
-		w("adj4_edge%d:", u)
-		ins("LEAQ 896(R12), CX")
-		loadTiles4("R11", 4, x, "CX", "Y15")
-		w("adj4_loaded%d:", u)
-		ph := transpose4(x[0], x[1], x[2], x[3], free)
-		q := apply(aF4p, ph[:], free)
-		for k, r := range q {
-			ins("VMOVUPS %s, %d(R12)", r, (u*6+k)*32)
+// For each tile row: stage the m output-gradient rows m*ty .. (zero past the image), then
+// for each tile tx: q[u] = A Ybar[u][.] (Ybar[u][c] at band row u, column m*tx+c+1; to the
+// frame), then Mbar[i*alpha+k] = (A q[.][k])[i], stored to v + (xi*ld + 8tx)*4.
+func outputAdjoint(name string, m int, adjA prog) {
+	al := m + 2
+	fn := "outputAdjoint" + name + "AVX2"
+	jobStart(fn)
+	stageRows(fn+"_st", m, m, 0)
+	tileRegs(al)
+	w("%s_tx:", fn)
+	ins("LEAQ (SI)(DX*4), BX")
+	for u := 0; u < m; u++ {
+		in, free := yregs(m)
+		for c, r := range in {
+			ins("VMOVUPS %s, %s", rowAddr(u, 32*(c+1)), r)
+		}
+		for k, r := range apply(adjA, in, free) {
+			ins("VMOVUPS %s, %d(R12)", r, (u*al+k)*32)
 		}
 	}
-	ins("MOVQ BX, R11")
-	ins("IMULQ R9, R11")
-	ins("ADDQ SI, R11")
-	ins("LEAQ (DI)(R11*4), R11")
-	for _, masked := range []bool{false} {
-		if !masked {
-			w("adj4_plain:")
+	ins("MOVQ DI, R13")
+	for k := 0; k < al; k++ {
+		in, free := yregs(m)
+		for u, r := range in {
+			ins("VMOVUPS %d(R12), %s", (u*al+k)*32, r)
 		}
-		for k := 0; k < 6; k++ {
-			free := newPool(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4)
-			in := []string{"Y0", "Y1", "Y2", "Y3"}
-			for u, r := range in {
-				ins("VMOVUPS %d(R12), %s", (u*6+k)*32, r)
+		ins("MOVQ R13, R11")
+		for i, r := range apply(adjA, in, free) {
+			ins("VMOVUPS %s, (R11)", r)
+			if i < al-1 {
+				ins("ADDQ R9, R11")
 			}
-			out := apply(aF4p, in, free)
-			storeTiles(out, "R11", k, 6, masked, "Y15", "DX", "CX")
 		}
-		if masked {
-			ins("JMP adj4_next")
+		if k < al-1 {
+			ins("ADDQ R10, R13")
 		}
 	}
-	w("adj4_next:")
-	ins("ADDQ $8, SI")
-	ins("CMPQ SI, R9")
-	ins("JLT adj4_tx")
-	ins("INCQ BX")
-	ins("CMPQ BX, R9")
-	ins("JLT adj4_ty")
-	ins("VZEROUPPER")
-	ins("RET")
+	ins("ADDQ $%d, SI", 32*m)
+	ins("ADDQ $32, DI")
+	ins("DECQ CX")
+	ins("JNZ %s_tx", fn)
+	jobEnd(fn)
 }

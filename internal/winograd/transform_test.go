@@ -10,9 +10,9 @@ import (
 	"mdsm/internal/isa/isatest"
 )
 
-// transformSides cover one partial tile, odd sides (a last tile half outside the image), a
-// tile row shorter than a vector (8 tiles) and rows of one, two and three vectors.
-var transformSides = []int{1, 2, 3, 4, 7, 14, 15, 16, 17, 32, 33, 50}
+// transformSides cover one partial tile, odd sides (a last tile half outside the image),
+// sides below, at and past a staging block (8 pixels) and rows of several blocks.
+var transformSides = []int{1, 2, 3, 4, 7, 8, 9, 14, 16, 17, 33}
 
 func randF32(r *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
@@ -22,11 +22,20 @@ func randF32(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// transformsAt runs the three data transforms of one image at the current level; the
-// outputs start as NaN so that a value left unwritten shows.
-func transformsAt(a *algo, s int, img, mm, gout []float32) (v, out, mbar []float32) {
-	g := NewGeom(a.m, s, 1)
-	ld := g.T*g.T + spill + 3 // a stride with room for the spill, as in a chunk
+// laneImages returns the n <= lanes images of side s in img as a group.
+func laneImages(img []float32, n, s int) *images[float32] {
+	var im images[float32]
+	groupImages(&im, img, 0, n, s)
+	return &im
+}
+
+// transformsAt runs, at the current level, the three row transforms of tile rows
+// [ty0, ty1) of a group of n <= lanes images; every output starts as NaN so that a value
+// left unwritten shows (the images' pixels outside the rows written back too).
+func transformsAt(a *algo, s, n, ty0, ty1 int, img, mm, gout []float32) (v, mbar, out []float32) {
+	g := NewGeom(a.m, s, n)
+	bw := bandWidth(g)
+	ld := (ty1-ty0)*g.T*lanes + 5 // a stride past the rows' tiles, as in a chunk
 	nan := float32(math.NaN())
 	fill := func(n int) []float32 {
 		x := make([]float32, n)
@@ -35,46 +44,63 @@ func transformsAt(a *algo, s int, img, mm, gout []float32) (v, out, mbar []float
 		}
 		return x
 	}
-	v, out, mbar = fill(g.Points()*ld), fill(s*s), fill(g.Points()*ld)
-	inputImage(a, g, img, v, ld)
-	outputImage(a, g, mm, ld, out, 0.25)
-	outputAdjointImage(a, g, gout, mbar, ld)
-	return v, out, mbar
+	band := fill(a.alpha * bw * lanes)
+	v, mbar, out = fill(g.Points()*ld), fill(g.Points()*ld), fill(n*s*s)
+	inputRows(a, g, laneImages(img, n, s), ty0, ty1, band, v, ld)
+	outputRows(a, g, mm, ld, ty0, ty1, band, 0.25, laneImages(out, n, s))
+	outputAdjointRows(a, g, laneImages(gout, n, s), ty0, ty1, band, mbar, ld)
+	return v, mbar, out
 }
 
-// TestTransformsSameAtEveryLevel: the assembly transforms give the bits of their Go twins,
-// write every value of every tile, and write at most spill floats past an image's tiles.
+// TestTransformsSameAtEveryLevel: the assembly kernels (staging, transforms, write-back)
+// give the bits of their Go twins and write exactly what they own: every tile of the rows,
+// and the pixels of those rows of the images that exist.
 func TestTransformsSameAtEveryLevel(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, a := range []*algo{f2, f4} {
 		for _, s := range transformSides {
 			g := NewGeom(a.m, s, 1)
-			ld := g.T*g.T + spill + 3
-			img, gout := randF32(r, s*s), randF32(r, s*s)
-			mm := randF32(r, g.Points()*ld)
-			restore, _ := isa.Force(isa.Go)
-			wantV, wantOut, wantMbar := transformsAt(a, s, img, mm, gout)
-			restore()
-			isatest.ForEachLevel(t, func(t *testing.T) {
-				v, out, mbar := transformsAt(a, s, img, mm, gout)
-				// Every tile is written with the twin's bits; past an image's tiles at most
-				// spill floats may be (vector stores), never more.
-				check := func(what string, got, want []float32, stride, used int) {
-					for i := range want {
-						inTile := stride == 0 || i%stride < used
-						gb, wb := math.Float32bits(got[i]), math.Float32bits(want[i])
-						if inTile && (gb != wb || math.IsNaN(float64(got[i]))) {
-							t.Fatalf("F(%d,3) s=%d %s[%d] = %v, Go twin %v", a.m, s, what, i, got[i], want[i])
+			for _, tc := range []struct{ n, ty0, ty1 int }{{lanes, 0, g.T}, {3, g.T - 1, g.T}, {lanes, g.T / 2, (g.T + 1) / 2}} {
+				n, ty0, ty1 := tc.n, tc.ty0, tc.ty1
+				if ty1 <= ty0 {
+					ty1 = ty0 + 1
+				}
+				ld := (ty1-ty0)*g.T*lanes + 5
+				img, gout := randF32(r, n*s*s), randF32(r, n*s*s)
+				mm := randF32(r, g.Points()*ld)
+				restore, _ := isa.Force(isa.Go)
+				var want [3][]float32
+				want[0], want[1], want[2] = transformsAt(a, s, n, ty0, ty1, img, mm, gout)
+				restore()
+				name := fmt.Sprintf("F(%d,3) s=%d n=%d rows %d..%d", a.m, s, n, ty0, ty1)
+				isatest.ForEachLevel(t, func(t *testing.T) {
+					var got [3][]float32
+					got[0], got[1], got[2] = transformsAt(a, s, n, ty0, ty1, img, mm, gout)
+					for k, what := range []string{"V", "Mbar", "image"} {
+						for i := range want[k] {
+							gb, wb := math.Float32bits(got[k][i]), math.Float32bits(want[k][i])
+							if gb != wb && !(math.IsNaN(float64(got[k][i])) && math.IsNaN(float64(want[k][i]))) {
+								t.Fatalf("%s: %s[%d] = %v, Go twin %v", name, what, i, got[k][i], want[k][i])
+							}
 						}
-						if !inTile && i%stride >= used+spill && !math.IsNaN(float64(got[i])) {
-							t.Fatalf("F(%d,3) s=%d %s[%d] written past the spill after the tiles", a.m, s, what, i)
+					}
+				})
+				// What the twin writes: every tile of the rows, and exactly the pixels of the
+				// rows' images.
+				for k := 0; k < 2; k++ {
+					for i, x := range want[k] {
+						if written := i%ld < (ty1-ty0)*g.T*lanes; written == math.IsNaN(float64(x)) {
+							t.Fatalf("%s: transformed value %d written %v, want %v", name, i, !written, written)
 						}
 					}
 				}
-				check("V", v, wantV, ld, g.T*g.T)
-				check("out", out, wantOut, 0, 0)
-				check("Mbar", mbar, wantMbar, ld, g.T*g.T)
-			})
+				for i, x := range want[2] {
+					y := i % (s * s) / s
+					if written := y >= a.m*ty0 && y < a.m*ty1; written == math.IsNaN(float64(x)) {
+						t.Fatalf("%s: image pixel %d written %v, want %v", name, i, !written, written)
+					}
+				}
+			}
 		}
 	}
 }
@@ -87,7 +113,7 @@ func TestFloat32ConvMatchesFloat64(t *testing.T) {
 		var c Conv[float32]
 		for _, m := range []int{2, 4} {
 			worst := 0.0
-			for _, sh := range []struct{ nOut, nIn, n, s int }{{16, 16, 3, 14}, {8, 24, 2, 7}, {32, 8, 2, 17}} {
+			for _, sh := range []struct{ nOut, nIn, n, s int }{{16, 16, 3, 14}, {8, 24, 2, 7}, {32, 8, 2, 17}, {8, 8, 11, 9}} {
 				w, in, gout := randVec(r, sh.nOut*sh.nIn*9), randVec(r, sh.nIn*sh.n*sh.s*sh.s), randVec(r, sh.nOut*sh.n*sh.s*sh.s)
 				to32 := func(x []float64) []float32 {
 					y := make([]float32, len(x))
@@ -131,5 +157,4 @@ func TestFloat32ConvMatchesFloat64(t *testing.T) {
 			t.Logf("F(%d,3): worst float32 relative error %.2e", m, worst)
 		}
 	})
-	_ = fmt.Sprint
 }

@@ -50,6 +50,9 @@ var asciiGlyphs = [8]rune{' ', '\'', '-', '\'', '.', ':', '.', '|'}
 // asciiMarks replaces the marker glyphs of charts in ASCII mode.
 var asciiMarks = map[rune]rune{'●': 'o', '◆': '@', '━': '-', '│': '|', '┤': '+'}
 
+// Glyph returns r as m draws it: itself, or its ASCII stand-in (━ is -, ● is o).
+func (m Marker) Glyph(r rune) rune { return m.glyph(r) }
+
 // glyph returns r as m draws it: itself, or its ASCII stand-in.
 func (m Marker) glyph(r rune) rune {
 	if m == ASCII {

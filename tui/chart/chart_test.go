@@ -362,3 +362,77 @@ func TestSymLogAxis(t *testing.T) {
 		t.Error("symexp is not the inverse of symlog")
 	}
 }
+
+// TestWindowClipsXAndY: an x window shows exactly its steps, and the y range fits the
+// points inside it (a spike outside does not squash them), while smoothing still runs
+// over every point.
+func TestWindowClipsXAndY(t *testing.T) {
+	pts := ramp(1000, func(i int) float64 {
+		if i < 100 {
+			return 1e4 // the spike, outside the window
+		}
+		return 10 + float64(i%50)/5
+	})
+	c := LineChart{Series: []Series{{Name: "loss", Points: pts}}, XFrom: 400, XTo: 600, XLabel: "step"}
+	out := plain(c.Render(60, 12))
+	lines := strings.Split(out, "\n")
+	if x := lines[len(lines)-1]; !strings.Contains(x, "400") || !strings.Contains(x, "600") || strings.Contains(x, "800") {
+		t.Errorf("x labels of the window 400..600: %q", x)
+	}
+	for _, l := range lines[1 : len(lines)-1] {
+		if strings.Contains(l, "10k") || strings.Contains(l, "5k") {
+			t.Errorf("the y range takes the spike outside the window: %q", l)
+		}
+	}
+	if !strings.Contains(out, "20┤") && !strings.Contains(out, "18┤") && !strings.Contains(out, "15┤") {
+		t.Errorf("y ticks should span 10..20:\n%s", out)
+	}
+	// the legend's value is the last one inside the window
+	if !strings.Contains(lines[0], "loss 10 ") {
+		t.Errorf("legend %q, want the value at step 600 (10)", lines[0])
+	}
+}
+
+// TestCursorLine: the cursor is a dotted column in the axis colour at its x, drawn only
+// inside the x range; NoXLabels gives its row to the plot.
+func TestCursorLine(t *testing.T) {
+	pts := ramp(101, func(i int) float64 { return 5 })
+	col := func(c LineChart) int { // the plot column with dots in more than half the rows
+		rows := strings.Split(plain(c.Render(41, 10)), "\n")
+		counts := map[int]int{}
+		for _, l := range rows[1:9] {
+			for i, r := range []rune(l) {
+				if r >= 0x2801 && r <= 0x28ff {
+					counts[i]++
+				}
+			}
+		}
+		for i, n := range counts {
+			if n >= 6 {
+				return i
+			}
+		}
+		return -1
+	}
+	left := col(LineChart{Series: []Series{{Points: pts}}, Cursor: 20, ShowCursor: true})
+	right := col(LineChart{Series: []Series{{Points: pts}}, Cursor: 80, ShowCursor: true})
+	if left < 0 || right <= left {
+		t.Errorf("cursor columns %d (x 20) and %d (x 80)", left, right)
+	}
+	if c := col(LineChart{Series: []Series{{Points: pts}}, Cursor: 500, ShowCursor: true}); c >= 0 {
+		t.Errorf("a cursor outside the range is drawn at column %d", c)
+	}
+	with := strings.Split(plain(LineChart{Series: []Series{{Name: "lr", Points: pts}}, NoXLabels: true}.Render(30, 4)), "\n")
+	if len(with) != 4 || !strings.Contains(with[0], "lr") || strings.Contains(with[3], "100") {
+		t.Errorf("NoXLabels at 4 rows: legend and 3 plot rows, no x labels:\n%s", strings.Join(with, "\n"))
+	}
+}
+
+// TestNegativeX: a chart of negative x (energies) fits its y range to every point.
+func TestNegativeX(t *testing.T) {
+	pts := []Point{{-32000, 0}, {-31900, 0.004}, {-31800, 0.004}, {-31700, 0}}
+	out := plain(LineChart{Series: []Series{{Points: pts}}}.Render(40, 8))
+	if !strings.Contains(out, "4m") {
+		t.Errorf("the y axis should reach 0.004:\n%s", out)
+	}
+}

@@ -40,9 +40,10 @@ type tick struct {
 	label string
 }
 
-// legendEntry is one coloured legend item.
+// legendEntry is one coloured legend item: a name and an optional value after it.
 type legendEntry struct {
 	text  string
+	value string
 	style lipgloss.Style
 }
 
@@ -53,6 +54,7 @@ type frame struct {
 	marker    Marker
 	legend    []legendEntry
 	xLabel    string
+	noXLabels bool // no x tick row (a chart under another with the same x axis)
 	axisColor color.Color
 	// yTicks returns at most maxN ticks for a plot dotsH dots high (pos 0 =
 	// top dot).
@@ -74,10 +76,10 @@ func (f frame) render(draw func(cv *canvas)) string {
 	axisStyle := lipgloss.NewStyle().Foreground(axisColor)
 
 	xRows, legendRows := 0, 0
-	if f.h >= 3 {
+	if f.h >= 3 && !f.noXLabels {
 		xRows = 1
 	}
-	if len(f.legend) > 0 && f.h >= 5 {
+	if len(f.legend) > 0 && (f.h >= 5 || f.noXLabels && f.h >= 3) {
 		legendRows = 1
 	}
 	plotRows := f.h - xRows - legendRows
@@ -170,13 +172,49 @@ func xLabelRow(ticks []tick, sx, width int, name string) string {
 	return string(row)
 }
 
-// legendLine renders legend entries ("━ name", with mark for ━) separated by
-// two spaces, dropping entries that do not fit, padded to exactly width cells.
+// legendLine renders legend entries ("━ name value", with mark for ━) separated by two
+// spaces, padded to exactly width cells. When they do not fit, the longest names are
+// shortened first (to 4 cells with "…"), so that every curve keeps its entry and value;
+// entries that still do not fit are dropped from the end.
 func legendLine(entries []legendEntry, width int, mark string) string {
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.text
+	}
+	full := func(i int) string {
+		t := mark + " " + names[i]
+		if entries[i].value != "" {
+			t += " " + entries[i].value
+		}
+		return t
+	}
+	total := func() int {
+		n := 0
+		for i := range entries {
+			if i > 0 {
+				n += 2
+			}
+			n += len([]rune(full(i)))
+		}
+		return n
+	}
+	for total() > width {
+		long := -1 // the longest name that can still be shortened
+		for i, n := range names {
+			if r := len([]rune(n)); r > 4 && (long < 0 || r > len([]rune(names[long]))) {
+				long = i
+			}
+		}
+		if long < 0 {
+			break
+		}
+		r := []rune(names[long]) // one cell shorter, ending in "…"
+		names[long] = string(r[:len(r)-2]) + "…"
+	}
 	var sb strings.Builder
 	used := 0
 	for i, e := range entries {
-		text := mark + " " + e.text
+		text := full(i)
 		sep := 0
 		if i > 0 {
 			sep = 2

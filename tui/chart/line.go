@@ -33,19 +33,39 @@ type LineChart struct {
 	HideRaw bool
 	// LogY uses a log10 y axis; non-positive values are skipped.
 	LogY bool
-	// YFrom, when above the first step, fits the y range to the points from
-	// that x on: the early transient of a loss curve (orders of magnitude
+	// YFrom, when set (non-zero) and above the first step, fits the y range to
+	// the points from that x on: the early transient of a loss curve (orders of magnitude
 	// above the rest) is clipped at the top instead of squashing the rest to
 	// the bottom row. Every point is still drawn where it fits.
 	YFrom float64
+	// XFrom and XTo, when XTo > XFrom, are the x window shown (a zoomed step range):
+	// the x axis spans exactly it, only points inside it are drawn, and the y range fits
+	// them alone (and YFrom). Smoothing still runs over every point, so a smoothed value
+	// does not depend on the window.
+	XFrom, XTo float64
+	// Cursor, when ShowCursor, is the x of a vertical cursor line (a value readout's
+	// step), drawn dotted in the axis colour under the curves.
+	Cursor     float64
+	ShowCursor bool
 	// Marker selects braille dots (default) or quadrant blocks.
 	Marker Marker
 	// XLabel names the x axis at the right end of the label row (e.g. "step").
 	XLabel string
 	// NoLegend hides the legend row.
 	NoLegend bool
+	// LegendNoValues leaves the latest values out of the legend (many short entries).
+	LegendNoValues bool
+	// NoXLabels hides the x tick labels (a small chart under one with the same x axis):
+	// its rows go to the plot.
+	NoXLabels bool
 	// AxisColor colours axes and labels; nil uses DefaultAxisColor.
 	AxisColor color.Color
+}
+
+// windowed reports whether the chart shows an x window, and whether x is inside it.
+func (c LineChart) windowed() bool { return c.XTo > c.XFrom }
+func (c LineChart) inWindow(x float64) bool {
+	return !c.windowed() || (x >= c.XFrom && x <= c.XTo)
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -58,6 +78,10 @@ func (c LineChart) Render(w, h int) string {
 	smooth := c.Smoothing > 0
 	showRaw := !smooth || !c.HideRaw
 	xr := rangeAcc{}
+	if c.windowed() {
+		xr.add(c.XFrom)
+		xr.add(c.XTo)
+	}
 	yr := rangeAcc{log: c.LogY}
 	ya0 := axis{log: c.LogY} // for validity checks before the range is known
 	var legend []legendEntry
@@ -72,11 +96,13 @@ func (c LineChart) Render(w, h int) string {
 			// Only drawable values count (a log axis skips y <= 0).
 			rawOK := showRaw && ya0.valid(p.Y)
 			smOK := smooth && ya0.valid(sv)
-			if !rawOK && !smOK {
+			if !rawOK && !smOK || !c.inWindow(p.X) {
 				continue
 			}
-			xr.add(p.X)
-			if p.X >= c.YFrom {
+			if !c.windowed() {
+				xr.add(p.X)
+			}
+			if c.YFrom == 0 || p.X >= c.YFrom {
 				if rawOK {
 					yr.add(p.Y)
 				}
@@ -92,17 +118,17 @@ func (c LineChart) Render(w, h int) string {
 			have = true
 		}
 		if s.Name != "" && !c.NoLegend {
-			text := s.Name
-			if have {
-				text += " " + FormatSI(last)
+			value := ""
+			if have && !c.LegendNoValues {
+				value = FormatSI(last)
 			}
-			legend = append(legend, legendEntry{text: text,
+			legend = append(legend, legendEntry{text: s.Name, value: value,
 				style: lipgloss.NewStyle().Foreground(seriesColor(s.Color, si))})
 		}
 	}
 	xa, ya := xr.axis(), yr.axis()
 	f := frame{
-		w: w, h: h, marker: c.Marker, legend: legend, xLabel: c.XLabel, axisColor: c.AxisColor,
+		w: w, h: h, marker: c.Marker, legend: legend, xLabel: c.XLabel, axisColor: c.AxisColor, noXLabels: c.NoXLabels,
 		yTicks: func(dotsH, maxN int) []tick { return valueTicks(ya, ya.ticks(maxN), dotsH, true) },
 		xTicks: func(dotsW, maxN int) []tick { return valueTicks(xa, xa.ticks(maxN), dotsW, false) },
 	}
@@ -114,6 +140,17 @@ func (c LineChart) Render(w, h int) string {
 		yDot := func(v float64) int {
 			fr, _ := ya.frac(v)
 			return dotPos(1-fr, cv.dotsH())
+		}
+		if c.ShowCursor && finite(c.Cursor) && c.Cursor >= xa.lo && c.Cursor <= xa.hi {
+			col := dotPos((c.Cursor-xa.lo)/(xa.hi-xa.lo), n)
+			axisColor := c.AxisColor
+			if axisColor == nil {
+				axisColor = DefaultAxisColor
+			}
+			st := cv.addStyle(lipgloss.NewStyle().Foreground(axisColor))
+			for y := 0; y < cv.dotsH(); y += 2 {
+				cv.set(col, y, st)
+			}
 		}
 		type drawn struct {
 			raw, sm []Bucket
