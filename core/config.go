@@ -55,6 +55,12 @@ type RunConfig struct {
 	// have had this share of the time since the grid began (0 = DefaultSampleShare). A grid
 	// due while the last one is still being drawn is skipped.
 	SampleShare float64 `json:"sample_share,omitempty"`
+	// EMA is the decay of an exponential moving average of the weights, kept beside the
+	// trained weights and used wherever the run is sampled (periodic grids, the workbench,
+	// `mdsm sample`, `mdsm score` and the other commands that load a run): after step t the
+	// average moves toward the new weights by 1 - min(EMA, (1+t)/(10+t)). 0 = off: the
+	// trained weights themselves. Training never reads it.
+	EMA float64 `json:"ema,omitempty"`
 
 	// NaNRollback: when a step produces a NaN or an infinity, roll back to the newest good
 	// checkpoint with the learning rate halved and go on, at most MaxNaNRollbacks times,

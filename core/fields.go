@@ -192,6 +192,14 @@ func RunFields() []Field {
 				}
 				return ""
 			}).resumable(),
+		floatField("ema", "ema", "weight EMA", "decay of the moving average of the weights that sampling uses (0 = off: the trained weights; e.g. 0.999)",
+			func(c *RunConfig) *float64 { return &c.EMA },
+			func(_ RunConfig, v float64) string {
+				if !(v >= 0 && v < 1) {
+					return "must be in [0, 1) (0 = off)"
+				}
+				return ""
+			}),
 		{Name: "seed", Flag: "seed", Label: "seed", Help: "random seed (weights, batches, noise)", Kind: KindUint,
 			get: func(c *RunConfig) string { return strconv.FormatUint(c.Seed, 10) },
 			set: func(c *RunConfig, v string) error {

@@ -25,7 +25,7 @@ const (
 // MemoryEstimate is the memory a training run needs, split into what is fixed and what
 // grows with the micro-batch.
 type MemoryEstimate struct {
-	Params int64 // parameter, gradient, Adam moment and snapshot copies (6 x params)
+	Params int64 // parameter, gradient, Adam moment and snapshot copies (6 x params, 7 with the weight average)
 	// Slots: the gradient of one micro-batch before it is added (when the batch is split),
 	// and in a data-parallel run the buffers of the gradient exchange.
 	Slots    int64
@@ -48,7 +48,8 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 
 // EstimateMemoryParts counts the float32 buffers of a training run of cfg:
 //   - 6 copies of the parameters: weights, gradients, Adam m and v, the trainer's snapshot
-//     and the copy a reader (sampler, workbench) takes of it;
+//     and the copy a reader (sampler, workbench) takes of it; 7 with the weight average
+//     (RunConfig.EMA);
 //   - the batch and the objective's noise (batch_size images each);
 //   - per image of a micro-batch, what nn.Model.alloc makes with tangents: input, dE/dx,
 //     stem output, each block's stored activations (a1, a2, pooled input, output), the
@@ -78,8 +79,12 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	case cfg.microBatch() < cfg.BatchSize: // Objective.LossGradNoise's scratch gradient
 		slots = f * params
 	}
+	copies := int64(6)
+	if cfg.EMA > 0 {
+		copies++
+	}
 	est := MemoryEstimate{
-		Params:   6 * f * params,
+		Params:   copies * f * params,
 		Slots:    slots,
 		Batch:    2 * f * int64(cfg.BatchSize) * dim,
 		PerImage: perImage,

@@ -275,8 +275,9 @@ type WeightSource interface {
 	Weights() (Weights, error)
 }
 
-// Weights returns the newest weights: a live run's snapshot after its last step, or a
-// followed run's newest checkpoint (read from disk: call it off the UI goroutine).
+// Weights returns the newest weights to sample with (the weight average when the run keeps
+// one): a live run's snapshot after its last step, or a followed run's newest checkpoint
+// (read from disk: call it off the UI goroutine).
 func (r *Run) Weights() (Weights, error) {
 	if r.tr != nil {
 		p, step := r.tr.Snapshot()
@@ -286,7 +287,8 @@ func (r *Run) Weights() (Weights, error) {
 	if err != nil {
 		return Weights{}, fmt.Errorf("load the newest checkpoint: %w", err)
 	}
-	return Weights{params: ck.Params, Step: ck.State.Step, Source: "checkpoint " + filepath.Base(ck.Path)}, nil
+	p, path := ck.Sampling()
+	return Weights{params: p, Step: ck.State.Step, Source: "checkpoint " + filepath.Base(path)}, nil
 }
 
 // Device is where the run's jobs (live chains, inpainting, denoising) and readings are

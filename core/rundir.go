@@ -92,6 +92,9 @@ type TrainState struct {
 	// Device is the device that trained up to this checkpoint ("cpu", "cuda:0 (NVIDIA
 	// H200, ...)"); the files themselves are device-independent.
 	Device string `json:"device,omitempty"`
+	// EMA is the file of the moving average of the weights (RunConfig.EMA), next to the
+	// sidecar; empty when the run keeps none.
+	EMA string `json:"ema,omitempty"`
 }
 
 const stateFormat = "mdsm-train-state-v1"
@@ -358,12 +361,18 @@ func checkpointBase(dir string, step int) string {
 	return filepath.Join(dir, "checkpoints", fmt.Sprintf("step-%08d", step))
 }
 
-// SaveCheckpoint writes weights, optimizer moments and the state sidecar (in that order,
-// each atomically), then deletes checkpoints beyond the newest keep. A failed write leaves
-// the earlier checkpoints as they were and removes what it wrote of this one.
-func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam, keep int) (path string, err error) {
+// SaveCheckpoint writes weights, optimizer moments, the weight average when ema is not nil
+// and the state sidecar (in that order, each atomically), then deletes checkpoints beyond
+// the newest keep. A failed write leaves the earlier checkpoints as they were and removes
+// what it wrote of this one.
+func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam, ema *nn.Params[float32], keep int) (path string, err error) {
 	if err := p.CheckFinite(); err != nil {
 		return "", fmt.Errorf("refusing to checkpoint non-finite weights at step %d: %w", st.Step, err)
+	}
+	if ema != nil {
+		if err := ema.CheckFinite(); err != nil {
+			return "", fmt.Errorf("refusing to checkpoint a non-finite weight average at step %d: %w", st.Step, err)
+		}
 	}
 	base := checkpointBase(r.Path, st.Step)
 	defer func() {
@@ -373,8 +382,7 @@ func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam,
 		// free the space of an incomplete checkpoint (one without its sidecar: a complete
 		// one at the same step, written earlier, has the same weights and is kept).
 		if _, serr := os.Stat(base + ".json"); errors.Is(serr, os.ErrNotExist) {
-			os.Remove(base + ".safetensors")
-			os.Remove(base + ".adam.safetensors")
+			removeCheckpointFiles(base)
 		}
 	}()
 	// nn.SaveParams' format, written through the wrapWrite seam.
@@ -398,6 +406,16 @@ func (r *RunDir) SaveCheckpoint(st TrainState, p *nn.Params[float32], opt *Adam,
 	})
 	if err != nil {
 		return "", err
+	}
+	st.EMA = ""
+	if ema != nil {
+		// the average in the weights' own format, so that it loads as a checkpoint file too
+		meta["ema"] = fmt.Sprint(st.Config.EMA)
+		err = writeAtomic(base+".ema.safetensors", func(w io.Writer) error { return nn.WriteSafetensors(w, ema.Names, ema.T, meta) })
+		if err != nil {
+			return "", err
+		}
+		st.EMA = filepath.Base(base + ".ema.safetensors")
 	}
 	st.Format = stateFormat
 	st.AdamT = opt.T
@@ -423,12 +441,18 @@ func (r *RunDir) prune(keep int) {
 	for i := 0; i < len(steps)-keep; i++ {
 		base := checkpointBase(r.Path, steps[i])
 		os.Remove(base + ".json") // first: the checkpoint stops counting as complete
-		os.Remove(base + ".safetensors")
-		os.Remove(base + ".adam.safetensors")
+		removeCheckpointFiles(base)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(r.Path, "checkpoints", ".*.tmp-*"))
 	for _, t := range tmps {
 		os.Remove(t)
+	}
+}
+
+// removeCheckpointFiles removes the data files of the checkpoint at base (not its sidecar).
+func removeCheckpointFiles(base string) {
+	for _, ext := range []string{".safetensors", ".adam.safetensors", ".ema.safetensors"} {
+		os.Remove(base + ext)
 	}
 }
 
@@ -502,6 +526,19 @@ type Checkpoint struct {
 	Params *nn.Params[float32]
 	Adam   *Adam
 	Path   string // the weights file
+	// EMA is the moving average of the weights (RunConfig.EMA), nil when the run keeps
+	// none; EMAPath its file.
+	EMA     *nn.Params[float32]
+	EMAPath string
+}
+
+// Sampling returns the weights a run is sampled with, the average when the checkpoint has
+// one, and their file.
+func (c *Checkpoint) Sampling() (*nn.Params[float32], string) {
+	if c.EMA != nil {
+		return c.EMA, c.EMAPath
+	}
+	return c.Params, c.Path
 }
 
 // LoadLatestCheckpoint loads the newest complete, readable checkpoint of a run. A damaged
@@ -582,7 +619,26 @@ func LoadCheckpoint(statePath string) (*Checkpoint, error) {
 	if opt.V, err = nn.ParamsFromTensors(p.Config, vt); err != nil {
 		return nil, fmt.Errorf("optimizer state %s: %w", filepath.Join(dir, st.Optimizer), err)
 	}
-	return &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}, nil
+	ck := &Checkpoint{State: st, Params: p, Adam: opt, Path: filepath.Join(dir, st.Weights)}
+	if st.EMA != "" {
+		ck.EMAPath = filepath.Join(dir, st.EMA)
+		e, emeta, err := nn.LoadParams(ck.EMAPath)
+		if err != nil {
+			return nil, err
+		}
+		if emeta["step"] != fmt.Sprint(st.Step) {
+			return nil, fmt.Errorf("checkpoint %s: its weight average %s is of step %q, not %d (files of two checkpoints mixed?)", statePath, st.EMA, emeta["step"], st.Step)
+		}
+		if e.Config.InChannels != p.Config.InChannels || e.Config.Filters != p.Config.Filters || e.Config.Stages != p.Config.Stages ||
+			e.Config.ExtraBlocks != p.Config.ExtraBlocks || e.Config.ImageSize != p.Config.ImageSize {
+			return nil, fmt.Errorf("checkpoint %s: its weight average %s is for %+v, the weights for %+v", statePath, st.EMA, e.Config, p.Config)
+		}
+		if err := e.CheckFinite(); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: weight average %s: %w: the checkpoint is unusable", statePath, st.EMA, err)
+		}
+		ck.EMA = e
+	}
+	return ck, nil
 }
 
 func finite32(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
@@ -611,6 +667,9 @@ func CheckState(st TrainState, name string) error {
 	}
 	if st.Optimizer != base+".adam.safetensors" {
 		bad("optimizer file %q is not %s.adam.safetensors, the optimizer state of step %d", st.Optimizer, base, st.Step)
+	}
+	if st.EMA != "" && st.EMA != base+".ema.safetensors" {
+		bad("weight average file %q is not %s.ema.safetensors, the average of step %d", st.EMA, base, st.Step)
 	}
 	if st.AdamT != st.Step {
 		bad("Adam step %d differs from the training step %d", st.AdamT, st.Step)
@@ -655,7 +714,8 @@ func CheckState(st TrainState, name string) error {
 }
 
 // LoadWeights loads just the weights from a run directory (its newest checkpoint) or from a
-// .safetensors file: what sampling commands accept as RUN_DIR|CHECKPOINT.
+// .safetensors file: what sampling commands accept as RUN_DIR|CHECKPOINT. A run or sidecar
+// whose checkpoint keeps a weight average (RunConfig.EMA) gives the average.
 func LoadWeights(path string) (*nn.Params[float32], string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -666,14 +726,16 @@ func LoadWeights(path string) (*nn.Params[float32], string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		return ck.Params, ck.Path, nil
+		p, wpath := ck.Sampling()
+		return p, wpath, nil
 	}
 	if strings.HasSuffix(path, ".json") {
 		ck, err := LoadCheckpoint(path)
 		if err != nil {
 			return nil, "", err
 		}
-		return ck.Params, ck.Path, nil
+		p, wpath := ck.Sampling()
+		return p, wpath, nil
 	}
 	p, _, err := nn.LoadParams(path)
 	return p, path, err

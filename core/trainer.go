@@ -47,8 +47,11 @@ type Trainer struct {
 	ds   *data.Dataset
 	// params and adam are the host copies of the weights and the optimiser state: the
 	// engine's own on the CPU, refreshed from the engine before a checkpoint on a device.
-	params  *nn.Params[float32]
-	adam    *Adam
+	params *nn.Params[float32]
+	adam   *Adam
+	// ema is the moving average of the weights that sampling uses (RunConfig.EMA), kept by
+	// rank 0 alone (the writer, which samples and checkpoints); nil when off.
+	ema     *nn.Params[float32]
 	engine  TrainEngine
 	device  Device
 	batcher *data.Batcher
@@ -211,6 +214,7 @@ func NewTrainerOn(comm dist.Comm, cfg RunConfig, ds *data.Dataset, runDir string
 		dir.Close()
 		return nil, err
 	}
+	t.initEMA(nil)
 	t.emit(LogEvent{At: time.Now(), Level: "info", Msg: note})
 	t.warnDiskSpace()
 	t.warnSlots()
@@ -447,6 +451,7 @@ func ResumeTrainer(runDir string, ds *data.Dataset, opt ResumeOptions) (*Trainer
 		}
 		t.rollbacks = ck.State.Rollbacks
 		t.savedStep = t.step
+		t.initEMA(ck.EMA)
 		t.drawPending = ck.State.SamplePending > 0
 		if t.writer() {
 			for _, e := range skipped {
@@ -608,7 +613,8 @@ func (t *Trainer) Comm() dist.Comm { return t.comm }
 func (t *Trainer) Events() <-chan Event { return t.events }
 
 // Snapshot returns a private copy of the weights after the last completed step, and that
-// step: the only way for other goroutines to read weights. On a device engine the copy is
+// step: the only way for other goroutines to read weights. They are the weights sampling
+// uses: the moving average when the run keeps one (RunConfig.EMA). On a device engine the copy is
 // refreshed after the step following a call (weights cross to the host only at the rate
 // they are read), so a reader polling at its preview rate sees weights one poll old at
 // most; checkpoints, periodic samples and the end of training refresh it too.
@@ -660,15 +666,56 @@ func (t *Trainer) Start() {
 	go t.run()
 }
 
-// refreshSnapshot copies the engine's weights into the snapshot (training goroutine only).
+// refreshSnapshot copies the weights sampling uses into the snapshot: the engine's, or
+// their moving average when the run keeps one (training goroutine only).
 func (t *Trainer) refreshSnapshot() error {
 	t.snapWanted.Store(false)
 	t.snapMu.Lock()
 	defer t.snapMu.Unlock()
-	if err := t.engine.ReadParams(t.snap); err != nil {
+	if t.ema != nil {
+		t.snap.CopyFrom(t.ema)
+	} else if err := t.engine.ReadParams(t.snap); err != nil {
 		return fmt.Errorf("copy the weights from %s: %w", t.device.Name, err)
 	}
 	t.snapStep = t.step
+	return nil
+}
+
+// initEMA starts the moving average of the weights when the run keeps one: from saved (a
+// checkpoint's average) when given, else from the current weights (a fresh run, or a run
+// resumed from a checkpoint written before the average was kept). It makes the snapshot
+// the average.
+func (t *Trainer) initEMA(saved *nn.Params[float32]) {
+	t.ema = nil
+	if t.cfg.EMA <= 0 || !t.writer() {
+		return
+	}
+	if saved != nil {
+		t.ema = saved.Clone()
+	} else {
+		t.ema = t.params.Clone()
+	}
+	t.snapMu.Lock()
+	t.snap.CopyFrom(t.ema)
+	t.snapMu.Unlock()
+}
+
+// updateEMA moves the average toward the weights after step t.step by 1 - d, with
+// d = min(EMA, (1+t)/(10+t)): the lower decay of the first steps lets the average forget
+// the random initial weights in a short run (the warm-up of TensorFlow's
+// ExponentialMovingAverage with num_updates).
+func (t *Trainer) updateEMA() error {
+	if !t.engine.HostResident() {
+		if err := t.engine.ReadParams(t.params); err != nil {
+			return fmt.Errorf("step %d: copy the weights from %s for their average: %w", t.step, t.device.Name, err)
+		}
+	}
+	d := min(t.cfg.EMA, float64(1+t.step)/float64(10+t.step))
+	c := float32(1 - d)
+	w, a := t.params.Flat(), t.ema.Flat()
+	for i := range a {
+		a[i] += c * (w[i] - a[i])
+	}
 	return nil
 }
 
@@ -1044,6 +1091,11 @@ func (t *Trainer) trainStep() error {
 		return fmt.Errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
+	if t.ema != nil {
+		if err := t.updateEMA(); err != nil {
+			return err
+		}
+	}
 	// The step's time includes the grid slices run since the last step, so that the rate
 	// and the ETA are those of the wall clock.
 	trainDur := time.Since(start)
@@ -1177,7 +1229,7 @@ func (t *Trainer) checkpoint(kept bool) (string, error) {
 	if t.lrScale != 1 {
 		st.LRScale = t.lrScale
 	}
-	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.cfg.KeepCheckpoints)
+	path, err := t.dir.SaveCheckpoint(st, t.params, t.adam, t.ema, t.cfg.KeepCheckpoints)
 	if err != nil {
 		err = storageError(fmt.Errorf("checkpoint at step %d failed: %w", t.step, err), t.dir.Path)
 	} else {
@@ -1352,6 +1404,7 @@ func (t *Trainer) rollback(cause error) error {
 	t.snap.CopyFrom(t.params)
 	t.snapStep = t.step
 	t.snapMu.Unlock()
+	t.initEMA(ck.EMA)
 	t.emit(LogEvent{At: time.Now(), Level: "warn", Msg: fmt.Sprintf("%v; rolled back to the checkpoint at step %d with the learning rate halved (now %g x the schedule; rollback %d of %d)",
 		cause, t.step, t.lrScale, t.rollbacks, MaxNaNRollbacks)})
 	var terr error
