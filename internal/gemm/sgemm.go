@@ -2,6 +2,7 @@ package gemm
 
 import (
 	"mdsm/internal/isa"
+	"mdsm/internal/par"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -403,13 +404,15 @@ func parallel(kern *kernel, nt, n int, f func(ws *workspace, worker, chunk int))
 		}
 		kern.putWorkspace(ws)
 	}
+	// The workers come from par's pool (its workers poll between loops, so a product that
+	// follows a layer's loop does not wait for a sleeping thread, nor for a spinning one to
+	// give up its core). par.For gives each worker index to one goroutine at a time.
 	nt = min(nt, n)
-	var wg sync.WaitGroup
-	for w := 1; w < nt; w++ {
-		wg.Go(func() { work(w) })
-	}
-	work(0)
-	wg.Wait()
+	par.For(nt, par.MinWork, func(lo, hi int) {
+		for w := lo; w < hi; w++ {
+			work(w)
+		}
+	})
 }
 
 // evenParts cuts [0,n) into at most parts contiguous pieces of whole units (the last may be
