@@ -12,8 +12,8 @@ package nn
 // three data-adjoint GEMMs (and two col2im) per block that a naive tangent backward repeats:
 // one of the seven forward-equivalents of a training step.
 
-// backwardEnergy propagates gOut to the block input, returned in pi; pz and pa are scratch
-// buffers at least as large as any activation of the block. With keep it stores the
+// backwardEnergy propagates gOut to the block input, returned in pi; pz and pa are the
+// model's scratch (Model.scratchSizes). With keep it stores the
 // energy's adjoints at the block output and at a2 and a1 (before the ELU derivative) for
 // backwardTrain.
 func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) []T {
@@ -62,9 +62,10 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 //
 //	dW += ybar x^T + ydotbar xdot^T,  db += sum ybar,
 //
-// with the tangent adjoints ydotbar taken from what backwardEnergy kept. pz, pa and tz are
-// scratch buffers at least as large as any activation of the block.
-func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, tz []T) []T {
+// with the tangent adjoints ydotbar taken from what backwardEnergy kept. pz and pa are the
+// model's scratch (Model.scratchSizes): each adjoint is written where the one before it is
+// dead.
+func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa []T) []T {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	inLen := n * bs.cin * sz
@@ -88,18 +89,18 @@ func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, tz []T) []T {
 	if bs.down {
 		z2bar = pz[:n*bs.cout*sz]
 		meanUnpool(gOut, bs.cout*n, s, z2bar, false)
-		z2barT = tz[:n*bs.cout*sz]
+		z2barT = pa[:n*bs.cout*sz] // pa's pooled shortcut adjoint is spent
 		meanUnpool(gOutT, bs.cout*n, s, z2barT, false)
 	}
 	a1, a2 := b.a1[:inLen], b.a2[:inLen]
 	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
 	b.c2.backwardWeights(a2, z2bar, a2d, z2barT, n, s, col)
-	a2bar := pa[:inLen]
+	a2bar := pa[:inLen] // z2barT is spent
 	b.c2.backwardData(z2bar, n, s, a2bar, col)
-	z1barT := tz[:inLen]
+	z1barT := pz[:inLen]                                       // z2bar is spent
 	eluBackwardSecond(a2, a2bar, a2d, b.a2bar[:inLen], z1barT) // adjoints of z1 = c1(a1)
 	b.c1.backwardWeights(a1, a2bar, a1d, z1barT, n, s, col)
-	a1bar := pz[:inLen]
+	a1bar := pz[:inLen] // z1barT is spent
 	b.c1.backwardData(a2bar, n, s, a1bar, col)
 	eluBackwardSecond(a1, a1bar, a1d, b.a1bar[:inLen], nil) // adjoint of the block input
 	addInto(gIn, a1bar)
