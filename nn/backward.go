@@ -40,7 +40,7 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 		z2bar = pz[:n*bs.cout*sz]
 		meanUnpool(gOut, bs.cout*n, s, z2bar, false)
 	}
-	a1, a2 := b.a1[:inLen], b.a2[:inLen]
+	a2 := b.a2[:inLen]
 	a2bar := pa[:inLen]
 	b.c2.backwardData(z2bar, n, s, a2bar, col)
 	if keep {
@@ -52,7 +52,7 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 	if keep {
 		copy(b.a1bar, a1bar)
 	}
-	eluBackward(a1, a1bar) // now the adjoint of the block input
+	eluBackward(b.a1(pa, n), a1bar) // now the adjoint of the block input (a2bar is spent)
 	addInto(gIn, a1bar)
 	return gIn
 }
@@ -64,8 +64,8 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 //
 // with the tangent adjoints ydotbar taken from what backwardEnergy kept. pz and pa are the
 // model's scratch (Model.scratchSizes): each adjoint is written where the one before it is
-// dead.
-func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa []T) []T {
+// dead; po is the buffer that holds gOut, which takes the recomputed a1 once gOut is spent.
+func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, po []T) []T {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	inLen := n * bs.cin * sz
@@ -75,7 +75,7 @@ func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa []T) []T {
 	// Shortcut: out += skip([pool] in).
 	if bs.down {
 		pooled := n * bs.cin * sz / 4
-		b.skip.backwardWeights(b.s[:pooled], gOut, b.sd[:pooled], gOutT, n, s/2, nil)
+		b.skip.backwardWeights(b.pooledIn(pz, n), gOut, b.sd[:pooled], gOutT, n, s/2, nil)
 		sbar := pa[:pooled]
 		b.skip.backwardData(gOut, n, s/2, sbar, nil)
 		meanUnpool(sbar, bs.cin*n, s, gIn, false)
@@ -92,13 +92,14 @@ func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa []T) []T {
 		z2barT = pa[:n*bs.cout*sz] // pa's pooled shortcut adjoint is spent
 		meanUnpool(gOutT, bs.cout*n, s, z2barT, false)
 	}
-	a1, a2 := b.a1[:inLen], b.a2[:inLen]
+	a2 := b.a2[:inLen]
 	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
 	b.c2.backwardWeights(a2, z2bar, a2d, z2barT, n, s, col)
 	a2bar := pa[:inLen] // z2barT is spent
 	b.c2.backwardData(z2bar, n, s, a2bar, col)
 	z1barT := pz[:inLen]                                       // z2bar is spent
 	eluBackwardSecond(a2, a2bar, a2d, b.a2bar[:inLen], z1barT) // adjoints of z1 = c1(a1)
+	a1 := b.a1(po, n)                                          // gOut is spent
 	b.c1.backwardWeights(a1, a2bar, a1d, z1barT, n, s, col)
 	a1bar := pz[:inLen] // z1barT is spent
 	b.c1.backwardData(a2bar, n, s, a1bar, col)

@@ -23,7 +23,7 @@ type Model[T Float] struct {
 	plane  int // pixels per input channel
 
 	x, xd    []T    // input and its tangent, channel-major
-	h0, h0d  []T    // stem output and its tangent
+	h0, h0d  []T    // stem output and its tangent (h0d may be m.adj[1]: see tangentForward)
 	col      []T    // im2col scratch
 	adj      [2][]T // the reverse passes' adjoints between blocks, in turn (see scratchSizes)
 	bufZ     []T    // a block's pre-activation scratch (see scratchSizes)
@@ -44,8 +44,8 @@ type block[T Float] struct {
 	spec         blockSpec
 	c1, c2, skip conv[T]
 	in, ind      []T // the block input and its tangent (owned by the previous layer)
-	a1, a2       []T // elu(in), elu(c1(a1))
-	s            []T // pooled input (down blocks); nil otherwise
+	a2           []T // elu(c1(a1)), a1 = elu(in) (a1 and the pooled input of a down block are
+	// not kept: the passes recompute them from in, exactly, into scratch)
 	out          []T
 	a1d, a2d, sd []T // tangents
 	outd         []T
@@ -111,9 +111,8 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 			osz := sz
 			if bs.down {
 				osz = sz / 4
-				b.s = mk(n * bs.cin * osz)
 			}
-			b.a1, b.a2 = mk(n*bs.cin*sz), mk(n*bs.cin*sz)
+			b.a2 = mk(n * bs.cin * sz)
 			b.out = mk(n * bs.cout * osz)
 			maxCol = max(maxCol, bs.cin*9*sz)
 		}
@@ -130,15 +129,18 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 	}
 	if tangents {
 		m.xd = mk(len(m.x))
-		m.h0d = mk(len(m.h0))
+		m.h0d = m.adj[1][:len(m.h0)]
+		if !m.h0dScratch() {
+			m.h0d = mk(len(m.h0))
+		}
 		m.gh0 = mk(len(m.h0))
 		for _, b := range m.blocks {
-			b.a1d, b.a2d = mk(len(b.a1)), mk(len(b.a2))
-			if b.s != nil {
-				b.sd = mk(len(b.s))
+			b.a1d, b.a2d = mk(len(b.a2)), mk(len(b.a2))
+			if b.spec.down {
+				b.sd = mk(len(b.out) / b.spec.cout * b.spec.cin)
 			}
 			b.outd = mk(len(b.out))
-			b.gout, b.a1bar, b.a2bar = mk(len(b.out)), mk(len(b.a1)), mk(len(b.a2))
+			b.gout, b.a1bar, b.a2bar = mk(len(b.out)), mk(len(b.a2)), mk(len(b.a2))
 		}
 		m.head.ud, m.head.wd = mk(n), mk(n)
 		m.tangents = true
@@ -153,14 +155,18 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 //
 //   - adj: the adjoints at the block boundaries (the stem output, every block's input
 //     cin*sz and output cout*osz). Each reverse pass reads a block's output adjoint from one
-//     and writes its input adjoint to the other.
+//     and writes its input adjoint to the other; once a block's output adjoint is spent, its
+//     buffer holds the recomputed a1 = elu(in). The forward passes hold a1 in adj[0] and the
+//     stem output's tangent in adj[1] (h0dScratch).
 //   - z: the forward's pre-activations z1 (cin*sz) and, in a down block, the unpooled z2
-//     (cout*sz); the reverse passes' z2bar (cout*sz) and a1bar, and the training pass's
-//     z1bar tangent adjoint (cin*sz), each dead before the next is written.
+//     (cout*sz) and then the pooled input; the reverse passes' z2bar (cout*sz) and a1bar,
+//     and the training pass's pooled input (recomputed) and z1bar tangent adjoint (cin*sz),
+//     each dead before the next is written.
 //   - a: the forward's shortcut output (cout*osz); the reverse passes' pooled shortcut
-//     adjoint and a2bar (cin*sz), and the training pass's unpooled z2 tangent adjoint
-//     (cout*sz, down blocks), dead before a2bar is written. A model that never trains (a
-//     sampler) never writes beyond cin*sz of it, and memory not written is not resident.
+//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass, and the
+//     training pass's unpooled z2 tangent adjoint (cout*sz, down blocks), dead before a2bar
+//     is written. A model that never trains (a sampler) never writes beyond cin*sz of it,
+//     and memory not written is not resident.
 //
 // Four buffers of the largest activation each and a fifth for the training pass (their
 // former layout) took 1.7x this (small preset; 1.67x paper-mnist).
@@ -177,6 +183,15 @@ func (m *Model[T]) scratchSizes() (adj, z, a int) {
 		}
 	}
 	return adj, z, a
+}
+
+// h0dScratch reports whether the stem output's tangent can live in m.adj[1]: the tangent
+// forward reads it, and no reverse pass does unless the first block keeps its shortcut input
+// (a block that does not pool reads its input's tangent for the shortcut's weight
+// gradient) or there are no blocks (the head reads it). The adjoint buffers are free during
+// the forward passes.
+func (m *Model[T]) h0dScratch() bool {
+	return len(m.blocks) > 0 && m.blocks[0].spec.down && len(m.adj[1]) >= len(m.h0)
 }
 
 // reserveConv announces every Winograd convolution of the model at batch n to the shared
@@ -240,7 +255,7 @@ func (m *Model[T]) energyBackward() []T {
 	gOut := m.adj[0][:len(last)]
 	m.headInputGrad(last, gOut)
 	keep := m.tangents
-	gOut = m.backwardBlocks(gOut, func(b *block[T], g, pi []T) []T {
+	gOut = m.backwardBlocks(gOut, func(b *block[T], g, pi, _ []T) []T {
 		return b.backwardEnergy(m.n, m.col, g, pi, m.bufZ, m.bufA, keep)
 	})
 	if keep {
@@ -275,8 +290,8 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	last, lastd := m.lastOut(), m.lastOutTangent()
 	gP := m.adj[0][:len(last)]
 	m.headTangentBackward(last, lastd, gP)
-	gP = m.backwardBlocks(gP, func(b *block[T], g, pi []T) []T {
-		return b.backwardTrain(n, m.col, g, pi, m.bufZ, m.bufA)
+	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, po []T) []T {
+		return b.backwardTrain(n, m.col, g, pi, m.bufZ, m.bufA, po)
 	})
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, m.xd, m.gh0[:len(gP)], n, s, m.col)
@@ -284,13 +299,13 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 }
 
 // backwardBlocks runs a reverse pass, step, through the blocks from the last to the first,
-// starting from the adjoint g in m.adj[0]. Each block reads its output adjoint from one of
-// the two adjoint buffers and writes its input adjoint (pi) to the other; it returns the
-// stem-output adjoint.
-func (m *Model[T]) backwardBlocks(g []T, step func(b *block[T], g, pi []T) []T) []T {
+// starting from the adjoint g in m.adj[0]. Each block reads its output adjoint g from one of
+// the two adjoint buffers (po, whole) and writes its input adjoint to the other (pi); it
+// returns the stem-output adjoint.
+func (m *Model[T]) backwardBlocks(g []T, step func(b *block[T], g, pi, po []T) []T) []T {
 	o := 0
 	for k := len(m.blocks) - 1; k >= 0; k-- {
-		g = step(m.blocks[k], g, m.adj[1-o])
+		g = step(m.blocks[k], g, m.adj[1-o], m.adj[o])
 		o = 1 - o
 	}
 	return g
@@ -340,9 +355,26 @@ func (m *Model[T]) forward(x []T, n int) {
 	m.stem.forward(m.x, n, c.ImageSize, m.h0, m.col, true)
 	in := m.h0[:n*c.Filters*m.plane]
 	for _, b := range m.blocks {
-		b.forward(in, n, m.col, m.bufZ, m.bufA)
+		b.forward(in, n, m.col, m.bufZ, m.bufA, m.adj[0])
 		in = b.out[:n*b.spec.cout*b.outPlane()]
 	}
+}
+
+// a1 writes a1 = elu(in) of the block's stored input into scratch and returns it: the
+// same bits every time (elu splits its work by the length alone).
+func (b *block[T]) a1(scratch []T, n int) []T {
+	a1 := scratch[:n*b.spec.cin*b.spec.size*b.spec.size]
+	elu(b.in[:len(a1)], a1)
+	return a1
+}
+
+// pooledIn writes the 2x2 mean pool of a down block's stored input into scratch and returns
+// it.
+func (b *block[T]) pooledIn(scratch []T, n int) []T {
+	s := b.spec.size
+	p := scratch[:n*b.spec.cin*s*s/4]
+	meanPool(b.in[:4*len(p)], b.spec.cin*n, s, p)
+	return p
 }
 
 func (b *block[T]) outPlane() int {
@@ -353,13 +385,13 @@ func (b *block[T]) outPlane() int {
 	return s * s
 }
 
-// forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in).
-func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
+// forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in). t0, t1 and ta are scratch
+// (Model.scratchSizes): a1 = elu(in) goes to ta.
+func (b *block[T]) forward(in []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	b.in = in
-	a1, a2 := b.a1[:n*bs.cin*sz], b.a2[:n*bs.cin*sz]
-	elu(in, a1)
+	a1, a2 := b.a1(ta, n), b.a2[:n*bs.cin*sz]
 	z1 := t0[:n*bs.cin*sz]
 	b.c1.forward(a1, n, s, z1, col, false)
 	elu(z1, a2)
@@ -369,8 +401,7 @@ func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
 		z2 := t0[:n*bs.cout*sz]
 		b.c2.forward(a2, n, s, z2, col, true)
 		meanPool(z2, bs.cout*n, s, out)
-		skipIn, os = b.s[:n*bs.cin*sz/4], s/2
-		meanPool(in, bs.cin*n, s, skipIn)
+		skipIn, os = b.pooledIn(t0, n), s/2 // z2 is spent
 	} else {
 		b.c2.forward(a2, n, s, out, col, true)
 	}
@@ -384,19 +415,21 @@ func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
 func (m *Model[T]) tangentForward() {
 	n, c := m.n, m.cfg
 	m.stem.forward(m.xd, n, c.ImageSize, m.h0d, m.col, false)
-	in, ind := m.h0[:n*c.Filters*m.plane], m.h0d[:n*c.Filters*m.plane]
+	ind := m.h0d[:n*c.Filters*m.plane]
 	for _, b := range m.blocks {
 		b.ind = ind
-		b.tangentForward(in, ind, n, m.col, m.bufZ, m.bufA)
-		in, ind = b.out[:n*b.spec.cout*b.outPlane()], b.outd[:n*b.spec.cout*b.outPlane()]
+		b.tangentForward(ind, n, m.col, m.bufZ, m.bufA, m.adj[0])
+		ind = b.outd[:n*b.spec.cout*b.outPlane()]
 	}
 }
 
-func (b *block[T]) tangentForward(in, ind []T, n int, col, t0, t1 []T) {
+// tangentForward propagates the block input's tangent ind; t0, t1 and ta are scratch
+// (Model.scratchSizes).
+func (b *block[T]) tangentForward(ind []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	a1d, a2d := b.a1d[:n*bs.cin*sz], b.a2d[:n*bs.cin*sz]
-	eluTangent(b.a1[:len(a1d)], ind, a1d)
+	eluTangent(b.a1(ta, n), ind, a1d)
 	z1d := t0[:n*bs.cin*sz]
 	b.c1.forward(a1d, n, s, z1d, col, false)
 	eluTangent(b.a2[:len(a2d)], z1d, a2d)
