@@ -64,38 +64,40 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 //
 // with the tangent adjoints ydotbar taken from what backwardEnergy kept. pz and pa are the
 // model's scratch (Model.scratchSizes): each adjoint is written where the one before it is
-// dead; po is the buffer that holds gOut, which takes the recomputed a1 once gOut is spent.
-func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, po []T) []T {
+// dead. pi and po are the two halves of adj, one buffer: po holds gOut, and takes the
+// recomputed a1 once gOut is spent; a down block writes its unpooled z2 tangent adjoint
+// across both halves, between gOut's last read and gIn's first write.
+func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, po, adj []T) []T {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	inLen := n * bs.cin * sz
 	gIn := pi[:inLen]
 	gOutT := b.gout[:len(gOut)]
+	a2 := b.a2[:inLen]
+	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
 
-	// Shortcut: out += skip([pool] in).
+	// out = [pool] c2(a2) + skip([pool] in): the shortcut's and c2's weight gradients, the
+	// shortcut's input adjoint into gIn.
+	z2bar := gOut
 	if bs.down {
 		pooled := n * bs.cin * sz / 4
 		b.skip.backwardWeights(b.pooledIn(pz, n), gOut, b.sd[:pooled], gOutT, n, s/2, nil)
+		z2bar = pz[:n*bs.cout*sz] // the pooled input is spent
+		meanUnpool(gOut, bs.cout*n, s, z2bar, false)
 		sbar := pa[:pooled]
 		b.skip.backwardData(gOut, n, s/2, sbar, nil)
-		meanUnpool(sbar, bs.cin*n, s, gIn, false)
+		z2barT := adj[:n*bs.cout*sz] // gOut is spent, gIn not yet written
+		meanUnpool(gOutT, bs.cout*n, s, z2barT, false)
+		b.c2.backwardWeights(a2, z2bar, a2d, z2barT, n, s, col)
+		meanUnpool(sbar, bs.cin*n, s, gIn, false) // z2barT is spent
 	} else {
 		b.skip.backwardWeights(b.in, gOut, b.ind, gOutT, n, s, nil)
 		b.skip.backwardData(gOut, n, s, gIn, nil)
+		b.c2.backwardWeights(a2, gOut, a2d, gOutT, n, s, col)
 	}
 
-	// Main path: out += [pool] c2(a2).
-	z2bar, z2barT := gOut, gOutT
-	if bs.down {
-		z2bar = pz[:n*bs.cout*sz]
-		meanUnpool(gOut, bs.cout*n, s, z2bar, false)
-		z2barT = pa[:n*bs.cout*sz] // pa's pooled shortcut adjoint is spent
-		meanUnpool(gOutT, bs.cout*n, s, z2barT, false)
-	}
-	a2 := b.a2[:inLen]
-	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
-	b.c2.backwardWeights(a2, z2bar, a2d, z2barT, n, s, col)
-	a2bar := pa[:inLen] // z2barT is spent
+	// Main path: the data adjoint of c2, then c1.
+	a2bar := pa[:inLen] // sbar is spent
 	b.c2.backwardData(z2bar, n, s, a2bar, col)
 	z1barT := pz[:inLen]                                       // z2bar is spent
 	eluBackwardSecond(a2, a2bar, a2d, b.a2bar[:inLen], z1barT) // adjoints of z1 = c1(a1)

@@ -26,6 +26,7 @@ type Model[T Float] struct {
 	h0, h0d  []T    // stem output and its tangent (h0d may be m.adj[1]: see tangentForward)
 	col      []T    // im2col scratch
 	adj      [2][]T // the reverse passes' adjoints between blocks, in turn (see scratchSizes)
+	adjBoth  []T    // adj[0] and adj[1], one after the other
 	bufZ     []T    // a block's pre-activation scratch (see scratchSizes)
 	bufA     []T    // a block's second scratch (see scratchSizes)
 	gx       []T    // dE/dx channel-major
@@ -123,7 +124,8 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 			m.col = mk(n * maxCol)
 		}
 		adj, z, a := m.scratchSizes()
-		m.adj[0], m.adj[1], m.bufZ, m.bufA = mk(n*adj), mk(n*adj), mk(n*z), mk(n*a)
+		m.adjBoth, m.bufZ, m.bufA = mk(2*n*adj), mk(n*z), mk(n*a)
+		m.adj[0], m.adj[1] = m.adjBoth[:n*adj], m.adjBoth[n*adj:]
 		m.head.u, m.head.w = mk(n), mk(n)
 		m.tangents = false
 	}
@@ -153,23 +155,22 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 // sized for the role it plays in every block (sizes in floats per image, sz = side^2, osz
 // the output side^2, both for the block's input side):
 //
-//   - adj: the adjoints at the block boundaries (the stem output, every block's input
-//     cin*sz and output cout*osz). Each reverse pass reads a block's output adjoint from one
-//     and writes its input adjoint to the other; once a block's output adjoint is spent, its
-//     buffer holds the recomputed a1 = elu(in). The forward passes hold a1 in adj[0] and the
-//     stem output's tangent in adj[1] (h0dScratch).
+//   - adj, twice, in one buffer: the adjoints at the block boundaries (the stem output,
+//     every block's input cin*sz and output cout*osz). Each reverse pass reads a block's
+//     output adjoint from one and writes its input adjoint to the other; once a block's
+//     output adjoint is spent, its buffer holds the recomputed a1 = elu(in). The training
+//     pass of a down block writes its unpooled z2 tangent adjoint (cout*sz) across both
+//     before it writes the input adjoint. The forward passes hold a1 in adj[0] and the stem
+//     output's tangent in adj[1] (h0dScratch).
 //   - z: the forward's pre-activations z1 (cin*sz) and, in a down block, the unpooled z2
 //     (cout*sz) and then the pooled input; the reverse passes' z2bar (cout*sz) and a1bar,
 //     and the training pass's pooled input (recomputed) and z1bar tangent adjoint (cin*sz),
 //     each dead before the next is written.
 //   - a: the forward's shortcut output (cout*osz); the reverse passes' pooled shortcut
-//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass, and the
-//     training pass's unpooled z2 tangent adjoint (cout*sz, down blocks), dead before a2bar
-//     is written. A model that never trains (a sampler) never writes beyond cin*sz of it,
-//     and memory not written is not resident.
+//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass.
 //
 // Four buffers of the largest activation each and a fifth for the training pass (their
-// former layout) took 1.7x this (small preset; 1.67x paper-mnist).
+// former layout) took twice this (small preset).
 func (m *Model[T]) scratchSizes() (adj, z, a int) {
 	c := m.cfg
 	adj = c.Filters * c.ImageSize * c.ImageSize
@@ -179,7 +180,7 @@ func (m *Model[T]) scratchSizes() (adj, z, a int) {
 		adj = max(adj, bs.cin*sz, bs.cout*b.outPlane())
 		z, a = max(z, bs.cin*sz), max(a, bs.cin*sz, bs.cout*b.outPlane())
 		if bs.down {
-			z, a = max(z, bs.cout*sz), max(a, bs.cout*sz)
+			adj, z = max(adj, (bs.cout*sz+1)/2), max(z, bs.cout*sz)
 		}
 	}
 	return adj, z, a
@@ -291,7 +292,7 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	gP := m.adj[0][:len(last)]
 	m.headTangentBackward(last, lastd, gP)
 	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, po []T) []T {
-		return b.backwardTrain(n, m.col, g, pi, m.bufZ, m.bufA, po)
+		return b.backwardTrain(n, m.col, g, pi, m.bufZ, m.bufA, po, m.adjBoth)
 	})
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, m.xd, m.gh0[:len(gP)], n, s, m.col)
