@@ -21,7 +21,7 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 	s, sz := bs.size, bs.size*bs.size
 	inLen := n * bs.cin * sz
 	gIn := pi[:inLen]
-	if keep {
+	if keep && b.gout != nil {
 		copy(b.gout, gOut)
 	}
 
@@ -62,17 +62,17 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 //
 //	dW += ybar x^T + ydotbar xdot^T,  db += sum ybar,
 //
-// with the tangent adjoints ydotbar taken from what backwardEnergy kept. pz and pa are the
+// with the tangent adjoints ydotbar taken from what backwardEnergy kept (gOutT, the one at
+// the block output, is b.gout or, for the last block, Model.headAdjoint). pz and pa are the
 // model's scratch (Model.scratchSizes): each adjoint is written where the one before it is
 // dead. pi and po are the two halves of adj, one buffer: po holds gOut, and takes the
 // recomputed a1 once gOut is spent; a down block writes its unpooled z2 tangent adjoint
 // across both halves, between gOut's last read and gIn's first write.
-func (b *block[T]) backwardTrain(n int, col, gOut, pi, pz, pa, po, adj []T) []T {
+func (b *block[T]) backwardTrain(n int, col, gOut, gOutT, pi, pz, pa, po, adj []T) []T {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	inLen := n * bs.cin * sz
 	gIn := pi[:inLen]
-	gOutT := b.gout[:len(gOut)]
 	a2 := b.a2[:inLen]
 	a1d, a2d := b.a1d[:inLen], b.a2d[:inLen]
 

@@ -51,7 +51,9 @@ type block[T Float] struct {
 	a1d, a2d, sd []T // tangents
 	outd         []T
 	// The energy's adjoints dE/d(out), dE/d(a1), dE/d(a2), kept by EnergyGrad when the
-	// model trains: they are the training pass's tangent adjoints (backward.go).
+	// model trains: they are the training pass's tangent adjoints (backward.go). The last
+	// block keeps no gout: its dE/d(out) is the head's input gradient, recomputed cheaply
+	// (Model.headAdjoint).
 	gout, a1bar, a2bar []T
 }
 
@@ -136,13 +138,16 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 			m.h0d = mk(len(m.h0))
 		}
 		m.gh0 = mk(len(m.h0))
-		for _, b := range m.blocks {
+		for k, b := range m.blocks {
 			b.a1d, b.a2d = mk(len(b.a2)), mk(len(b.a2))
 			if b.spec.down {
 				b.sd = mk(len(b.out) / b.spec.cout * b.spec.cin)
 			}
 			b.outd = mk(len(b.out))
-			b.gout, b.a1bar, b.a2bar = mk(len(b.out)), mk(len(b.a2)), mk(len(b.a2))
+			b.gout, b.a1bar, b.a2bar = nil, mk(len(b.a2)), mk(len(b.a2))
+			if k < len(m.blocks)-1 {
+				b.gout = mk(len(b.out))
+			}
 		}
 		m.head.ud, m.head.wd = mk(n), mk(n)
 		m.tangents = true
@@ -167,7 +172,9 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 //     and the training pass's pooled input (recomputed) and z1bar tangent adjoint (cin*sz),
 //     each dead before the next is written.
 //   - a: the forward's shortcut output (cout*osz); the reverse passes' pooled shortcut
-//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass.
+//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass. In the
+//     training pass of the last block, if it pools, the head's dE/dh after the pooled
+//     shortcut adjoint (headAdjoint); if it does not, z holds it.
 //
 // Four buffers of the largest activation each and a fifth for the training pass (their
 // former layout) took twice this (small preset).
@@ -183,7 +190,29 @@ func (m *Model[T]) scratchSizes() (adj, z, a int) {
 			adj, z = max(adj, (bs.cout*sz+1)/2), max(z, bs.cout*sz)
 		}
 	}
+	if k := len(m.blocks) - 1; k >= 0 {
+		b := m.blocks[k]
+		if b.spec.down {
+			a = max(a, b.spec.cin*b.outPlane()+b.spec.cout*b.outPlane())
+		} else {
+			z = max(z, b.spec.cout*b.outPlane())
+		}
+	}
 	return adj, z, a
+}
+
+// headAdjoint writes the energy's adjoint at the last block's output, dE/dh (its tangent
+// adjoint in the training pass), into scratch that the block's training pass does not
+// write before its last read (scratchSizes) and returns it.
+func (m *Model[T]) headAdjoint(b *block[T]) []T {
+	last := m.lastOut()
+	g := m.bufZ[:len(last)]
+	if b.spec.down {
+		pooled := m.n * b.spec.cin * b.outPlane()
+		g = m.bufA[pooled : pooled+len(last)]
+	}
+	m.headInputGrad(last, g)
+	return g
 }
 
 // h0dScratch reports whether the stem output's tangent can live in m.adj[1]: the tangent
@@ -292,7 +321,11 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	gP := m.adj[0][:len(last)]
 	m.headTangentBackward(last, lastd, gP)
 	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, po []T) []T {
-		return b.backwardTrain(n, m.col, g, pi, m.bufZ, m.bufA, po, m.adjBoth)
+		gT := b.gout
+		if gT == nil {
+			gT = m.headAdjoint(b)
+		}
+		return b.backwardTrain(n, m.col, g, gT[:len(g)], pi, m.bufZ, m.bufA, po, m.adjBoth)
 	})
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, m.xd, m.gh0[:len(gP)], n, s, m.col)
