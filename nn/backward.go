@@ -13,7 +13,7 @@ package nn
 // one of the seven forward-equivalents of a training step.
 
 // backwardEnergy propagates gOut to the block input, returned in pi; pz and pa are the
-// model's scratch (Model.scratchSizes). With keep it stores the
+// model's scratch (Config.scratchSizes). With keep it stores the
 // energy's adjoints at the block output and at a2 and a1 (before the ELU derivative) for
 // backwardTrain.
 func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) []T {
@@ -64,7 +64,7 @@ func (b *block[T]) backwardEnergy(n int, col, gOut, pi, pz, pa []T, keep bool) [
 //
 // with the tangent adjoints ydotbar taken from what backwardEnergy kept (gOutT, the one at
 // the block output, is b.gout or, for the last block, Model.headAdjoint). pz and pa are the
-// model's scratch (Model.scratchSizes): each adjoint is written where the one before it is
+// model's scratch (Config.scratchSizes): each adjoint is written where the one before it is
 // dead. pi and po are the two halves of adj, one buffer: po holds gOut, and takes the
 // recomputed a1 once gOut is spent; a down block writes its unpooled z2 tangent adjoint
 // across both halves, between gOut's last read and gIn's first write.

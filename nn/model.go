@@ -23,12 +23,12 @@ type Model[T Float] struct {
 	plane  int // pixels per input channel
 
 	x, xd    []T    // input and its tangent, channel-major
-	h0, h0d  []T    // stem output and its tangent (h0d may be m.adj[1]: see tangentForward)
+	h0, h0d  []T    // stem output and its tangent (h0d may be adj[1]: h0dScratch)
 	col      []T    // im2col scratch
-	adj      [2][]T // the reverse passes' adjoints between blocks, in turn (see scratchSizes)
+	adj      [2][]T // the adjoints between blocks, in turn (scratchSizes)
 	adjBoth  []T    // adj[0] and adj[1], one after the other
-	bufZ     []T    // a block's pre-activation scratch (see scratchSizes)
-	bufA     []T    // a block's second scratch (see scratchSizes)
+	bufZ     []T    // a block's pre-activation scratch (scratchSizes)
+	bufA     []T    // a block's second scratch (scratchSizes)
 	gx       []T    // dE/dx channel-major
 	gh0      []T    // dE/d(stem output), kept for DirectionalGrad
 	ready    bool
@@ -45,8 +45,9 @@ type block[T Float] struct {
 	spec         blockSpec
 	c1, c2, skip conv[T]
 	in, ind      []T // the block input and its tangent (owned by the previous layer)
-	a2           []T // elu(c1(a1)), a1 = elu(in) (a1 and the pooled input of a down block are
-	// not kept: the passes recompute them from in, exactly, into scratch)
+	// a1 = elu(in) and a down block's pooled input are not kept: the passes recompute them
+	// from in (the same bits) into scratch.
+	a2           []T // elu(c1(a1))
 	out          []T
 	a1d, a2d, sd []T // tangents
 	outd         []T
@@ -125,7 +126,7 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 		if !isFloat32(m.x) {
 			m.col = mk(n * maxCol)
 		}
-		adj, z, a := m.scratchSizes()
+		adj, z, a := c.scratchSizes()
 		m.adjBoth, m.bufZ, m.bufA = mk(2*n*adj), mk(n*z), mk(n*a)
 		m.adj[0], m.adj[1] = m.adjBoth[:n*adj], m.adjBoth[n*adj:]
 		m.head.u, m.head.w = mk(n), mk(n)
@@ -134,7 +135,7 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 	if tangents {
 		m.xd = mk(len(m.x))
 		m.h0d = m.adj[1][:len(m.h0)]
-		if !m.h0dScratch() {
+		if !c.h0dScratch() {
 			m.h0d = mk(len(m.h0))
 		}
 		m.gh0 = mk(len(m.h0))
@@ -178,27 +179,53 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 //
 // Four buffers of the largest activation each and a fifth for the training pass (their
 // former layout) took twice this (small preset).
-func (m *Model[T]) scratchSizes() (adj, z, a int) {
-	c := m.cfg
+func (c Config) scratchSizes() (adj, z, a int) {
 	adj = c.Filters * c.ImageSize * c.ImageSize
-	for _, b := range m.blocks {
-		bs := b.spec
+	blocks := c.blocks()
+	for _, bs := range blocks {
 		sz := bs.size * bs.size
-		adj = max(adj, bs.cin*sz, bs.cout*b.outPlane())
-		z, a = max(z, bs.cin*sz), max(a, bs.cin*sz, bs.cout*b.outPlane())
+		adj = max(adj, bs.cin*sz, bs.cout*bs.outPlane())
+		z, a = max(z, bs.cin*sz), max(a, bs.cin*sz, bs.cout*bs.outPlane())
 		if bs.down {
 			adj, z = max(adj, (bs.cout*sz+1)/2), max(z, bs.cout*sz)
 		}
 	}
-	if k := len(m.blocks) - 1; k >= 0 {
-		b := m.blocks[k]
-		if b.spec.down {
-			a = max(a, b.spec.cin*b.outPlane()+b.spec.cout*b.outPlane())
+	if k := len(blocks) - 1; k >= 0 {
+		if bs := blocks[k]; bs.down {
+			a = max(a, bs.cin*bs.outPlane()+bs.cout*bs.outPlane())
 		} else {
-			z = max(z, b.spec.cout*b.outPlane())
+			z = max(z, bs.cout*bs.outPlane())
 		}
 	}
 	return adj, z, a
+}
+
+// BatchFloats returns the floats per image of the buffers a float32 Model of this
+// configuration allocates for a batch (float64 adds an im2col matrix): energy for Energy and
+// EnergyGrad, train for what DirectionalGrad adds (the tangents and the kept adjoints).
+// The convolutions' scratch is apart (ConvScratchBytes).
+func (c Config) BatchFloats() (energy, train int) {
+	s0 := c.ImageSize * c.ImageSize
+	in, h0 := c.InChannels*s0, c.Filters*s0
+	adj, z, a := c.scratchSizes()
+	energy = 2*in + h0 + 2*adj + z + a + 2 // x, gx, h0, the scratch, the head's u and w
+	train = in + h0 + 2                    // xd, gh0, the head's udot and wdot
+	if !c.h0dScratch() {
+		train += h0
+	}
+	blocks := c.blocks()
+	for k, bs := range blocks {
+		act, out := bs.cin*bs.size*bs.size, bs.cout*bs.outPlane()
+		energy += act + out  // a2, out
+		train += 4*act + out // a1d, a2d, a1bar, a2bar, outd
+		if bs.down {
+			train += bs.cin * bs.outPlane() // sd
+		}
+		if k < len(blocks)-1 {
+			train += out // gout
+		}
+	}
+	return energy, train
 }
 
 // headAdjoint writes the energy's adjoint at the last block's output, dE/dh (its tangent
@@ -208,20 +235,21 @@ func (m *Model[T]) headAdjoint(b *block[T]) []T {
 	last := m.lastOut()
 	g := m.bufZ[:len(last)]
 	if b.spec.down {
-		pooled := m.n * b.spec.cin * b.outPlane()
+		pooled := m.n * b.spec.cin * b.spec.outPlane()
 		g = m.bufA[pooled : pooled+len(last)]
 	}
 	m.headInputGrad(last, g)
 	return g
 }
 
-// h0dScratch reports whether the stem output's tangent can live in m.adj[1]: the tangent
+// h0dScratch reports whether the stem output's tangent can live in Model.adj[1]: the tangent
 // forward reads it, and no reverse pass does unless the first block keeps its shortcut input
 // (a block that does not pool reads its input's tangent for the shortcut's weight
 // gradient) or there are no blocks (the head reads it). The adjoint buffers are free during
 // the forward passes.
-func (m *Model[T]) h0dScratch() bool {
-	return len(m.blocks) > 0 && m.blocks[0].spec.down && len(m.adj[1]) >= len(m.h0)
+func (c Config) h0dScratch() bool {
+	bs := c.blocks()
+	return len(bs) > 0 && bs[0].down // the adjoint buffers hold the stem output (scratchSizes)
 }
 
 // reserveConv announces every Winograd convolution of the model at batch n to the shared
@@ -411,16 +439,10 @@ func (b *block[T]) pooledIn(scratch []T, n int) []T {
 	return p
 }
 
-func (b *block[T]) outPlane() int {
-	s := b.spec.size
-	if b.spec.down {
-		s /= 2
-	}
-	return s * s
-}
+func (b *block[T]) outPlane() int { return b.spec.outPlane() }
 
 // forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in). t0, t1 and ta are scratch
-// (Model.scratchSizes): a1 = elu(in) goes to ta.
+// (Config.scratchSizes): a1 = elu(in) goes to ta.
 func (b *block[T]) forward(in []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
@@ -458,7 +480,7 @@ func (m *Model[T]) tangentForward() {
 }
 
 // tangentForward propagates the block input's tangent ind; t0, t1 and ta are scratch
-// (Model.scratchSizes).
+// (Config.scratchSizes).
 func (b *block[T]) tangentForward(ind []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
