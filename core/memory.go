@@ -51,11 +51,9 @@ func EstimateMemory(cfg RunConfig) int64 { return EstimateMemoryParts(cfg).Total
 //     and the copy a reader (sampler, workbench) takes of it; 7 with the weight average
 //     (RunConfig.EMA);
 //   - the batch and the objective's noise (batch_size images each);
-//   - per image of a micro-batch, what nn.Model.alloc makes with tangents: input, dE/dx,
-//     stem output, each block's stored activations (a1, a2, pooled input, output), the
-//     tangent copy of all of these, the energy's adjoints kept for the training pass (stem
-//     output, a1, a2, output), 4 + 1 scratch buffers of the largest activation, and the
-//     objective's x~, dE/dx and v (float32 convolutions need no im2col buffer);
+//   - per image of a micro-batch, what nn.Model allocates with tangents (nn.Config.BatchFloats:
+//     the stored activations, their tangents, the energy's adjoints kept for the training
+//     pass and the scratch of the passes), and the objective's x~, dE/dx, v and energy;
 //   - the periodic sampler's model (no tangents) for sample_count images and its chain;
 //   - the scratch of the Winograd convolutions of the trainer's model and the sampler's
 //     (nn.Config.ConvScratchBytes).
@@ -67,10 +65,9 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	const f = 4 // bytes per float32
 	params := int64(c.ParamCount())
 	dim := int64(c.Dim())
-	stored, kept, act := engineSizes(cfg)
-	// stored twice (primal and tangent), the kept adjoints, dE/dx, 4+1 scratch buffers, the
-	// head's u, w and their tangents, and the objective's x~, dE/dx, v and energy.
-	perImage := f * (2*stored + kept + dim + 5*act + 4 + 3*dim + 1)
+	energy, train := c.BatchFloats()
+	// the model's buffers, and the objective's x~, dE/dx, v and energy.
+	perImage := f * (int64(energy+train) + 3*dim + 1)
 	var slots int64
 	switch {
 	case ranks > 1: // dataParallel: a slot's gradient, its flat copy, the received
@@ -95,39 +92,10 @@ func estimateMemory(cfg RunConfig, ranks int) MemoryEstimate {
 	if cfg.SampleEvery > 0 {
 		n := int64(cfg.SampleCount)
 		// the sampler's forward buffers (no tangents) and its chain (x, grad, noise, denoised).
-		est.Sampler = f*params + n*f*(stored+dim+4*act+6*dim)
+		est.Sampler = f*params + n*f*(int64(energy)+6*dim)
 		est.Conv += c.ConvScratchBytes(cfg.SampleCount)
 	}
 	return est
-}
-
-// engineSizes returns, per image, the float count of the activations nn.Model stores and
-// keeps a tangent copy of (input, stem output, the blocks' a1, a2, pooled input, output),
-// of the energy's adjoints it keeps for the training pass (stem output, a1, a2, output),
-// and of the largest activation.
-func engineSizes(cfg RunConfig) (stored, kept, maxAct int64) {
-	c := cfg.Model
-	s0 := int64(c.ImageSize * c.ImageSize)
-	ch := int64(c.Filters)
-	stored = int64(c.InChannels)*s0 + ch*s0 // x (and xd), h0 (and h0d)
-	kept = ch * s0
-	maxAct = ch * s0
-	s := int64(c.ImageSize)
-	for st := 0; st < c.Stages; st++ {
-		sz := s * s
-		osz := sz / 4
-		stored += ch*osz + 2*ch*sz + 2*ch*osz // s, a1, a2, out (cout = 2 ch)
-		kept += 2*ch*sz + 2*ch*osz
-		maxAct = max(maxAct, 2*ch*sz)
-		ch, s = 2*ch, s/2
-		for e := 0; e < c.ExtraBlocks; e++ {
-			sz := s * s
-			stored += 3 * ch * sz // a1, a2, out
-			kept += 3 * ch * sz
-			maxAct = max(maxAct, ch*sz)
-		}
-	}
-	return stored, kept, maxAct
 }
 
 // MemoryAvailable returns the bytes this process may still allocate and where that limit
@@ -284,9 +252,9 @@ func checkMemory(cfg RunConfig, ranks int) error {
 func SamplingMemory(c nn.Config, chains, workers, outputs int64) int64 {
 	const f = 4
 	params := int64(c.ParamCount())
-	stored, _, act := engineSizes(RunConfig{Model: c})
+	energy, _ := c.BatchFloats()
 	dim := int64(c.Dim())
-	return memOverhead + workers*f*params + chains*f*(stored+dim+4*act+6*dim) + outputs*f*dim*3
+	return memOverhead + workers*f*params + chains*f*(int64(energy)+6*dim) + outputs*f*dim*3
 }
 
 // CheckMemoryFor refuses a job (what: "sampling 100000 images") of need bytes that would

@@ -115,6 +115,15 @@ type blockSpec struct {
 	down            bool
 }
 
+// outPlane is the pixels of one output channel of the block.
+func (bs blockSpec) outPlane() int {
+	s := bs.size
+	if bs.down {
+		s /= 2
+	}
+	return s * s
+}
+
 // blocks lists the residual blocks in order.
 func (c Config) blocks() []blockSpec {
 	var bs []blockSpec

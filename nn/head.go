@@ -47,9 +47,9 @@ func (m *Model[T]) headInputGrad(h, g []T) {
 //
 //	Edot = udot*w + u*wdot + 2 sum_j d_j h_j hdot_j,  udot = a.hdot,  wdot = c.hdot,
 //
-// writing the primal adjoint dS/dh into gP, the tangent adjoint dS/dhdot (= dE/dh) into gT,
-// and accumulating the head's weight gradients.
-func (m *Model[T]) headTangentBackward(h, hdot, gP, gT []T) {
+// writing the primal adjoint dS/dh into gP and accumulating the head's weight gradients. The
+// tangent adjoint dS/dhdot equals dE/dh, which the energy's reverse pass kept (backward.go).
+func (m *Model[T]) headTangentBackward(h, hdot, gP []T) {
 	hd := &m.head
 	n, C, P := m.n, m.cfg.FinalChannels(), m.cfg.FinalSize()*m.cfg.FinalSize()
 	var sumUd, sumWd float64
@@ -78,7 +78,6 @@ func (m *Model[T]) headTangentBackward(h, hdot, gP, gT []T) {
 			for p := 0; p < P; p++ {
 				hv, hdv := h[off+p], hdot[off+p]
 				gP[off+p] = a[p]*wd + cc[p]*ud + 2*d[p]*hdv
-				gT[off+p] = a[p]*w + cc[p]*u + 2*d[p]*hv
 				ga[p] += hdv*w + hv*wd
 				gc[p] += ud*hv + u*hdv
 				gd[p] += 2 * hv * hdv

@@ -22,13 +22,15 @@ type Model[T Float] struct {
 	n, cap int // current batch, allocated batch
 	plane  int // pixels per input channel
 
-	x, xd    []T // input and its tangent, channel-major
-	h0, h0d  []T // stem output and its tangent
-	col      []T // im2col scratch
-	bufP     [4][]T
-	bufT     []T // scratch of the training pass, bufP-sized
-	gx       []T // dE/dx channel-major
-	gh0      []T // dE/d(stem output), kept for DirectionalGrad
+	x, xd    []T    // input and its tangent, channel-major
+	h0, h0d  []T    // stem output and its tangent (h0d may be adj[1]: h0dScratch)
+	col      []T    // im2col scratch
+	adj      [2][]T // the adjoints between blocks, in turn (scratchSizes)
+	adjBoth  []T    // adj[0] and adj[1], one after the other
+	bufZ     []T    // a block's pre-activation scratch (scratchSizes)
+	bufA     []T    // a block's second scratch (scratchSizes)
+	gx       []T    // dE/dx channel-major
+	gh0      []T    // dE/d(stem output), kept for DirectionalGrad
 	ready    bool
 	tangents bool // tangent (training) buffers allocated
 	kept     bool // EnergyGrad kept the energy's adjoints for DirectionalGrad
@@ -43,13 +45,16 @@ type block[T Float] struct {
 	spec         blockSpec
 	c1, c2, skip conv[T]
 	in, ind      []T // the block input and its tangent (owned by the previous layer)
-	a1, a2       []T // elu(in), elu(c1(a1))
-	s            []T // pooled input (down blocks); nil otherwise
+	// a1 = elu(in) and a down block's pooled input are not kept: the passes recompute them
+	// from in (the same bits) into scratch.
+	a2           []T // elu(c1(a1))
 	out          []T
 	a1d, a2d, sd []T // tangents
 	outd         []T
 	// The energy's adjoints dE/d(out), dE/d(a1), dE/d(a2), kept by EnergyGrad when the
-	// model trains: they are the training pass's tangent adjoints (backward.go).
+	// model trains: they are the training pass's tangent adjoints (backward.go). The last
+	// block keeps no gout: its dE/d(out) is the head's input gradient, recomputed cheaply
+	// (Model.headAdjoint).
 	gout, a1bar, a2bar []T
 }
 
@@ -99,7 +104,7 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 	c := m.cfg
 	mk := func(k int) []T { return make([]T, k) }
 	s0 := c.ImageSize * c.ImageSize
-	maxAct, maxCol := c.Filters*s0, c.InChannels*9*s0
+	maxCol := c.InChannels * 9 * s0
 	if m.cap < n {
 		m.x = mk(n * c.InChannels * s0)
 		m.gx = mk(n * c.InChannels * s0)
@@ -110,11 +115,9 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 			osz := sz
 			if bs.down {
 				osz = sz / 4
-				b.s = mk(n * bs.cin * osz)
 			}
-			b.a1, b.a2 = mk(n*bs.cin*sz), mk(n*bs.cin*sz)
+			b.a2 = mk(n * bs.cin * sz)
 			b.out = mk(n * bs.cout * osz)
-			maxAct = max(maxAct, bs.cin*sz, bs.cout*sz)
 			maxCol = max(maxCol, bs.cin*9*sz)
 		}
 		// The im2col scratch: float32 convolutions pack their im2col panels straight from
@@ -123,30 +126,130 @@ func (m *Model[T]) alloc(n int, tangents bool) {
 		if !isFloat32(m.x) {
 			m.col = mk(n * maxCol)
 		}
-		for i := range m.bufP {
-			m.bufP[i] = mk(n * maxAct)
-		}
+		adj, z, a := c.scratchSizes()
+		m.adjBoth, m.bufZ, m.bufA = mk(2*n*adj), mk(n*z), mk(n*a)
+		m.adj[0], m.adj[1] = m.adjBoth[:n*adj], m.adjBoth[n*adj:]
 		m.head.u, m.head.w = mk(n), mk(n)
 		m.tangents = false
 	}
 	if tangents {
 		m.xd = mk(len(m.x))
-		m.h0d = mk(len(m.h0))
+		m.h0d = m.adj[1][:len(m.h0)]
+		if !c.h0dScratch() {
+			m.h0d = mk(len(m.h0))
+		}
 		m.gh0 = mk(len(m.h0))
-		for _, b := range m.blocks {
-			b.a1d, b.a2d = mk(len(b.a1)), mk(len(b.a2))
-			if b.s != nil {
-				b.sd = mk(len(b.s))
+		for k, b := range m.blocks {
+			b.a1d, b.a2d = mk(len(b.a2)), mk(len(b.a2))
+			if b.spec.down {
+				b.sd = mk(len(b.out) / b.spec.cout * b.spec.cin)
 			}
 			b.outd = mk(len(b.out))
-			b.gout, b.a1bar, b.a2bar = mk(len(b.out)), mk(len(b.a1)), mk(len(b.a2))
+			b.gout, b.a1bar, b.a2bar = nil, mk(len(b.a2)), mk(len(b.a2))
+			if k < len(m.blocks)-1 {
+				b.gout = mk(len(b.out))
+			}
 		}
-		m.bufT = mk(len(m.bufP[0]))
 		m.head.ud, m.head.wd = mk(n), mk(n)
 		m.tangents = true
 	}
 	m.cap, m.n = n, n
 	m.reserveConv(n)
+}
+
+// scratchSizes returns the per-image lengths of the scratch buffers of the passes, each
+// sized for the role it plays in every block (sizes in floats per image, sz = side^2, osz
+// the output side^2, both for the block's input side):
+//
+//   - adj, twice, in one buffer: the adjoints at the block boundaries (the stem output,
+//     every block's input cin*sz and output cout*osz). Each reverse pass reads a block's
+//     output adjoint from one and writes its input adjoint to the other; once a block's
+//     output adjoint is spent, its buffer holds the recomputed a1 = elu(in). The training
+//     pass of a down block writes its unpooled z2 tangent adjoint (cout*sz) across both
+//     before it writes the input adjoint. The forward passes hold a1 in adj[0] and the stem
+//     output's tangent in adj[1] (h0dScratch).
+//   - z: the forward's pre-activations z1 (cin*sz) and, in a down block, the unpooled z2
+//     (cout*sz) and then the pooled input; the reverse passes' z2bar (cout*sz) and a1bar,
+//     and the training pass's pooled input (recomputed) and z1bar tangent adjoint (cin*sz),
+//     each dead before the next is written.
+//   - a: the forward's shortcut output (cout*osz); the reverse passes' pooled shortcut
+//     adjoint and a2bar (cin*sz), then the recomputed a1 of the energy pass. In the
+//     training pass of the last block, if it pools, the head's dE/dh after the pooled
+//     shortcut adjoint (headAdjoint); if it does not, z holds it.
+//
+// Four buffers of the largest activation each and a fifth for the training pass (their
+// former layout) took twice this (small preset).
+func (c Config) scratchSizes() (adj, z, a int) {
+	adj = c.Filters * c.ImageSize * c.ImageSize
+	blocks := c.blocks()
+	for _, bs := range blocks {
+		sz := bs.size * bs.size
+		adj = max(adj, bs.cin*sz, bs.cout*bs.outPlane())
+		z, a = max(z, bs.cin*sz), max(a, bs.cin*sz, bs.cout*bs.outPlane())
+		if bs.down {
+			adj, z = max(adj, (bs.cout*sz+1)/2), max(z, bs.cout*sz)
+		}
+	}
+	if k := len(blocks) - 1; k >= 0 {
+		if bs := blocks[k]; bs.down {
+			a = max(a, bs.cin*bs.outPlane()+bs.cout*bs.outPlane())
+		} else {
+			z = max(z, bs.cout*bs.outPlane())
+		}
+	}
+	return adj, z, a
+}
+
+// BatchFloats returns the floats per image of the buffers a float32 Model of this
+// configuration allocates for a batch (float64 adds an im2col matrix): energy for Energy and
+// EnergyGrad, train for what DirectionalGrad adds (the tangents and the kept adjoints).
+// The convolutions' scratch is apart (ConvScratchBytes).
+func (c Config) BatchFloats() (energy, train int) {
+	s0 := c.ImageSize * c.ImageSize
+	in, h0 := c.InChannels*s0, c.Filters*s0
+	adj, z, a := c.scratchSizes()
+	energy = 2*in + h0 + 2*adj + z + a + 2 // x, gx, h0, the scratch, the head's u and w
+	train = in + h0 + 2                    // xd, gh0, the head's udot and wdot
+	if !c.h0dScratch() {
+		train += h0
+	}
+	blocks := c.blocks()
+	for k, bs := range blocks {
+		act, out := bs.cin*bs.size*bs.size, bs.cout*bs.outPlane()
+		energy += act + out  // a2, out
+		train += 4*act + out // a1d, a2d, a1bar, a2bar, outd
+		if bs.down {
+			train += bs.cin * bs.outPlane() // sd
+		}
+		if k < len(blocks)-1 {
+			train += out // gout
+		}
+	}
+	return energy, train
+}
+
+// headAdjoint writes the energy's adjoint at the last block's output, dE/dh (its tangent
+// adjoint in the training pass), into scratch that the block's training pass does not
+// write before its last read (scratchSizes) and returns it.
+func (m *Model[T]) headAdjoint(b *block[T]) []T {
+	last := m.lastOut()
+	g := m.bufZ[:len(last)]
+	if b.spec.down {
+		pooled := m.n * b.spec.cin * b.spec.outPlane()
+		g = m.bufA[pooled : pooled+len(last)]
+	}
+	m.headInputGrad(last, g)
+	return g
+}
+
+// h0dScratch reports whether the stem output's tangent can live in Model.adj[1]: the tangent
+// forward reads it, and no reverse pass does unless the first block keeps its shortcut input
+// (a block that does not pool reads its input's tangent for the shortcut's weight
+// gradient) or there are no blocks (the head reads it). The adjoint buffers are free during
+// the forward passes.
+func (c Config) h0dScratch() bool {
+	bs := c.blocks()
+	return len(bs) > 0 && bs[0].down // the adjoint buffers hold the stem output (scratchSizes)
 }
 
 // reserveConv announces every Winograd convolution of the model at batch n to the shared
@@ -207,11 +310,11 @@ func (m *Model[T]) EnergyGrad(x []T, n int, e, g []T) {
 // allocated) keeps the adjoints of every block for DirectionalGrad.
 func (m *Model[T]) energyBackward() []T {
 	last := m.lastOut()
-	gOut := m.bufP[0][:len(last)]
+	gOut := m.adj[0][:len(last)]
 	m.headInputGrad(last, gOut)
 	keep := m.tangents
-	gOut = m.backwardBlocks(gOut, func(b *block[T], g, pi, pz, pa []T) []T {
-		return b.backwardEnergy(m.n, m.col, g, pi, pz, pa, keep)
+	gOut = m.backwardBlocks(gOut, func(b *block[T], g, pi, _ []T) []T {
+		return b.backwardEnergy(m.n, m.col, g, pi, m.bufZ, m.bufA, keep)
 	})
 	if keep {
 		copy(m.gh0, gOut)
@@ -243,10 +346,14 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 	toChannelMajor(v, n, m.cfg.InChannels, m.plane, m.xd)
 	m.tangentForward()
 	last, lastd := m.lastOut(), m.lastOutTangent()
-	gP, gT := m.bufP[0][:len(last)], m.bufT[:len(last)]
-	m.headTangentBackward(last, lastd, gP, gT)
-	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, pz, pa []T) []T {
-		return b.backwardTrain(n, m.col, g, pi, pz, pa, m.bufT)
+	gP := m.adj[0][:len(last)]
+	m.headTangentBackward(last, lastd, gP)
+	gP = m.backwardBlocks(gP, func(b *block[T], g, pi, po []T) []T {
+		gT := b.gout
+		if gT == nil {
+			gT = m.headAdjoint(b)
+		}
+		return b.backwardTrain(n, m.col, g, gT[:len(g)], pi, m.bufZ, m.bufA, po, m.adjBoth)
 	})
 	s := m.cfg.ImageSize
 	m.stem.backwardWeights(m.x, gP, m.xd, m.gh0[:len(gP)], n, s, m.col)
@@ -254,15 +361,14 @@ func (m *Model[T]) DirectionalGrad(v []T, grads *Params[T]) {
 }
 
 // backwardBlocks runs a reverse pass, step, through the blocks from the last to the first,
-// starting from the adjoint g in m.bufP[0]. The four scratch buffers rotate so that each
-// block writes its input adjoint (pi) and scratch (pz, pa) where its own output adjoint is
-// not; it returns the stem-output adjoint.
-func (m *Model[T]) backwardBlocks(g []T, step func(b *block[T], g, pi, pz, pa []T) []T) []T {
+// starting from the adjoint g in m.adj[0]. Each block reads its output adjoint g from one of
+// the two adjoint buffers (po, whole) and writes its input adjoint to the other (pi); it
+// returns the stem-output adjoint.
+func (m *Model[T]) backwardBlocks(g []T, step func(b *block[T], g, pi, po []T) []T) []T {
 	o := 0
 	for k := len(m.blocks) - 1; k >= 0; k-- {
-		i, z, a := (o+1)%4, (o+2)%4, (o+3)%4
-		g = step(m.blocks[k], g, m.bufP[i], m.bufP[z], m.bufP[a])
-		o = i
+		g = step(m.blocks[k], g, m.adj[1-o], m.adj[o])
+		o = 1 - o
 	}
 	return g
 }
@@ -311,26 +417,37 @@ func (m *Model[T]) forward(x []T, n int) {
 	m.stem.forward(m.x, n, c.ImageSize, m.h0, m.col, true)
 	in := m.h0[:n*c.Filters*m.plane]
 	for _, b := range m.blocks {
-		b.forward(in, n, m.col, m.bufP[0], m.bufP[1])
+		b.forward(in, n, m.col, m.bufZ, m.bufA, m.adj[0])
 		in = b.out[:n*b.spec.cout*b.outPlane()]
 	}
 }
 
-func (b *block[T]) outPlane() int {
-	s := b.spec.size
-	if b.spec.down {
-		s /= 2
-	}
-	return s * s
+// a1 writes a1 = elu(in) of the block's stored input into scratch and returns it: the
+// same bits every time (elu splits its work by the length alone).
+func (b *block[T]) a1(scratch []T, n int) []T {
+	a1 := scratch[:n*b.spec.cin*b.spec.size*b.spec.size]
+	elu(b.in[:len(a1)], a1)
+	return a1
 }
 
-// forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in).
-func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
+// pooledIn writes the 2x2 mean pool of a down block's stored input into scratch and returns
+// it.
+func (b *block[T]) pooledIn(scratch []T, n int) []T {
+	s := b.spec.size
+	p := scratch[:n*b.spec.cin*s*s/4]
+	meanPool(b.in[:4*len(p)], b.spec.cin*n, s, p)
+	return p
+}
+
+func (b *block[T]) outPlane() int { return b.spec.outPlane() }
+
+// forward: out = [pool] c2(elu(c1(elu(in)))) + skip([pool] in). t0, t1 and ta are scratch
+// (Config.scratchSizes): a1 = elu(in) goes to ta.
+func (b *block[T]) forward(in []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	b.in = in
-	a1, a2 := b.a1[:n*bs.cin*sz], b.a2[:n*bs.cin*sz]
-	elu(in, a1)
+	a1, a2 := b.a1(ta, n), b.a2[:n*bs.cin*sz]
 	z1 := t0[:n*bs.cin*sz]
 	b.c1.forward(a1, n, s, z1, col, false)
 	elu(z1, a2)
@@ -340,8 +457,7 @@ func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
 		z2 := t0[:n*bs.cout*sz]
 		b.c2.forward(a2, n, s, z2, col, true)
 		meanPool(z2, bs.cout*n, s, out)
-		skipIn, os = b.s[:n*bs.cin*sz/4], s/2
-		meanPool(in, bs.cin*n, s, skipIn)
+		skipIn, os = b.pooledIn(t0, n), s/2 // z2 is spent
 	} else {
 		b.c2.forward(a2, n, s, out, col, true)
 	}
@@ -355,19 +471,21 @@ func (b *block[T]) forward(in []T, n int, col, t0, t1 []T) {
 func (m *Model[T]) tangentForward() {
 	n, c := m.n, m.cfg
 	m.stem.forward(m.xd, n, c.ImageSize, m.h0d, m.col, false)
-	in, ind := m.h0[:n*c.Filters*m.plane], m.h0d[:n*c.Filters*m.plane]
+	ind := m.h0d[:n*c.Filters*m.plane]
 	for _, b := range m.blocks {
 		b.ind = ind
-		b.tangentForward(in, ind, n, m.col, m.bufP[0], m.bufP[1])
-		in, ind = b.out[:n*b.spec.cout*b.outPlane()], b.outd[:n*b.spec.cout*b.outPlane()]
+		b.tangentForward(ind, n, m.col, m.bufZ, m.bufA, m.adj[0])
+		ind = b.outd[:n*b.spec.cout*b.outPlane()]
 	}
 }
 
-func (b *block[T]) tangentForward(in, ind []T, n int, col, t0, t1 []T) {
+// tangentForward propagates the block input's tangent ind; t0, t1 and ta are scratch
+// (Config.scratchSizes).
+func (b *block[T]) tangentForward(ind []T, n int, col, t0, t1, ta []T) {
 	bs := b.spec
 	s, sz := bs.size, bs.size*bs.size
 	a1d, a2d := b.a1d[:n*bs.cin*sz], b.a2d[:n*bs.cin*sz]
-	eluTangent(b.a1[:len(a1d)], ind, a1d)
+	eluTangent(b.a1(ta, n), ind, a1d)
 	z1d := t0[:n*bs.cin*sz]
 	b.c1.forward(a1d, n, s, z1d, col, false)
 	eluTangent(b.a2[:len(a2d)], z1d, a2d)
