@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times the default run (README "How long"): a fresh `mdsm train` with every default
-# (embedded MNIST subset, small preset, 6,000 steps, periodic sample grids), and prints its
-# wall time, average images/s (metrics.jsonl), peak RSS and final normalised loss.
+# (embedded MNIST subset, the default preset and its steps, periodic sample grids), and prints
+# its wall time, average images/s (metrics.jsonl), peak RSS and final normalised loss.
 #
 # Usage: bench/default_run.sh [EXTRA TRAIN FLAGS...]
 #   e.g. bench/default_run.sh --sample-every 0        (the same run without sample grids)
@@ -9,6 +9,8 @@
 # Environment:
 #   BASE=REV  also build mdsm at git revision REV and run it first, in the same session
 #             (before/after on the same machine: the 1.6x target of issue 12)
+#   KEEP=DIR  keep the run directories there (DIR/run0, DIR/run1) to sample and score them:
+#             mdsm score DIR/run0 --n 256 (docs/QUALITY.md, "The default run")
 #   MDSM_ISA, MDSM_CONV, GOMAXPROCS  passed through
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ if [ -n "${BASE:-}" ]; then
 fi
 echo "$(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), flags: $*"
 for i in "${!bins[@]}"; do
-	run="$out/run$i"
+	run="${KEEP:-$out}/run$i"
 	/usr/bin/time -f "%e %M" -o "$out/time$i" "${bins[$i]}" train --run-dir "$run" --quiet "$@" >/dev/null
 	read -r wall rss <"$out/time$i"
 	/usr/bin/python3 - "${names[$i]}" "$wall" "$rss" "$run" <<'PY'

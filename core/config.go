@@ -48,8 +48,12 @@ type RunConfig struct {
 	SampleCount     int `json:"sample_count"` // images in a periodic grid
 	SampleSteps     int `json:"sample_steps"` // Langevin steps of a periodic grid (the exp schedule rescaled)
 	// SampleT0 is the start temperature of this run's sampler (periodic grids, `mdsm sample`,
-	// the workbench). The paper uses 100; the small CPU presets sample best from 10 (README).
+	// the workbench). The paper uses 100; the 14x14 CPU presets sample best from 10 (README).
 	SampleT0 float64 `json:"sample_t0"`
+	// SampleInitMean is where this run's chains start: x0 = SampleInitMean + N(0, I). The
+	// paper starts from 0.5; the 28x28 default draws every digit class from a darker 0.25
+	// (from 0.5 ones held 1-2% of the samples and zeros 19%; docs/QUALITY.md).
+	SampleInitMean float64 `json:"sample_init_mean"`
 	// SampleShare bounds the share of wall time a periodic sample grid takes while it is
 	// drawn: the grid's Langevin steps run between training steps, on all cores, until they
 	// have had this share of the time since the grid began (0 = DefaultSampleShare). A grid
@@ -82,20 +86,43 @@ type RunConfig struct {
 // 1,500 steps (measured in BENCHMARKS.md, "Periodic sample grids").
 const DefaultSampleShare = 0.15
 
-// DefaultRunConfig is the first run a newcomer gets: the default CPU preset on the
-// embedded MNIST subset. The noise range and learning rate of the small presets were
-// chosen by measurement (README "Presets"); the paper's values are in PaperRunConfig.
+// DefaultRunConfig is the first run a newcomer gets: the default preset (nn.DefaultPreset)
+// on the embedded MNIST subset, with that preset's measured settings (PresetDefaults).
 func DefaultRunConfig() RunConfig {
 	m, _ := nn.PresetConfig(nn.DefaultPreset)
-	return RunConfig{
+	c := RunConfig{
 		Model: m, Data: "embedded", Seed: 1,
-		Steps: 6000, BatchSize: 64,
-		LR: 1e-3, LRSchedule: LRCosine, LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
-		Sigma0: 0.1, SigmaMin: 0.05, SigmaMax: 1.2, NoiseSpacing: SpacingLinear, NoiseMode: NoiseMultiscale,
+		BatchSize:  64,
+		LRSchedule: LRCosine, LRMin: 1e-6, Warmup: 100, Beta1: 0.9, Beta2: 0.95,
+		Sigma0: 0.1, SigmaMin: 0.05, NoiseSpacing: SpacingLinear, NoiseMode: NoiseMultiscale,
 		SingleSigma: 0.3,
-		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000, SampleT0: 10,
+		LogEvery:    5, CheckpointEvery: 500, KeepCheckpoints: 3, SampleEvery: 500, SampleCount: 36, SampleSteps: 1000,
 		SampleShare: DefaultSampleShare, Device: "auto",
 	}
+	PresetDefaults(&c, m.Preset)
+	return c
+}
+
+// PresetDefaults sets the run settings a preset was measured with: the training length,
+// learning rate and noise range, and the sampler's start temperature and start mean.
+//
+//   - medium (28x28, the default): 13,000 steps at lr 2e-3, noise up to 2, sampled from
+//     T0 = 150 with chains starting at 0.25: the research of docs/QUALITY.md, which fits 20
+//     minutes on 2 AVX2 cores and draws every digit class.
+//   - every other preset: the quick-look settings the 14x14 presets were tuned with (README
+//     "Presets"): 6,000 steps at lr 1e-3, noise up to 1.2, T0 = 10 from the paper's 0.5.
+//     The paper presets start from them too; PaperRunConfig has the authors' values.
+//
+// The preset field applies them (a flag, a form row, a config file naming a preset), before
+// any setting given beside it, so an explicit --lr or "lr" still wins.
+func PresetDefaults(c *RunConfig, preset string) {
+	if preset == "medium" {
+		c.Steps, c.LR, c.SigmaMax = 13000, 2e-3, 2
+		c.SampleT0, c.SampleInitMean = 150, 0.25
+		return
+	}
+	c.Steps, c.LR, c.SigmaMax = 6000, 1e-3, 1.2
+	c.SampleT0, c.SampleInitMean = 10, 0.5
 }
 
 // PaperRunConfig returns the authors' settings for a dataset (docs/REFERENCE.md "Training").
@@ -103,7 +130,7 @@ func PaperRunConfig(dataset string) RunConfig {
 	c := DefaultRunConfig()
 	c.Data = dataset
 	c.BatchSize, c.Steps, c.Warmup = 128, 100000, 0
-	c.SampleSteps, c.SampleT0 = 2700, 100
+	c.SampleSteps, c.SampleT0, c.SampleInitMean = 2700, 100, 0.5
 	if dataset == "cifar10" {
 		c.Model, _ = nn.PresetConfig("paper-cifar")
 		c.LR, c.Steps = 5e-5, 300000
@@ -214,6 +241,22 @@ func LoadRunConfig(path string) (RunConfig, error) {
 // DecodeRunConfig decodes JSON into c (fields absent from the JSON keep c's values) and
 // validates the result.
 func DecodeRunConfig(b []byte, c *RunConfig) error {
+	// A config naming another preset than c's starts from that preset's measured settings
+	// (PresetDefaults); the settings the JSON gives override them below. A run's config.json
+	// gives every setting but those added after it was written: a run written before
+	// sample_init_mean existed gets its preset's (the paper's 0.5 but for medium).
+	var named struct {
+		Model struct {
+			Preset string `json:"preset"`
+		} `json:"model"`
+	}
+	if json.Unmarshal(b, &named) == nil {
+		if p := strings.TrimSuffix(named.Model.Preset, customSuffix); p != "" && p != strings.TrimSuffix(c.Model.Preset, customSuffix) {
+			if _, err := nn.PresetConfig(p); err == nil {
+				PresetDefaults(c, p)
+			}
+		}
+	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c); err != nil {

@@ -67,15 +67,15 @@ func TestControlFromAFollower(t *testing.T) {
 	if ck := evs[len(evs)-1].(CheckpointEvent); ck.Step != paused {
 		t.Errorf("checkpoint at step %d while paused at %d", ck.Step, paused)
 	}
-	if err := f.SetSteps(paused + 7); err != nil {
+	if err := f.SetSteps(paused + 5000); err != nil {
 		t.Fatal(err)
 	}
-	evs = runEventsUntil(t, f, "the new total", func(ev Event) bool { e, ok := ev.(StateEvent); return ok && e.Total == paused+7 })
+	evs = runEventsUntil(t, f, "the new total", func(ev Event) bool { e, ok := ev.(StateEvent); return ok && e.Total == paused+5000 })
 	if st := evs[len(evs)-1].(StateEvent).State; st != Paused {
 		t.Errorf("state %v after a new total while paused", st)
 	}
-	if cfg, err := ReadRunConfig(dir); err != nil || cfg.Steps != paused+7 {
-		t.Errorf("config.json steps %d (%v), want %d", cfg.Steps, err, paused+7)
+	if cfg, err := ReadRunConfig(dir); err != nil || cfg.Steps != paused+5000 {
+		t.Errorf("config.json steps %d (%v), want %d", cfg.Steps, err, paused+5000)
 	}
 	if err := f.SetSteps(1); err != nil {
 		t.Fatal(err)

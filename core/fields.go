@@ -181,8 +181,15 @@ func RunFields() []Field {
 			}),
 		intField("sample_steps", "sample-steps", "sample steps", "Langevin steps of the run's sampler (periodic grids, mdsm sample)",
 			func(c *RunConfig) *int { return &c.SampleSteps }, between(1, sampling.MaxScheduleSteps)),
-		floatField("sample_t0", "sample-t0", "sample T0", "start temperature of the run's sampler (the paper's 100; 10 for the small CPU presets)",
+		floatField("sample_t0", "sample-t0", "sample T0", "start temperature of the run's sampler (the paper's 100; 10 for the 14x14 presets)",
 			func(c *RunConfig) *float64 { return &c.SampleT0 }, positive),
+		floatField("sample_init_mean", "sample-init-mean", "sample start", "mean of the run's chains' start x0 = mean + N(0, I) (the paper's 0.5; 0.25 for the 28x28 default)",
+			func(c *RunConfig) *float64 { return &c.SampleInitMean }, func(_ RunConfig, v float64) string {
+				if !(v >= -10 && v <= 10) {
+					return "must be in [-10, 10]"
+				}
+				return ""
+			}),
 		floatField("sample_share", "sample-share", "sample share",
 			fmt.Sprintf("largest share of wall time a periodic grid takes while it is drawn, between training steps (0 = %g; a grid due while one is drawn is skipped)", DefaultSampleShare),
 			func(c *RunConfig) *float64 { return &c.SampleShare },
@@ -377,13 +384,17 @@ func (f Field) open(cs ...string) Field { f.Choices, f.Open = cs, true; return f
 
 // presetField sets the whole network from a preset; the widths below it follow.
 func presetField() Field {
-	return Field{Name: "preset", Flag: "preset", Label: "preset", Help: "network preset (sets the network settings below it)",
+	return Field{Name: "preset", Flag: "preset", Label: "preset", Help: "network preset (sets the network settings below it, and its measured steps, lr, sigma max, sample T0 and start)",
 		Kind: KindString, Choices: nn.PresetNames(), Model: true, Open: true,
 		get: func(c *RunConfig) string { return c.Model.Preset },
 		set: func(c *RunConfig, v string) error {
-			m, err := nn.PresetConfig(strings.TrimSuffix(v, customSuffix))
+			name := strings.TrimSuffix(v, customSuffix)
+			m, err := nn.PresetConfig(name)
 			if err != nil {
 				return err
+			}
+			if name != strings.TrimSuffix(c.Model.Preset, customSuffix) {
+				PresetDefaults(c, name)
 			}
 			c.Model = m
 			return nil

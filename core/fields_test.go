@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/json"
 	"math"
+	"mdsm/nn"
 	"reflect"
 	"slices"
 	"sort"
@@ -138,13 +139,50 @@ func TestFieldSetRefusesBadText(t *testing.T) {
 	c := DefaultRunConfig()
 	f, _ := FieldByName("filters")
 	f.Set(&c, "8")
-	if c.Model.Preset != "small+custom" || c.Model.Filters != 8 {
+	if c.Model.Preset != nn.DefaultPreset+"+custom" || c.Model.Filters != 8 {
 		t.Errorf("after filters=8: %+v", c.Model)
 	}
 	p, _ := FieldByName("preset")
 	p.Set(&c, "tiny")
 	if c.Model.Preset != "tiny" || c.Model.Filters == 8 {
 		t.Errorf("after preset=tiny: %+v", c.Model)
+	}
+}
+
+// TestPresetSetsItsMeasuredSettings: choosing a preset brings the run settings it was
+// measured with (PresetDefaults), by flag order and in a config file, and a setting given
+// beside it still wins.
+func TestPresetSetsItsMeasuredSettings(t *testing.T) {
+	def := DefaultRunConfig()
+	if def.Model.Preset != "medium" || def.Steps != 13000 || def.LR != 2e-3 || def.SampleInitMean != 0.25 {
+		t.Fatalf("default run: preset %s, %d steps, lr %g, start %g", def.Model.Preset, def.Steps, def.LR, def.SampleInitMean)
+	}
+	c := DefaultRunConfig()
+	p, _ := FieldByName("preset")
+	if err := p.Set(&c, "small"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Steps != 6000 || c.LR != 1e-3 || c.SigmaMax != 1.2 || c.SampleT0 != 10 || c.SampleInitMean != 0.5 {
+		t.Errorf("small: %d steps, lr %g, sigma max %g, T0 %g, start %g", c.Steps, c.LR, c.SigmaMax, c.SampleT0, c.SampleInitMean)
+	}
+	if lc := c.SamplerConfig(); lc.InitMean != 0.5 || lc.Schedule.T0 != 10 {
+		t.Errorf("small's sampler: start %g, T0 %g", lc.InitMean, lc.Schedule.T0)
+	}
+	// back to medium: its settings again
+	p.Set(&c, "medium")
+	if !reflect.DeepEqual(c, def) {
+		t.Errorf("small then medium differs from the default:\n%+v\n%+v", c, def)
+	}
+	// a config file naming small, with an explicit lr; one written before sample_init_mean
+	var f RunConfig = DefaultRunConfig()
+	if err := DecodeRunConfig([]byte(`{"model": {"preset": "small"}, "lr": 5e-4}`), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Model.Filters != 32 || f.LR != 5e-4 || f.Steps != 6000 || f.SampleInitMean != 0.5 {
+		t.Errorf("config file: %+v", f)
+	}
+	if f.SamplerConfig().InitMean != 0.5 {
+		t.Errorf("config file's sampler starts at %g", f.SamplerConfig().InitMean)
 	}
 }
 

@@ -14,10 +14,11 @@ import (
 )
 
 // SamplerConfig is the run's default sampler: the paper's exp schedule rescaled to
-// SampleSteps steps from SampleT0, eps 0.02, at the run's sigma0.
+// SampleSteps steps from SampleT0, eps 0.02, chains from SampleInitMean + N(0, I), at the
+// run's sigma0.
 func (c RunConfig) SamplerConfig() sampling.LangevinConfig {
 	lc := sampling.DefaultLangevinConfig()
-	lc.Sigma0 = c.Sigma0
+	lc.Sigma0, lc.InitMean = c.Sigma0, c.SampleInitMean
 	lc.Schedule = lc.Schedule.Rescaled(c.SampleSteps, c.SampleT0)
 	return lc
 }

@@ -120,7 +120,7 @@ func TestRunsPane(t *testing.T) {
 	// compare: only the fields that differ
 	h.key("6", "c")
 	v = h.view()
-	for _, want := range []string{"learning rate", "0.001", "0.0003", "batch", "16"} {
+	for _, want := range []string{"learning rate", "0.002", "0.0003", "batch", "16"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("the comparison lacks %q:\n%s", want, v)
 		}

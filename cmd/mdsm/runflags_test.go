@@ -63,7 +63,7 @@ func TestRunFlagsOrderAndErrors(t *testing.T) {
 		t.Errorf("bad choice: %v", err)
 	}
 	fs.PrintDefaults()
-	for _, want := range []string{"-sample-t0", "(default 10)", "-beta2", "(default 0.95)", "-lr-schedule", `(default "cosine")`} {
+	for _, want := range []string{"-sample-t0", "(default 150)", "-beta2", "(default 0.95)", "-lr-schedule", `(default "cosine")`} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}
