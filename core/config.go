@@ -125,6 +125,16 @@ func PresetDefaults(c *RunConfig, preset string) {
 	c.SampleT0, c.SampleInitMean = 10, 0.5
 }
 
+// switchPreset applies PresetDefaults for preset when it is not already c's preset (a
+// "+custom" suffix on either side ignored): choosing the preset a config has keeps its
+// settings.
+func switchPreset(c *RunConfig, preset string) {
+	preset = strings.TrimSuffix(preset, customSuffix)
+	if preset != strings.TrimSuffix(c.Model.Preset, customSuffix) {
+		PresetDefaults(c, preset)
+	}
+}
+
 // PaperRunConfig returns the authors' settings for a dataset (docs/REFERENCE.md "Training").
 func PaperRunConfig(dataset string) RunConfig {
 	c := DefaultRunConfig()
@@ -241,21 +251,19 @@ func LoadRunConfig(path string) (RunConfig, error) {
 // DecodeRunConfig decodes JSON into c (fields absent from the JSON keep c's values) and
 // validates the result.
 func DecodeRunConfig(b []byte, c *RunConfig) error {
+	var probe struct {
+		Model json.RawMessage `json:"model"`
+	}
+	var named nn.Config // the model as the JSON gives it, Preset empty when it names none
+	if json.Unmarshal(b, &probe) == nil && len(probe.Model) > 0 && json.Unmarshal(probe.Model, &named) != nil {
+		named = nn.Config{}
+	}
 	// A config naming another preset than c's starts from that preset's measured settings
 	// (PresetDefaults); the settings the JSON gives override them below. A run's config.json
 	// gives every setting but those added after it was written: a run written before
 	// sample_init_mean existed gets its preset's (the paper's 0.5 but for medium).
-	var named struct {
-		Model struct {
-			Preset string `json:"preset"`
-		} `json:"model"`
-	}
-	if json.Unmarshal(b, &named) == nil {
-		if p := strings.TrimSuffix(named.Model.Preset, customSuffix); p != "" && p != strings.TrimSuffix(c.Model.Preset, customSuffix) {
-			if _, err := nn.PresetConfig(p); err == nil {
-				PresetDefaults(c, p)
-			}
-		}
+	if _, err := nn.PresetConfig(strings.TrimSuffix(named.Preset, customSuffix)); err == nil {
+		switchPreset(c, named.Preset)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
@@ -264,19 +272,13 @@ func DecodeRunConfig(b []byte, c *RunConfig) error {
 	}
 	// A model given by preset starts from that preset, not from c's model: {"model":
 	// {"preset": "tiny"}} is the tiny network, with any fields given beside it overriding.
-	var probe struct {
-		Model json.RawMessage `json:"model"`
-	}
-	if json.Unmarshal(b, &probe) == nil && len(probe.Model) > 0 {
-		var m nn.Config
-		if json.Unmarshal(probe.Model, &m) == nil && m.Preset != "" {
-			if base, err := nn.PresetConfig(m.Preset); err == nil {
-				if err := json.Unmarshal(probe.Model, &base); err == nil {
-					c.Model = base
-				}
-			} else if m.Filters == 0 {
-				return err
+	if named.Preset != "" {
+		if base, err := nn.PresetConfig(named.Preset); err == nil {
+			if err := json.Unmarshal(probe.Model, &base); err == nil {
+				c.Model = base
 			}
+		} else if named.Filters == 0 {
+			return err
 		}
 	}
 	return c.Validate()

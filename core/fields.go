@@ -388,14 +388,11 @@ func presetField() Field {
 		Kind: KindString, Choices: nn.PresetNames(), Model: true, Open: true,
 		get: func(c *RunConfig) string { return c.Model.Preset },
 		set: func(c *RunConfig, v string) error {
-			name := strings.TrimSuffix(v, customSuffix)
-			m, err := nn.PresetConfig(name)
+			m, err := nn.PresetConfig(strings.TrimSuffix(v, customSuffix))
 			if err != nil {
 				return err
 			}
-			if name != strings.TrimSuffix(c.Model.Preset, customSuffix) {
-				PresetDefaults(c, name)
-			}
+			switchPreset(c, v)
 			c.Model = m
 			return nil
 		}}
